@@ -1,0 +1,113 @@
+//! `tenantry validate` and `tenantry schema`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, CliResult, DirArg, Output};
+use crate::manifest::{self, Loaded, diag};
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Output format: text (snippets on a terminal, plain lines otherwise) or json.
+    #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+    pub format: DiagnosticFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Check that the schema files are up to date instead of writing them (exit 1 if not).
+    #[arg(long)]
+    pub check: bool,
+    /// Directory of the schema files.
+    #[arg(long, default_value = "schemas")]
+    pub dir: PathBuf,
+}
+
+pub fn validate(args: ValidateArgs, output: Output) -> CliResult {
+    let loaded = load(&args.dir.dir)?;
+    match args.format {
+        DiagnosticFormat::Json => println!("{}", diag::render_json(&loaded.diagnostics, &loaded.sources)),
+        DiagnosticFormat::Text => {
+            print!(
+                "{}",
+                render_diagnostics(&loaded, output.stdout_terminal, output.stdout_color)
+            );
+            match &loaded.desired {
+                Some(d) => println!(
+                    "{} is valid: {} resellers, {} customers, {} profiles",
+                    args.dir.dir.display(),
+                    d.resellers.len(),
+                    d.customers.len(),
+                    d.profiles.len()
+                ),
+                None => println!("{} has {} error(s)", args.dir.dir.display(), loaded.error_count()),
+            }
+        }
+    }
+    Ok(if loaded.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Read the manifest directory, turning a missing directory into a clear error.
+pub fn load(dir: &std::path::Path) -> Result<Loaded, CliError> {
+    manifest::load_dir(dir).map_err(|e| {
+        let hint = match e {
+            manifest::LoadError::NotFound { .. } => {
+                "pass the directory that holds tenantry.yaml, e.g. `tenantry validate manifests/`"
+            }
+            _ => "check the path and its permissions",
+        };
+        CliError::from(e).hint(hint)
+    })
+}
+
+/// Diagnostics as snippets on a terminal, as plain lines otherwise.
+pub fn render_diagnostics(loaded: &Loaded, terminal: bool, color: bool) -> String {
+    if terminal {
+        diag::render_snippets(&loaded.diagnostics, &loaded.sources, color)
+    } else {
+        diag::render_plain(&loaded.diagnostics, &loaded.sources)
+    }
+}
+
+pub fn schema(args: SchemaArgs) -> CliResult {
+    let files = manifest::schema::generate();
+    if args.check {
+        let mut stale = Vec::new();
+        for (name, content) in &files {
+            let path = args.dir.join(name);
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
+                stale.push(path.display().to_string());
+            }
+        }
+        if stale.is_empty() {
+            println!("{} schema files in {} are up to date", files.len(), args.dir.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(
+            CliError::new(format!("schema files are out of date: {}", stale.join(", ")))
+                .hint("run `tenantry schema` (cargo run -- schema) and commit the result"),
+        );
+    }
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| CliError::new(format!("cannot create {}: {e}", args.dir.display())))?;
+    for (name, content) in &files {
+        let path = args.dir.join(name);
+        std::fs::write(&path, content).map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,3 @@
+pub mod cli;
+pub mod manifest;
+pub mod model;

@@ -1,0 +1,525 @@
+//! The validated desired state: what the manifests declare, after profiles are merged, defaults
+//! applied and every reference checked. Everything downstream (providers, the planner) reads
+//! this, never YAML.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::manifest::raw::{
+    AvePointAccountType, AvePointDataCenter, AvePointLicense, AvePointManagementMode, AvePointProduct, DattoManagedBy,
+    DattoProduct, DattoRegion, DattoRetention, DattoSeatType, DattoTerm, PortalTaskExecutor, SecretRef,
+    VdcPrimaryAdmin,
+};
+
+/// The six vendors tenantry drives, in the order plans list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    Veeam,
+    Datto,
+    Velocloud,
+    Acronis,
+    Watchguard,
+    Avepoint,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 6] = [
+        Vendor::Veeam,
+        Vendor::Datto,
+        Vendor::Velocloud,
+        Vendor::Acronis,
+        Vendor::Watchguard,
+        Vendor::Avepoint,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Vendor::Veeam => "veeam",
+            Vendor::Datto => "datto",
+            Vendor::Velocloud => "velocloud",
+            Vendor::Acronis => "acronis",
+            Vendor::Watchguard => "watchguard",
+            Vendor::Avepoint => "avepoint",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Vendor> {
+        Vendor::ALL.into_iter().find(|v| v.id() == s)
+    }
+
+    /// The name people know the product by.
+    pub fn title(self) -> &'static str {
+        match self {
+            Vendor::Veeam => "Veeam",
+            Vendor::Datto => "Datto SaaS Protection",
+            Vendor::Velocloud => "VMware VeloCloud",
+            Vendor::Acronis => "Acronis",
+            Vendor::Watchguard => "WatchGuard (Panda)",
+            Vendor::Avepoint => "AvePoint Elements",
+        }
+    }
+}
+
+impl fmt::Display for Vendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// Which kind of manifest object owns a vendor object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum OwnerKind {
+    Reseller,
+    Customer,
+}
+
+/// A manifest object: `Customer/acme`, `Reseller/northwind`. Resellers sort first, so plans list
+/// them before the customers that depend on them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ManifestRef {
+    pub kind: OwnerKind,
+    pub name: String,
+}
+
+impl ManifestRef {
+    pub fn customer(name: impl Into<String>) -> Self {
+        ManifestRef {
+            kind: OwnerKind::Customer,
+            name: name.into(),
+        }
+    }
+    pub fn reseller(name: impl Into<String>) -> Self {
+        ManifestRef {
+            kind: OwnerKind::Reseller,
+            name: name.into(),
+        }
+    }
+
+    /// Parse `Customer/acme` or `Reseller/northwind` (kind case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        let (kind, name) = s.split_once('/')?;
+        let kind = match kind.to_ascii_lowercase().as_str() {
+            "customer" => OwnerKind::Customer,
+            "reseller" => OwnerKind::Reseller,
+            _ => return None,
+        };
+        (!name.is_empty()).then(|| ManifestRef {
+            kind,
+            name: name.to_string(),
+        })
+    }
+
+    /// The marker tenantry writes into vendor fields that can carry one.
+    pub fn owner_marker(&self) -> String {
+        format!("tenantry:{}", self.name)
+    }
+}
+
+impl fmt::Display for ManifestRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            OwnerKind::Customer => "Customer",
+            OwnerKind::Reseller => "Reseller",
+        };
+        write!(f, "{kind}/{}", self.name)
+    }
+}
+
+/// A place in the manifests, for hints that tell the user what to edit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    /// The field path at that place, e.g. `spec.services.velocloud`.
+    pub path: String,
+}
+
+impl fmt::Display for SourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub street: String,
+    pub street2: Option<String>,
+    pub city: String,
+    pub state: Option<String>,
+    pub postcode: String,
+    pub country: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Company {
+    pub name: String,
+    pub domain: String,
+    pub account_number: String,
+    pub address: Address,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+}
+
+/// Where to put `externalId:` to adopt an existing vendor object, and the id if already there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoption {
+    pub external_id: Option<String>,
+    pub at: SourceRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Veeam {
+    pub owner_username: String,
+    pub owner_password: SecretRef,
+    pub pulse: bool,
+    pub vdc: Option<Vdc>,
+    pub adoption: Adoption,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vdc {
+    pub primary_admin: VdcPrimaryAdmin,
+    pub admin: Option<Person>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Datto {
+    pub product: DattoProduct,
+    pub region: DattoRegion,
+    pub term: DattoTerm,
+    pub retention: DattoRetention,
+    pub managed_by: DattoManagedBy,
+    pub client_user: Option<DattoClientUser>,
+    pub auto_add: bool,
+    /// `None` = no license cap.
+    pub cap: Option<u32>,
+    pub seat_types: BTreeSet<DattoSeatType>,
+    pub adoption: Adoption,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DattoClientUser {
+    pub person: Person,
+    pub country_code: String,
+    pub mobile: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VeloCloud {
+    pub partner_support: bool,
+    pub vmware_support: bool,
+    pub user_management: bool,
+    pub admin_username: String,
+    pub admin_password: SecretRef,
+    pub admin: Person,
+    pub configuration: VeloCloudConfiguration,
+    pub gateway_pool: String,
+    pub manage_images: bool,
+    pub images: Vec<String>,
+    pub default_image: String,
+    pub edge_licenses: Vec<String>,
+    pub analytics: bool,
+    pub adoption: Adoption,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum VeloCloudConfiguration {
+    Profile(String),
+    ConfigurationId(u64),
+    /// `metadata.name` of another customer whose configuration is cloned.
+    CloneFrom(String),
+}
+
+/// Acronis or WatchGuard: the tenant/account and its administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountService {
+    pub username: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub admin: Person,
+    pub adoption: Adoption,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvePoint {
+    pub account_type: AvePointAccountType,
+    pub registration_account: String,
+    pub password: SecretRef,
+    pub country: String,
+    pub data_center: AvePointDataCenter,
+    pub tenant: String,
+    pub services: Vec<AvePointServiceItem>,
+    pub management_mode: AvePointManagementMode,
+    pub tags: Vec<String>,
+    pub billing_reports: Reports,
+    pub billing_profile: Option<String>,
+    pub job_notification_profile: Option<String>,
+    pub service_reports: Reports,
+    pub hide_expired_services: bool,
+    pub contact: Person,
+    pub adoption: Adoption,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvePointServiceItem {
+    pub product: AvePointProduct,
+    pub license: AvePointLicense,
+    pub seats: Option<u32>,
+    pub retention_years: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reports {
+    pub send: bool,
+    pub recipients: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Services {
+    pub veeam: Option<Veeam>,
+    pub datto: Option<Datto>,
+    pub velocloud: Option<VeloCloud>,
+    pub acronis: Option<AccountService>,
+    pub watchguard: Option<AccountService>,
+    pub avepoint: Option<AvePoint>,
+}
+
+impl Services {
+    pub fn vendors(&self) -> Vec<Vendor> {
+        let mut v = Vec::new();
+        if self.veeam.is_some() {
+            v.push(Vendor::Veeam);
+        }
+        if self.datto.is_some() {
+            v.push(Vendor::Datto);
+        }
+        if self.velocloud.is_some() {
+            v.push(Vendor::Velocloud);
+        }
+        if self.acronis.is_some() {
+            v.push(Vendor::Acronis);
+        }
+        if self.watchguard.is_some() {
+            v.push(Vendor::Watchguard);
+        }
+        if self.avepoint.is_some() {
+            v.push(Vendor::Avepoint);
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub reseller: Option<String>,
+    pub profiles: Vec<String>,
+    pub company: Company,
+    pub contacts: BTreeMap<String, Person>,
+    pub services: Services,
+    pub origin: SourceRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reseller {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub company: Company,
+    pub contacts: BTreeMap<String, Person>,
+    /// Only `acronis` and `watchguard` are ever set.
+    pub services: Services,
+    pub origin: SourceRef,
+}
+
+/// A vendor connection from `tenantry.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub vendor: Vendor,
+    pub base_url: String,
+    /// Extra endpoint (AvePoint's identity host).
+    pub identity_url: Option<String>,
+    /// Non-secret identifiers: username, client id, access id.
+    pub principal: Option<String>,
+    /// Secret credentials by role (`password`, `token`, `clientSecret`, `apiKey`, ...).
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// The MSP's own tenant/account id where the vendor needs one (Acronis, WatchGuard).
+    pub home: Option<String>,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub concurrency: u32,
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            requests_per_second: 10,
+            burst: 10,
+            concurrency: 4,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policies {
+    pub prune: bool,
+    pub allow_irreversible: bool,
+    pub datto_authorization_expiry: Duration,
+    pub avepoint_link_expiry: Duration,
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            prune: false,
+            allow_irreversible: false,
+            datto_authorization_expiry: Duration::from_secs(72 * 3600),
+            avepoint_link_expiry: Duration::from_secs(72 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PortalTaskDelivery {
+    #[default]
+    Record,
+    Webhook {
+        url: String,
+        headers: BTreeMap<String, SecretRef>,
+    },
+    Command {
+        program: String,
+        args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub connections: BTreeMap<Vendor, Connection>,
+    pub state_url: Option<String>,
+    pub policies: Policies,
+    pub portal_tasks: PortalTaskDelivery,
+    /// Where `tenantry.yaml` was read from (for messages); `None` when absent.
+    pub origin: Option<SourceRef>,
+}
+
+/// Everything the manifests declare, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    pub config: Config,
+    pub resellers: BTreeMap<String, Reseller>,
+    pub customers: BTreeMap<String, Customer>,
+    /// Profile names, for reference in messages.
+    pub profiles: BTreeSet<String>,
+}
+
+impl DesiredState {
+    /// The company of a manifest object.
+    pub fn company(&self, owner: &ManifestRef) -> Option<&Company> {
+        match owner.kind {
+            OwnerKind::Customer => self.customers.get(&owner.name).map(|c| &c.company),
+            OwnerKind::Reseller => self.resellers.get(&owner.name).map(|r| &r.company),
+        }
+    }
+
+    /// Drop every manifest object not selected by `filter` (plan `--target` / `--exclude`).
+    /// A selected customer keeps its reseller, so dependencies stay plannable.
+    pub fn retain(&mut self, keep: impl Fn(&ManifestRef) -> bool) {
+        self.customers
+            .retain(|name, _| keep(&ManifestRef::customer(name.clone())));
+        let needed: BTreeSet<String> = self.customers.values().filter_map(|c| c.reseller.clone()).collect();
+        self.resellers
+            .retain(|name, _| keep(&ManifestRef::reseller(name.clone())) || needed.contains(name));
+    }
+}
+
+/// Parse durations written like `72h`, `30m`, `10s`, `7d` or `1h30m`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().ok()?;
+        number.clear();
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    if !number.is_empty() {
+        return None;
+    }
+    Some(Duration::from_secs(total))
+}
+
+/// Format a duration the way `parse_duration` reads it (`3d4h`, `10m`, `0s`).
+pub fn format_duration(d: Duration) -> String {
+    let mut s = d.as_secs();
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if s >= size {
+            out.push_str(&format!("{}{unit}", s / size));
+            s %= size;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip() {
+        assert_eq!(parse_duration("72h"), Some(Duration::from_secs(72 * 3600)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(3 * 86_400 + 60)), "3d1m");
+    }
+
+    #[test]
+    fn manifest_refs_parse_and_order_resellers_first() {
+        let c = ManifestRef::parse("customer/acme").unwrap();
+        let r = ManifestRef::parse("Reseller/northwind").unwrap();
+        assert!(r < c);
+        assert_eq!(c.to_string(), "Customer/acme");
+        assert_eq!(ManifestRef::parse("Profile/x"), None);
+    }
+}

@@ -27,14 +27,8 @@ pub enum Vendor {
 }
 
 impl Vendor {
-    pub const ALL: [Vendor; 6] = [
-        Vendor::Veeam,
-        Vendor::Datto,
-        Vendor::Velocloud,
-        Vendor::Acronis,
-        Vendor::Watchguard,
-        Vendor::Avepoint,
-    ];
+    pub const ALL: [Vendor; 6] =
+        [Vendor::Veeam, Vendor::Datto, Vendor::Velocloud, Vendor::Acronis, Vendor::Watchguard, Vendor::Avepoint];
 
     pub fn id(self) -> &'static str {
         match self {
@@ -87,16 +81,10 @@ pub struct ManifestRef {
 
 impl ManifestRef {
     pub fn customer(name: impl Into<String>) -> Self {
-        ManifestRef {
-            kind: OwnerKind::Customer,
-            name: name.into(),
-        }
+        ManifestRef { kind: OwnerKind::Customer, name: name.into() }
     }
     pub fn reseller(name: impl Into<String>) -> Self {
-        ManifestRef {
-            kind: OwnerKind::Reseller,
-            name: name.into(),
-        }
+        ManifestRef { kind: OwnerKind::Reseller, name: name.into() }
     }
 
     /// Parse `Customer/acme` or `Reseller/northwind` (kind case-insensitive).
@@ -107,10 +95,7 @@ impl ManifestRef {
             "reseller" => OwnerKind::Reseller,
             _ => return None,
         };
-        (!name.is_empty()).then(|| ManifestRef {
-            kind,
-            name: name.to_string(),
-        })
+        (!name.is_empty()).then(|| ManifestRef { kind, name: name.to_string() })
     }
 
     /// The marker tenantry writes into vendor fields that can carry one.
@@ -372,12 +357,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            requests_per_second: 10,
-            burst: 10,
-            concurrency: 4,
-            timeout: Duration::from_secs(30),
-        }
+        Limits { requests_per_second: 10, burst: 10, concurrency: 4, timeout: Duration::from_secs(30) }
     }
 }
 
@@ -446,11 +426,9 @@ impl DesiredState {
     /// Drop every manifest object not selected by `filter` (plan `--target` / `--exclude`).
     /// A selected customer keeps its reseller, so dependencies stay plannable.
     pub fn retain(&mut self, keep: impl Fn(&ManifestRef) -> bool) {
-        self.customers
-            .retain(|name, _| keep(&ManifestRef::customer(name.clone())));
+        self.customers.retain(|name, _| keep(&ManifestRef::customer(name.clone())));
         let needed: BTreeSet<String> = self.customers.values().filter_map(|c| c.reseller.clone()).collect();
-        self.resellers
-            .retain(|name, _| keep(&ManifestRef::reseller(name.clone())) || needed.contains(name));
+        self.resellers.retain(|name, _| keep(&ManifestRef::reseller(name.clone())) || needed.contains(name));
     }
 }
 

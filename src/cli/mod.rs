@@ -110,10 +110,7 @@ pub fn init_tracing(global: &GlobalArgs, output: Output) {
         _ => "debug,tenantry=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = match global.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_ansi(output.stderr_color).try_init(),
@@ -158,10 +155,7 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-            hint: None,
-        }
+        CliError { message: message.into(), hint: None }
     }
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -186,11 +180,7 @@ impl<E: std::error::Error> From<E> for CliError {
 }
 
 fn error_text(e: &CliError, output: Output) -> String {
-    let (red, bold, reset) = if output.stderr_color {
-        ("\x1b[31m", "\x1b[1m", "\x1b[0m")
-    } else {
-        ("", "", "")
-    };
+    let (red, bold, reset) = if output.stderr_color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
     let mut s = format!("{bold}{red}error{reset}{bold}:{reset} {}", e.message);
     if let Some(h) = &e.hint {
         s.push_str(&format!("\n  {bold}hint{reset}: {h}"));

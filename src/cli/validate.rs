@@ -38,10 +38,7 @@ pub fn validate(args: ValidateArgs, output: Output) -> CliResult {
     match args.format {
         DiagnosticFormat::Json => println!("{}", diag::render_json(&loaded.diagnostics, &loaded.sources)),
         DiagnosticFormat::Text => {
-            print!(
-                "{}",
-                render_diagnostics(&loaded, output.stdout_terminal, output.stdout_color)
-            );
+            print!("{}", render_diagnostics(&loaded, output.stdout_terminal, output.stdout_color));
             match &loaded.desired {
                 Some(d) => println!(
                     "{} is valid: {} resellers, {} customers, {} profiles",
@@ -54,11 +51,7 @@ pub fn validate(args: ValidateArgs, output: Output) -> CliResult {
             }
         }
     }
-    Ok(if loaded.has_errors() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if loaded.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Read the manifest directory, turning a missing directory into a clear error.
@@ -97,10 +90,8 @@ pub fn schema(args: SchemaArgs) -> CliResult {
             println!("{} schema files in {} are up to date", files.len(), args.dir.display());
             return Ok(ExitCode::SUCCESS);
         }
-        return Err(
-            CliError::new(format!("schema files are out of date: {}", stale.join(", ")))
-                .hint("run `tenantry schema` (cargo run -- schema) and commit the result"),
-        );
+        return Err(CliError::new(format!("schema files are out of date: {}", stale.join(", ")))
+            .hint("run `tenantry schema` (cargo run -- schema) and commit the result"));
     }
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| CliError::new(format!("cannot create {}: {e}", args.dir.display())))?;

@@ -45,10 +45,7 @@ impl Diagnostic {
     }
 
     pub fn warning(code: &'static str, loc: Loc, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, loc, path, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, loc, path, message) }
     }
 
     /// Mark the value at this location as a possible secret, so no renderer shows it.
@@ -94,9 +91,7 @@ impl SourceMap {
     }
 
     pub fn path_of(&self, loc: Loc) -> String {
-        self.file(loc.file)
-            .map(|f| f.display.display().to_string())
-            .unwrap_or_default()
+        self.file(loc.file).map(|f| f.display.display().to_string()).unwrap_or_default()
     }
 
     fn line_text(&self, loc: Loc) -> Option<&str> {
@@ -153,11 +148,8 @@ pub fn render_plain(diags: &[Diagnostic], sources: &SourceMap) -> String {
 ///    = hint: did you mean `accountNumber`?
 /// ```
 pub fn render_snippets(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
-    let (red, yellow, blue, bold, reset) = if color {
-        ("\x1b[31m", "\x1b[33m", "\x1b[34m", "\x1b[1m", "\x1b[0m")
-    } else {
-        ("", "", "", "", "")
-    };
+    let (red, yellow, blue, bold, reset) =
+        if color { ("\x1b[31m", "\x1b[33m", "\x1b[34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "", "") };
     let mut out = String::new();
     for d in diags {
         let (sev, col) = match d.severity {
@@ -165,18 +157,10 @@ pub fn render_snippets(diags: &[Diagnostic], sources: &SourceMap, color: bool) -
             Severity::Warning => ("warning", yellow),
         };
         let _ = writeln!(out, "{bold}{col}{sev}[{}]{reset}{bold}: {}{reset}", d.code, d.message);
-        let path = if d.path.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", d.path)
-        };
+        let path = if d.path.is_empty() { String::new() } else { format!(" ({})", d.path) };
         let _ = writeln!(out, "  {blue}-->{reset} {}{path}", sources.display(d.loc));
         if let Some(line) = sources.line_text(d.loc) {
-            let line = if d.redact {
-                redact_from(line, d.loc.column)
-            } else {
-                line.to_string()
-            };
+            let line = if d.redact { redact_from(line, d.loc.column) } else { line.to_string() };
             let line = line.as_str();
             let num = d.loc.line.to_string();
             let pad = " ".repeat(num.len());

@@ -32,10 +32,7 @@ impl Loaded {
         self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
     pub fn error_count(&self) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
     }
 }
 
@@ -61,41 +58,25 @@ pub struct InputFile {
 /// `.git`) and not following directory symlinks. Files come back sorted by path.
 pub fn read_dir(dir: &Path) -> Result<Vec<InputFile>, LoadError> {
     let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LoadError::NotFound {
-            path: dir.to_path_buf(),
-        },
-        _ => LoadError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        },
+        std::io::ErrorKind::NotFound => LoadError::NotFound { path: dir.to_path_buf() },
+        _ => LoadError::Io { path: dir.to_path_buf(), source: e },
     })?;
     if !meta.is_dir() {
-        return Err(LoadError::NotADirectory {
-            path: dir.to_path_buf(),
-        });
+        return Err(LoadError::NotADirectory { path: dir.to_path_buf() });
     }
     let mut paths = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
-        let entries = std::fs::read_dir(&current).map_err(|e| LoadError::Io {
-            path: current.clone(),
-            source: e,
-        })?;
+        let entries = std::fs::read_dir(&current).map_err(|e| LoadError::Io { path: current.clone(), source: e })?;
         for entry in entries {
-            let entry = entry.map_err(|e| LoadError::Io {
-                path: current.clone(),
-                source: e,
-            })?;
+            let entry = entry.map_err(|e| LoadError::Io { path: current.clone(), source: e })?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') {
                 continue;
             }
             let path = entry.path();
-            let file_type = entry.file_type().map_err(|e| LoadError::Io {
-                path: path.clone(),
-                source: e,
-            })?;
+            let file_type = entry.file_type().map_err(|e| LoadError::Io { path: path.clone(), source: e })?;
             if file_type.is_dir() {
                 stack.push(path);
             } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && path.is_file() {
@@ -104,17 +85,14 @@ pub fn read_dir(dir: &Path) -> Result<Vec<InputFile>, LoadError> {
         }
     }
     paths.sort();
-    Ok(paths
-        .into_iter()
-        .map(|path| {
-            let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
-            let text = match std::fs::read(&path) {
-                Ok(bytes) => String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string()),
-                Err(e) => Err(format!("cannot read the file: {e}")),
-            };
-            InputFile { relative, text }
-        })
-        .collect())
+    Ok(super::par_map(&paths, |path| {
+        let relative = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string()),
+            Err(e) => Err(format!("cannot read the file: {e}")),
+        };
+        InputFile { relative, text }
+    }))
 }
 
 /// Read and validate the manifest directory `dir`.
@@ -126,79 +104,93 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
 pub(crate) type Declared = std::collections::BTreeSet<(Kind, String)>;
 
 /// A document that passed its structural check, with the kind it declared.
-pub(crate) struct Doc {
+pub(crate) struct Doc<'s> {
     pub kind: Kind,
-    pub node: Node,
+    pub node: Node<'s>,
 }
 
 /// Validate already-read files. Pure: no I/O, no clock.
 pub fn load_files(files: Vec<InputFile>, budgets: Budgets) -> Loaded {
     let mut sources = SourceMap::default();
+    let mut inputs = Vec::with_capacity(files.len());
+    for file in files {
+        let is_root_config = file.relative == Path::new(CONFIG_FILE);
+        let (text, unreadable) = match file.text {
+            Ok(t) => (t, None),
+            Err(why) => (String::new(), Some(why)),
+        };
+        let id = sources.add(file.relative, text);
+        inputs.push((id, is_root_config, unreadable));
+    }
+
+    // Files are independent until references are resolved: parse and check them on every core.
+    let results = super::par_map(&inputs, |(id, root, unreadable)| {
+        read_file(&sources, *id, *root, unreadable.as_deref(), budgets)
+    });
+
     let mut diagnostics = Vec::new();
     let mut docs = Vec::new();
     // Every name a document declares, even when the document has errors, so references to it
     // are not reported as dangling on top of its own errors.
     let mut declared = Declared::new();
-
-    for file in files {
-        let is_root_config = file.relative == Path::new(CONFIG_FILE);
-        let text = match file.text {
-            Ok(t) => t,
-            Err(why) => {
-                let id = sources.add(file.relative, String::new());
-                diagnostics.push(Diagnostic::error(
-                    "unreadable-file",
-                    Loc {
-                        file: id,
-                        line: 1,
-                        column: 1,
-                    },
-                    "",
-                    why,
-                ));
-                continue;
-            }
-        };
-        let id = sources.add(file.relative, text);
-        let text = &sources.file(id).map(|f| f.text.clone()).unwrap_or_default();
-        let parsed = match node::parse(text, id, budgets) {
-            Ok(p) => p,
-            Err(e) => {
-                diagnostics.push(Diagnostic::error(
-                    "invalid-yaml",
-                    Loc {
-                        file: id,
-                        line: e.line,
-                        column: e.column,
-                    },
-                    "",
-                    e.message,
-                ));
-                continue;
-            }
-        };
-        for doc in parsed {
-            if let Some(kind) = classify(&doc, is_root_config, &mut diagnostics) {
-                if let Some(name) = doc.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str) {
-                    declared.insert((kind, name.to_string()));
-                }
-                let before = diagnostics.len();
-                structure::check(&doc, kind.schema(), "", &mut diagnostics);
-                if diagnostics.len() == before {
-                    docs.push(Doc { kind, node: doc });
-                }
-            }
-        }
+    for r in results {
+        diagnostics.extend(r.diagnostics);
+        declared.extend(r.declared);
+        docs.extend(r.docs);
     }
 
     let desired = validate::build(docs, &declared, &sources, &mut diagnostics);
     diag::sort(&mut diagnostics, &sources);
     let has_errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
-    Loaded {
-        sources,
-        diagnostics,
-        desired: if has_errors { None } else { Some(desired) },
+    Loaded { sources, diagnostics, desired: if has_errors { None } else { Some(desired) } }
+}
+
+#[derive(Default)]
+struct FileResult<'s> {
+    diagnostics: Vec<Diagnostic>,
+    declared: Vec<(Kind, String)>,
+    docs: Vec<Doc<'s>>,
+}
+
+/// Parse one file and check each document's structure.
+fn read_file<'s>(
+    sources: &'s SourceMap,
+    id: u32,
+    is_root_config: bool,
+    unreadable: Option<&str>,
+    budgets: Budgets,
+) -> FileResult<'s> {
+    let mut r = FileResult::default();
+    if let Some(why) = unreadable {
+        r.diagnostics.push(Diagnostic::error("unreadable-file", Loc { file: id, line: 1, column: 1 }, "", why));
+        return r;
     }
+    let text = sources.file(id).map(|f| f.text.as_str()).unwrap_or_default();
+    let parsed = match node::parse(text, id, budgets) {
+        Ok(p) => p,
+        Err(e) => {
+            r.diagnostics.push(Diagnostic::error(
+                "invalid-yaml",
+                Loc { file: id, line: e.line, column: e.column },
+                "",
+                e.message,
+            ));
+            return r;
+        }
+    };
+    for doc in parsed {
+        if let Some(kind) = classify(&doc, is_root_config, &mut r.diagnostics) {
+            if let Some(name) = doc.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str) {
+                r.declared.push((kind, name.to_string()));
+            }
+            let before = r.diagnostics.len();
+            structure::check(&doc, kind.schema(), &mut r.diagnostics);
+            if r.diagnostics.len() == before {
+                r.docs.push(Doc { kind, node: doc });
+            }
+        }
+    }
+    r
 }
 
 /// Read `apiVersion` and `kind` before anything else, so a wrong kind gets one clear message
@@ -228,13 +220,8 @@ fn classify(doc: &Node, is_root_config: bool, out: &mut Vec<Diagnostic>) -> Opti
         }
         None => {
             out.push(
-                Diagnostic::error(
-                    "missing-field",
-                    doc.loc,
-                    "apiVersion",
-                    "missing required field `apiVersion`",
-                )
-                .with_hint("add `apiVersion: tenantry.dev/v1` at the top of the document"),
+                Diagnostic::error("missing-field", doc.loc, "apiVersion", "missing required field `apiVersion`")
+                    .with_hint("add `apiVersion: tenantry.dev/v1` at the top of the document"),
             );
             return None;
         }
@@ -297,18 +284,18 @@ fn classify(doc: &Node, is_root_config: bool, out: &mut Vec<Diagnostic>) -> Opti
 /// `schema` (with `root` for `$ref`s) describes the values: a mapping whose schema is a choice
 /// of shapes (a secret reference `{env}` / `{file}`, a configuration `{profile}` / `{cloneFrom}`)
 /// replaces instead of merging, since mixing two choices would make neither.
-pub fn merge(base: &Node, overlay: &Node, schema: Option<&Json>, root: &Json) -> Node {
+pub fn merge<'s>(base: &Node<'s>, overlay: &Node<'s>, schema: Option<&Json>, root: &Json) -> Node<'s> {
     let schema = schema.map(|s| resolve(s, root));
     if schema.is_some_and(is_choice) {
         return overlay.clone();
     }
     match (&base.value, &overlay.value) {
         (Value::Map(b), Value::Map(o)) => {
-            let mut entries: Vec<(Key, Node)> = b.clone();
+            let mut entries: Vec<(Key<'s>, Node<'s>)> = b.clone();
             for (key, value) in o {
                 let child = schema.and_then(|s| {
                     s.get("properties")
-                        .and_then(|p| p.get(&key.name))
+                        .and_then(|p| p.get(key.name.as_ref()))
                         .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
                 });
                 match entries.iter_mut().find(|(k, _)| k.name == key.name) {
@@ -319,10 +306,7 @@ pub fn merge(base: &Node, overlay: &Node, schema: Option<&Json>, root: &Json) ->
                     None => entries.push((key.clone(), value.clone())),
                 }
             }
-            Node {
-                loc: overlay.loc,
-                value: Value::Map(entries),
-            }
+            Node { loc: overlay.loc, value: Value::Map(entries) }
         }
         _ => overlay.clone(),
     }
@@ -340,11 +324,7 @@ pub(crate) fn resolve<'a>(mut schema: &'a Json, root: &'a Json) -> &'a Json {
         }
         let branches = schema.get("anyOf").and_then(Json::as_array);
         let non_null: Vec<&Json> = branches
-            .map(|b| {
-                b.iter()
-                    .filter(|x| x.get("type").and_then(Json::as_str) != Some("null"))
-                    .collect()
-            })
+            .map(|b| b.iter().filter(|x| x.get("type").and_then(Json::as_str) != Some("null")).collect())
             .unwrap_or_default();
         match non_null.as_slice() {
             [only] if branches.is_some_and(|b| b.len() == 2) => schema = only,
@@ -357,22 +337,18 @@ pub(crate) fn resolve<'a>(mut schema: &'a Json, root: &'a Json) -> &'a Json {
 fn is_choice(schema: &Json) -> bool {
     ["oneOf", "anyOf"].iter().any(|k| {
         schema.get(*k).and_then(Json::as_array).is_some_and(|branches| {
-            branches
-                .iter()
-                .filter(|b| b.get("type").and_then(Json::as_str) == Some("object"))
-                .count()
-                > 1
+            branches.iter().filter(|b| b.get("type").and_then(Json::as_str) == Some("object")).count() > 1
         })
     })
 }
 
 /// Index documents of one kind by `metadata.name`, reporting duplicates at every repeat.
-pub(crate) fn by_name<'a>(
-    docs: &'a [Doc],
+pub(crate) fn by_name<'a, 's>(
+    docs: &'a [Doc<'s>],
     kind: Kind,
     sources: &SourceMap,
     out: &mut Vec<Diagnostic>,
-) -> BTreeMap<String, &'a Node> {
+) -> BTreeMap<String, &'a Node<'s>> {
     let mut map: BTreeMap<String, &Node> = BTreeMap::new();
     for doc in docs.iter().filter(|d| d.kind == kind) {
         let Some(name) = doc.node.locate("metadata.name").as_str() else {
@@ -403,7 +379,7 @@ pub(crate) fn by_name<'a>(
 mod tests {
     use super::*;
 
-    fn n(yaml: &str) -> Node {
+    fn n(yaml: &str) -> Node<'_> {
         node::parse(yaml, 0, Budgets::default()).unwrap().remove(0)
     }
 
@@ -413,10 +389,7 @@ mod tests {
         let over = n("a: {y: [3], z: 2}\nc: new\n");
         let root = serde_json::json!({});
         let merged = merge(&base, &over, None, &root).to_json();
-        assert_eq!(
-            merged,
-            serde_json::json!({"a": {"x": 1, "y": [3], "z": 2}, "b": "keep", "c": "new"})
-        );
+        assert_eq!(merged, serde_json::json!({"a": {"x": 1, "y": [3], "z": 2}, "b": "keep", "c": "new"}));
         let removed = merge(&base, &n("a: null\n"), None, &root).to_json();
         assert_eq!(removed["a"], serde_json::Value::Null);
     }
@@ -432,13 +405,7 @@ mod tests {
         let base = n("velocloud: {configuration: {profile: std}, admin: {password: {env: A}}}\n");
         let over = n("velocloud: {configuration: {cloneFrom: acme}, admin: {password: {file: p}}}\n");
         let merged = merge(&base, &over, Some(services), root).to_json();
-        assert_eq!(
-            merged["velocloud"]["configuration"],
-            serde_json::json!({"cloneFrom": "acme"})
-        );
-        assert_eq!(
-            merged["velocloud"]["admin"]["password"],
-            serde_json::json!({"file": "p"})
-        );
+        assert_eq!(merged["velocloud"]["configuration"], serde_json::json!({"cloneFrom": "acme"}));
+        assert_eq!(merged["velocloud"]["admin"]["password"], serde_json::json!({"file": "p"}));
     }
 }

@@ -5,10 +5,10 @@
 //! nodes, so any diagnostic can point at the exact place a value was written, even after a
 //! profile's values were merged into a customer.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{DuplicateKeyPolicy, Spanned};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Tag};
 
 /// Where a node was written: a file (index into the loader's file table), line and column (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -20,31 +20,33 @@ pub struct Loc {
 
 /// One YAML value with its location.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
+pub struct Node<'a> {
     pub loc: Loc,
-    pub value: Value,
+    pub value: Value<'a>,
 }
 
 /// A mapping key with its location.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Key {
+pub struct Key<'a> {
     pub loc: Loc,
-    pub name: String,
+    pub name: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+/// Text borrows from the file's source wherever the YAML spelling allows, so a large
+/// repository is not copied scalar by scalar.
+pub enum Value<'a> {
     Null,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
-    Seq(Vec<Node>),
+    Str(Cow<'a, str>),
+    Seq(Vec<Node<'a>>),
     /// Entries in document order; duplicates are kept so validation can report each of them.
-    Map(Vec<(Key, Node)>),
+    Map(Vec<(Key<'a>, Node<'a>)>),
 }
 
-impl Value {
+impl Value<'_> {
     /// The JSON-Schema-style name of this value's type, for messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -59,9 +61,9 @@ impl Value {
     }
 }
 
-impl Node {
+impl<'a> Node<'a> {
     /// The entry named `name` when this node is a mapping (the first one when duplicated).
-    pub fn get(&self, name: &str) -> Option<&Node> {
+    pub fn get(&self, name: &str) -> Option<&Node<'a>> {
         match &self.value {
             Value::Map(entries) => entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| v),
             _ => None,
@@ -69,7 +71,7 @@ impl Node {
     }
 
     /// The key node of the entry named `name`.
-    pub fn key(&self, name: &str) -> Option<&Key> {
+    pub fn key(&self, name: &str) -> Option<&Key<'a>> {
         match &self.value {
             Value::Map(entries) => entries.iter().find(|(k, _)| k.name == name).map(|(k, _)| k),
             _ => None,
@@ -86,7 +88,7 @@ impl Node {
     /// Follow a dotted path (`spec.company.name`, `spec.contacts.primary`, `spec.tags[2]`).
     /// Returns the deepest node that exists on the way, so a diagnostic about a missing field
     /// still points at its parent.
-    pub fn locate(&self, path: &str) -> &Node {
+    pub fn locate(&self, path: &str) -> &Node<'a> {
         let mut node = self;
         for segment in path_segments(path) {
             let next = match segment {
@@ -121,15 +123,15 @@ impl Node {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
-            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+            }
+            Value::Str(s) => serde_json::Value::String(s.to_string()),
             Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => {
                 let mut map = serde_json::Map::with_capacity(entries.len());
                 for (k, v) in entries {
-                    map.entry(k.name.clone()).or_insert_with(|| v.to_json());
+                    map.entry(k.name.to_string()).or_insert_with(|| v.to_json());
                 }
                 serde_json::Value::Object(map)
             }
@@ -195,7 +197,11 @@ pub struct ParseError {
 }
 
 /// Parse every document of one YAML file into nodes, within `budgets`.
-pub fn parse(text: &str, file: u32, budgets: Budgets) -> Result<Vec<Node>, ParseError> {
+///
+/// Nodes are built straight from the events of serde-saphyr's parser (`granit_parser`), and the
+/// budgets are enforced as the tree grows: the serde `Spanned<T>` route cost two thirds of the
+/// validation time on large repositories.
+pub fn parse(text: &str, file: u32, budgets: Budgets) -> Result<Vec<Node<'_>>, ParseError> {
     if text.len() > budgets.max_file_bytes {
         return Err(ParseError {
             line: 1,
@@ -207,192 +213,244 @@ pub fn parse(text: &str, file: u32, budgets: Budgets) -> Result<Vec<Node>, Parse
             ),
         });
     }
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_documents: budgets.max_documents,
-            max_nodes: budgets.max_nodes,
-            max_depth: budgets.max_depth,
-            max_aliases: budgets.max_aliases,
-            max_anchors: budgets.max_aliases,
-        },
-        alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: budgets.max_nodes / 4,
-            max_replay_stack_depth: budgets.max_depth,
-        },
-        duplicate_keys: DuplicateKeyPolicy::PassThrough,
-        strict_booleans: true,
-        with_snippet: false,
+    let mut builder = Builder {
+        budgets,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        docs: Vec::new(),
+        nodes: 0,
+        replayed: 0,
+        documents: 0,
     };
-    let docs: Vec<Spanned<RawNode>> = serde_saphyr::from_str_multiple_with_options(text, options).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line() as u32, l.column() as u32))
-            .unwrap_or((1, 1));
-        ParseError {
-            line: line.max(1),
-            column: column.max(1),
-            message: yaml_message(&e),
-        }
-    })?;
-    Ok(docs
-        .into_iter()
-        // An empty document (e.g. a trailing `---`) carries nothing to validate.
-        .filter(|d| !matches!(d.value, RawNode::Null))
-        .map(|d| d.into_node(file))
-        .collect())
+    let mut parser = Parser::new_from_str(text);
+    while let Some(event) = parser.next_event() {
+        let (event, span) = event.map_err(|e| ParseError {
+            line: (e.marker().line() as u32).max(1),
+            column: e.marker().col() as u32 + 1,
+            message: e.info(),
+        })?;
+        let loc = Loc { file, line: (span.start.line() as u32).max(1), column: span.start.col() as u32 + 1 };
+        builder.event(event, loc)?;
+    }
+    Ok(builder.docs.into_iter().filter(|d| d.value != Value::Null).collect())
 }
 
-/// The parser's message without its own location prefix and snippet (we render our own).
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let text = e.without_snippet().to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    // "line 2 column 4: mapping values are not allowed in this context"
-    let message = match first.split_once(": ") {
-        Some((prefix, rest)) if prefix.starts_with("line ") => rest,
-        _ => first,
-    };
-    // ... or "mapping values are not allowed in this context at line 2, column 4"
-    let message = match message.rfind(" at line ") {
-        Some(i) if message[i..].contains(", column ") => &message[..i],
-        _ => message,
-    };
-    let message = message.trim();
-    if let Some(rest) = message.strip_prefix("budget breached: ") {
-        return format!("input refused: {} (a manifest safety limit)", describe_breach(rest));
-    }
-    if message.contains("alias") && message.contains("limit") {
-        return format!("input refused: {message} (a manifest safety limit against alias bombs)");
-    }
-    message.to_string()
+/// A collection being built.
+enum Frame<'a> {
+    Seq { loc: Loc, anchor: usize, items: Vec<Node<'a>> },
+    Map { loc: Loc, anchor: usize, entries: Vec<(Key<'a>, Node<'a>)>, key: Option<Key<'a>> },
 }
 
-fn describe_breach(raw: &str) -> String {
-    let name = raw.split([' ', '{']).next().unwrap_or(raw);
-    match name {
-        "Depth" => "nesting is too deep".to_string(),
-        "Nodes" => "too many values in one file".to_string(),
-        "Documents" => "too many documents in one file".to_string(),
-        "Aliases" | "Anchors" | "AliasAnchorRatio" => "too many YAML aliases or anchors".to_string(),
-        "ScalarBytes" => "too much text in one file".to_string(),
-        _ => raw.to_string(),
+struct Builder<'a> {
+    budgets: Budgets,
+    stack: Vec<Frame<'a>>,
+    /// Anchored nodes by id, with their size in nodes (for the alias budget).
+    anchors: HashMap<usize, (Node<'a>, usize)>,
+    docs: Vec<Node<'a>>,
+    nodes: usize,
+    replayed: usize,
+    documents: usize,
+}
+
+fn refused(loc: Loc, what: &str) -> ParseError {
+    ParseError {
+        line: loc.line,
+        column: loc.column,
+        message: format!("input refused: {what} (a manifest safety limit)"),
     }
 }
 
-/// The serde-facing half: what serde-saphyr deserializes, before file ids are attached.
-#[derive(Debug)]
-enum RawNode {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<RawNode>>),
-    Map(Vec<(Spanned<String>, Spanned<RawNode>)>),
-}
-
-trait IntoNode {
-    fn into_node(self, file: u32) -> Node;
-}
-
-impl IntoNode for Spanned<RawNode> {
-    fn into_node(self, file: u32) -> Node {
-        let loc = Loc {
-            file,
-            line: self.referenced.line() as u32,
-            column: self.referenced.column() as u32,
-        };
-        let value = match self.value {
-            RawNode::Null => Value::Null,
-            RawNode::Bool(b) => Value::Bool(b),
-            RawNode::Int(i) => Value::Int(i),
-            RawNode::Float(f) => Value::Float(f),
-            RawNode::Str(s) => Value::Str(s),
-            RawNode::Seq(items) => Value::Seq(items.into_iter().map(|n| n.into_node(file)).collect()),
-            RawNode::Map(entries) => Value::Map(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let key = Key {
-                            loc: Loc {
-                                file,
-                                line: k.referenced.line() as u32,
-                                column: k.referenced.column() as u32,
-                            },
-                            name: k.value,
-                        };
-                        (key, v.into_node(file))
-                    })
-                    .collect(),
-            ),
-        };
-        Node { loc, value }
-    }
-}
-
-impl<'de> Deserialize<'de> for RawNode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct NodeVisitor;
-        impl<'de> Visitor<'de> for NodeVisitor {
-            type Value = RawNode;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a YAML value")
-            }
-            fn visit_unit<E>(self) -> Result<RawNode, E> {
-                Ok(RawNode::Null)
-            }
-            fn visit_none<E>(self) -> Result<RawNode, E> {
-                Ok(RawNode::Null)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawNode, D::Error> {
-                RawNode::deserialize(d)
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<RawNode, E> {
-                Ok(RawNode::Bool(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<RawNode, E> {
-                Ok(RawNode::Int(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<RawNode, E> {
-                Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
-            }
-            fn visit_i128<E>(self, v: i128) -> Result<RawNode, E> {
-                Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
-            }
-            fn visit_u128<E>(self, v: u128) -> Result<RawNode, E> {
-                Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<RawNode, E> {
-                Ok(RawNode::Float(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<RawNode, E> {
-                Ok(RawNode::Str(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<RawNode, E> {
-                Ok(RawNode::Str(v))
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<RawNode, E> {
-                String::from_utf8(v.to_vec())
-                    .map(RawNode::Str)
-                    .map_err(|_| E::custom("binary values are not supported in manifests"))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<RawNode, A::Error> {
-                let mut items = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
-                while let Some(item) = a.next_element()? {
-                    items.push(item);
+impl<'a> Builder<'a> {
+    fn event(&mut self, event: Event<'a>, loc: Loc) -> Result<(), ParseError> {
+        match event {
+            Event::DocumentStart(..) => {
+                self.documents += 1;
+                if self.documents > self.budgets.max_documents {
+                    return Err(refused(loc, "too many documents in one file"));
                 }
-                Ok(RawNode::Seq(items))
+                self.anchors.clear();
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<RawNode, A::Error> {
-                let mut entries = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
-                while let Some(key) = a.next_key::<Spanned<String>>()? {
-                    let value = a.next_value()?;
-                    entries.push((key, value));
+            Event::Scalar(text, style, anchor, tag) => {
+                self.count(loc)?;
+                let value = resolve_scalar(text, style, tag.as_deref()).map_err(|message| ParseError {
+                    line: loc.line,
+                    column: loc.column,
+                    message,
+                })?;
+                self.finish(Node { loc, value }, anchor)?;
+            }
+            Event::SequenceStart(_, anchor, tag) => {
+                self.count(loc)?;
+                check_collection_tag(tag.as_deref(), "seq", loc)?;
+                self.open(Frame::Seq { loc, anchor, items: Vec::new() }, loc)?;
+            }
+            Event::MappingStart(_, anchor, tag) => {
+                self.count(loc)?;
+                check_collection_tag(tag.as_deref(), "map", loc)?;
+                self.open(Frame::Map { loc, anchor, entries: Vec::new(), key: None }, loc)?;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq { loc, anchor, items }) => (Node { loc, value: Value::Seq(items) }, anchor),
+                    Some(Frame::Map { loc, anchor, entries, .. }) => (Node { loc, value: Value::Map(entries) }, anchor),
+                    None => return Ok(()),
+                };
+                self.finish(node, anchor)?;
+            }
+            Event::Alias(id) => {
+                let Some((node, size)) = self.anchors.get(&id) else {
+                    return Err(ParseError {
+                        line: loc.line,
+                        column: loc.column,
+                        message: "alias to an unknown anchor".into(),
+                    });
+                };
+                self.replayed += size;
+                if self.replayed > self.budgets.max_nodes / 4 || self.nodes + self.replayed > self.budgets.max_nodes {
+                    return Err(refused(loc, "YAML aliases expand to too many values"));
                 }
-                Ok(RawNode::Map(entries))
+                let node = Node { loc, value: node.value.clone() };
+                self.finish(node, 0)?;
             }
+            _ => {}
         }
-        d.deserialize_any(NodeVisitor)
+        Ok(())
+    }
+
+    fn count(&mut self, loc: Loc) -> Result<(), ParseError> {
+        self.nodes += 1;
+        if self.nodes > self.budgets.max_nodes {
+            return Err(refused(loc, "too many values in one file"));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, frame: Frame<'a>, loc: Loc) -> Result<(), ParseError> {
+        if self.stack.len() >= self.budgets.max_depth {
+            return Err(refused(loc, "nesting is too deep"));
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    /// A complete node: remember it if anchored, then hand it to its parent (or end a document).
+    fn finish(&mut self, node: Node<'a>, anchor: usize) -> Result<(), ParseError> {
+        if anchor != 0 {
+            if self.anchors.len() >= self.budgets.max_aliases {
+                return Err(refused(node.loc, "too many YAML anchors"));
+            }
+            let n = size(&node);
+            self.anchors.insert(anchor, (node.clone(), n));
+        }
+        match self.stack.last_mut() {
+            None => self.docs.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                Some(k) => entries.push((k, node)),
+                None => {
+                    let name = match node.value {
+                        Value::Str(s) => s,
+                        Value::Int(i) => Cow::Owned(i.to_string()),
+                        Value::Float(f) => Cow::Owned(f.to_string()),
+                        Value::Bool(b) => Cow::Owned(b.to_string()),
+                        Value::Null => Cow::Borrowed("null"),
+                        Value::Seq(_) | Value::Map(_) => {
+                            return Err(ParseError {
+                                line: node.loc.line,
+                                column: node.loc.column,
+                                message: "a mapping key must be text, not a list or mapping".into(),
+                            });
+                        }
+                    };
+                    *key = Some(Key { loc: node.loc, name });
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+fn size(node: &Node<'_>) -> usize {
+    match &node.value {
+        Value::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| 1 + size(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+fn unsupported_tag(tag: &Tag) -> String {
+    format!("unsupported YAML tag `{}{}`; manifests use plain YAML", tag.original_handle(), tag.suffix())
+}
+
+fn check_collection_tag(tag: Option<&Tag>, expected: &str, loc: Loc) -> Result<(), ParseError> {
+    match tag {
+        None => Ok(()),
+        Some(t) if t.is_yaml_core_schema_tag(expected) => Ok(()),
+        Some(t) => Err(ParseError { line: loc.line, column: loc.column, message: unsupported_tag(t) }),
+    }
+}
+
+/// Resolve a scalar by the YAML 1.2 core schema, with two safety choices: plain numbers with
+/// leading zeros (`01234`, a postcode) stay text, and YAML 1.1 words (`yes`, `on`) stay text.
+fn resolve_scalar<'a>(text: Cow<'a, str>, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value<'a>, String> {
+    if let Some(tag) = tag {
+        let suffix = if tag.is_yaml_core_schema() { tag.suffix() } else { "" };
+        let bad = || format!("`{text}` is not a valid !!{suffix}");
+        return match suffix {
+            "str" => Ok(Value::Str(text)),
+            "int" => text.parse().map(Value::Int).map_err(|_| bad()),
+            "float" => text.parse().map(Value::Float).map_err(|_| bad()),
+            "bool" => match text.as_ref() {
+                "true" => Ok(Value::Bool(true)),
+                "false" => Ok(Value::Bool(false)),
+                _ => Err(bad()),
+            },
+            "null" => Ok(Value::Null),
+            _ => Err(unsupported_tag(tag)),
+        };
+    }
+    if style != ScalarStyle::Plain {
+        return Ok(Value::Str(text));
+    }
+    Ok(match text.as_ref() {
+        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" => Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => Value::Float(f64::NAN),
+        other => match number(other) {
+            Some(n) => n,
+            None => Value::Str(text),
+        },
+    })
+}
+
+fn number(text: &str) -> Option<Value<'static>> {
+    let negative = text.starts_with('-');
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let first = digits.chars().next()?;
+    if !(first.is_ascii_digit() || first == '.') {
+        return None;
+    }
+    let signed = |v: i64| Value::Int(if negative { -v } else { v });
+    if let Some(hex) = digits.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok().map(signed);
+    }
+    if let Some(oct) = digits.strip_prefix("0o") {
+        return i64::from_str_radix(oct, 8).ok().map(signed);
+    }
+    if digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.") {
+        return None; // a leading zero: keep it as text
+    }
+    if digits.chars().all(|c| c.is_ascii_digit()) {
+        return text.parse().ok().map(Value::Int);
+    }
+    let float_chars = digits.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
+    if float_chars && digits.chars().filter(|c| *c == '.').count() <= 1 {
+        text.parse().ok().map(Value::Float)
+    } else {
+        None
     }
 }
 
@@ -400,7 +458,7 @@ impl<'de> Deserialize<'de> for RawNode {
 mod tests {
     use super::*;
 
-    fn one(text: &str) -> Node {
+    fn one(text: &str) -> Node<'_> {
         let mut docs = parse(text, 0, Budgets::default()).expect("parses");
         assert_eq!(docs.len(), 1);
         docs.remove(0)
@@ -417,14 +475,7 @@ mod tests {
         assert_eq!(entries[1].1.value, Value::Str("yes".into()), "no YAML 1.1 booleans");
         assert_eq!(n.locate("d[1]").value, Value::Null);
         assert_eq!(n.locate("d[0]").loc.line, 5);
-        assert_eq!(
-            n.locate_key("b.c"),
-            Loc {
-                file: 0,
-                line: 3,
-                column: 3
-            }
-        );
+        assert_eq!(n.locate_key("b.c"), Loc { file: 0, line: 3, column: 3 });
     }
 
     #[test]
@@ -442,10 +493,7 @@ mod tests {
         let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
         for (i, name) in ["b", "c", "d", "e", "f", "g", "h"].iter().enumerate() {
             let prev = ["a", "b", "c", "d", "e", "f", "g"][i];
-            bomb.push_str(&format!(
-                "{name}: &{name} [{}]\n",
-                vec![format!("*{prev}"); 10].join(",")
-            ));
+            bomb.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 10].join(",")));
         }
         let err = parse(&bomb, 0, Budgets::default()).unwrap_err();
         assert!(err.message.starts_with("input refused"), "{}", err.message);

@@ -60,10 +60,7 @@ impl Kind {
 
 /// Every generated schema file: `(file name, pretty JSON with a trailing newline)`.
 pub fn generate() -> Vec<(&'static str, String)> {
-    Kind::ALL
-        .into_iter()
-        .map(|k| (k.schema_file(), pretty(k.schema())))
-        .collect()
+    Kind::ALL.into_iter().map(|k| (k.schema_file(), pretty(k.schema()))).collect()
 }
 
 fn pretty(v: &Json) -> String {

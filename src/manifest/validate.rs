@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use super::diag::{Diagnostic, SourceMap, similar_name};
 use super::load::{Declared, Doc, by_name, merge};
-use super::node::{Key, Loc, Node, Value};
+use super::node::{Loc, Node, Value};
 use super::raw;
 use super::schema::Kind;
 use crate::model::{self, *};
@@ -24,7 +24,7 @@ pub(crate) fn build(
     let configs: Vec<&Doc> = docs.iter().filter(|d| d.kind == Kind::Config).collect();
     if let Some(doc) = configs.first() {
         let mut c = Checker::new(&doc.node, sources, out);
-        if let Some(raw) = c.decode::<raw::ConfigDocument>() {
+        if let Some(raw) = c.decode::<raw::ConfigDocument>(&doc.node) {
             desired.config = c.config(&raw);
         }
     }
@@ -41,31 +41,24 @@ pub(crate) fn build(
 
     for (name, node) in &reseller_nodes {
         let mut c = Checker::new(node, sources, out);
-        if let Some(raw) = c.decode::<raw::ResellerDocument>()
+        if let Some(raw) = c.decode::<raw::ResellerDocument>(node)
             && let Some(r) = c.reseller(name, &raw)
         {
             desired.resellers.insert(name.clone(), r);
         }
     }
 
-    for (name, node) in &customer_nodes {
-        if let Some(other) = reseller_nodes.get(name) {
-            out.push(
-                Diagnostic::error("duplicate-name", node.locate("metadata.name").loc, "metadata.name", format!("`{name}` names both a Customer and a Reseller"))
-                    .with_hint(format!(
-                        "the Reseller is at {}; customers and resellers share one namespace because vendors carry `tenantry:<name>` as the owner marker",
-                        sources.display(other.locate("metadata.name").loc)
-                    )),
-            );
-            continue;
-        }
-        let merged = merge_profiles(node, &profiles, declared, out);
-        let mut c = Checker::new(&merged, sources, out);
-        c.own_doc = Some(node);
-        if let Some(raw) = c.decode::<raw::CustomerDocument>()
-            && let Some(customer) = c.customer(name, &raw)
-        {
-            desired.customers.insert(name.clone(), customer);
+    // Customers validate independently of each other: do them on every core.
+    let list: Vec<(&String, &&Node)> = customer_nodes.iter().collect();
+    let results = super::par_map(&list, |(name, node)| {
+        let mut found = Vec::new();
+        let customer = customer_doc(name, node, &reseller_nodes, &profiles, declared, sources, &mut found);
+        (customer, found)
+    });
+    for (customer, found) in results {
+        out.extend(found);
+        if let Some(c) = customer {
+            desired.customers.insert(c.name.clone(), c);
         }
     }
 
@@ -73,29 +66,57 @@ pub(crate) fn build(
     desired
 }
 
-/// The customer document with its profiles' `spec.services` merged under its own.
-fn merge_profiles(
+fn customer_doc(
+    name: &str,
     node: &Node,
+    reseller_nodes: &BTreeMap<String, &Node>,
     profiles: &BTreeMap<String, &Node>,
     declared: &Declared,
+    sources: &SourceMap,
     out: &mut Vec<Diagnostic>,
-) -> Node {
-    let listed = node.locate("spec.profiles");
-    let Value::Seq(items) = &listed.value else {
-        return node.clone();
-    };
-    if node.get("spec").and_then(|s| s.get("profiles")).is_none() {
-        return node.clone();
+) -> Option<Customer> {
+    if let Some(other) = reseller_nodes.get(name) {
+        out.push(
+            Diagnostic::error(
+                "duplicate-name",
+                node.locate("metadata.name").loc,
+                "metadata.name",
+                format!("`{name}` names both a Customer and a Reseller"),
+            )
+            .with_hint(format!(
+                "the Reseller is at {}; customers and resellers share one namespace because vendors carry `tenantry:<name>` as the owner marker",
+                sources.display(other.locate("metadata.name").loc)
+            )),
+        );
+        return None;
     }
+    let merged = merge_profiles(node, profiles, declared, out);
+    let mut c = Checker::new(node, sources, out);
+    c.services = merged.as_ref();
+    let mut raw = c.decode::<raw::CustomerDocument>(node)?;
+    if let Some(services) = &merged {
+        raw.spec.services = c.decode(services)?;
+    }
+    c.customer(name, &raw)
+}
+
+/// The customer's `spec.services` with its profiles' merged under it, or `None` when it lists no
+/// profiles (its own block is then used as written).
+fn merge_profiles<'s>(
+    node: &Node<'s>,
+    profiles: &BTreeMap<String, &Node<'s>>,
+    declared: &Declared,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Node<'s>> {
+    let Value::Seq(items) = &node.get("spec")?.get("profiles")?.value else {
+        return None;
+    };
     let root = Kind::Customer.schema();
     let schema = super::load::resolve(root, root)
         .pointer("/properties/spec")
         .map(|s| super::load::resolve(s, root))
         .and_then(|s| s.pointer("/properties/services"));
-    let mut services = Node {
-        loc: node.locate("spec").loc,
-        value: Value::Map(Vec::new()),
-    };
+    let mut services = Node { loc: node.locate("spec").loc, value: Value::Map(Vec::new()) };
     for (i, item) in items.iter().enumerate() {
         let Some(name) = item.as_str() else { continue };
         match profiles.get(name) {
@@ -109,10 +130,7 @@ fn merge_profiles(
                 let hint = match similar_name(name, profiles.keys().map(String::as_str)) {
                     Some(close) => format!("did you mean `{close}`?"),
                     None if profiles.is_empty() => "no Profile is declared in the manifest directory".to_string(),
-                    None => format!(
-                        "declared profiles: {}",
-                        profiles.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
+                    None => format!("declared profiles: {}", profiles.keys().cloned().collect::<Vec<_>>().join(", ")),
                 };
                 out.push(
                     Diagnostic::error(
@@ -129,84 +147,64 @@ fn merge_profiles(
     if let Some(own) = node.get("spec").and_then(|s| s.get("services")) {
         services = merge(&services, own, schema, root);
     }
-    replace_path(node, &["spec", "services"], services)
-}
-
-fn replace_path(node: &Node, path: &[&str], value: Node) -> Node {
-    let Some((first, rest)) = path.split_first() else {
-        return value;
-    };
-    let Value::Map(entries) = &node.value else {
-        return node.clone();
-    };
-    let mut entries = entries.clone();
-    match entries.iter_mut().find(|(k, _)| k.name == *first) {
-        Some((_, child)) => *child = replace_path(child, rest, value),
-        None if rest.is_empty() => entries.push((
-            Key {
-                loc: value.loc,
-                name: (*first).to_string(),
-            },
-            value,
-        )),
-        None => {}
-    }
-    Node {
-        loc: node.loc,
-        value: Value::Map(entries),
-    }
+    Some(services)
 }
 
 struct Checker<'a> {
-    node: &'a Node,
-    /// For customers: the document as written (before profile merging), for adoption hints.
-    own_doc: Option<&'a Node>,
+    /// The document as written.
+    node: &'a Node<'a>,
+    /// For customers with profiles: `spec.services` after merging, read instead of the
+    /// document's own block.
+    services: Option<&'a Node<'a>>,
     sources: &'a SourceMap,
     out: &'a mut Vec<Diagnostic>,
 }
 
 impl<'a> Checker<'a> {
     fn new(node: &'a Node, sources: &'a SourceMap, out: &'a mut Vec<Diagnostic>) -> Self {
-        Checker {
-            node,
-            own_doc: None,
-            sources,
-            out,
+        Checker { node, services: None, sources, out }
+    }
+
+    /// The node a path lives in (the merged services, or the document) and the path inside it.
+    fn at<'p>(&self, path: &'p str) -> (&'a Node<'a>, &'p str) {
+        match (self.services, path.strip_prefix("spec.services")) {
+            (Some(services), Some(rest)) => (services, rest.trim_start_matches('.')),
+            _ => (self.node, path),
         }
     }
 
     fn loc(&self, path: &str) -> Loc {
-        self.node.locate(path).loc
+        let (node, path) = self.at(path);
+        node.locate(path).loc
+    }
+
+    fn key_loc(&self, path: &str) -> Loc {
+        let (node, path) = self.at(path);
+        node.locate_key(path)
     }
 
     fn source_ref(&self, path: &str) -> SourceRef {
-        let loc = self.node.locate_key(path);
-        SourceRef {
-            file: self.sources.path_of(loc),
-            line: loc.line,
-            column: loc.column,
-            path: path.to_string(),
-        }
+        let loc = self.key_loc(path);
+        SourceRef { file: self.sources.path_of(loc), line: loc.line, column: loc.column, path: path.to_string() }
     }
 
     fn error(&mut self, code: &'static str, path: &str, message: impl Into<String>) {
-        let loc = self.node.locate_key(path);
+        let loc = self.key_loc(path);
         self.out.push(Diagnostic::error(code, loc, path, message));
     }
 
     fn error_hint(&mut self, code: &'static str, path: &str, message: impl Into<String>, hint: impl Into<String>) {
-        let loc = self.node.locate_key(path);
-        self.out
-            .push(Diagnostic::error(code, loc, path, message).with_hint(hint));
+        let loc = self.key_loc(path);
+        self.out.push(Diagnostic::error(code, loc, path, message).with_hint(hint));
     }
 
-    fn decode<T: DeserializeOwned>(&mut self) -> Option<T> {
-        match serde_json::from_value(self.node.to_json()) {
+    fn decode<T: Deserialize<'a>>(&mut self, node: &'a Node) -> Option<T> {
+        match T::deserialize(node) {
             Ok(v) => Some(v),
             Err(e) => {
                 // The structural check accepts what the raw types accept; reaching this is a bug,
                 // but still report it as a diagnostic rather than panicking.
-                let loc = self.node.loc;
+                let loc = node.loc;
                 self.out.push(Diagnostic::error(
                     "invalid-document",
                     loc,
@@ -344,10 +342,9 @@ impl<'a> Checker<'a> {
                     let hint = match similar_name(name, contacts.keys().map(String::as_str)) {
                         Some(close) => format!("did you mean `{close}`?"),
                         None if contacts.is_empty() => "declare it under spec.contacts".to_string(),
-                        None => format!(
-                            "declared contacts: {}",
-                            contacts.keys().cloned().collect::<Vec<_>>().join(", ")
-                        ),
+                        None => {
+                            format!("declared contacts: {}", contacts.keys().cloned().collect::<Vec<_>>().join(", "))
+                        }
                     };
                     self.error_hint(
                         "unknown-contact",
@@ -398,10 +395,7 @@ impl<'a> Checker<'a> {
         self.non_empty(&raw.name, "spec.company.name");
         self.domain(&raw.domain, "spec.company.domain");
         if self.non_empty(&raw.account_number, "spec.company.accountNumber")
-            && !raw
-                .account_number
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+            && !raw.account_number.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
         {
             self.error_hint(
                 "invalid-account-number",
@@ -437,14 +431,9 @@ impl<'a> Checker<'a> {
     /// Where a user adds `externalId:` for this service: the service block in the object's own
     /// document when it has one, otherwise `spec.services` (or `spec`).
     fn adoption(&self, vendor: &str, external_id: &Option<String>) -> Adoption {
-        let own = self.own_doc.unwrap_or(self.node);
+        let own = self.node;
         let path = format!("spec.services.{vendor}");
-        let at_path = if own
-            .get("spec")
-            .and_then(|s| s.get("services"))
-            .and_then(|s| s.get(vendor))
-            .is_some()
-        {
+        let at_path = if own.get("spec").and_then(|s| s.get("services")).and_then(|s| s.get(vendor)).is_some() {
             path
         } else if own.get("spec").and_then(|s| s.get("services")).is_some() {
             "spec.services".to_string()
@@ -454,12 +443,7 @@ impl<'a> Checker<'a> {
         let loc = own.locate_key(&at_path);
         Adoption {
             external_id: external_id.clone(),
-            at: SourceRef {
-                file: self.sources.path_of(loc),
-                line: loc.line,
-                column: loc.column,
-                path: at_path,
-            },
+            at: SourceRef { file: self.sources.path_of(loc), line: loc.line, column: loc.column, path: at_path },
         }
     }
 
@@ -505,14 +489,8 @@ impl<'a> Checker<'a> {
             veeam: s.veeam.as_ref().and_then(|v| self.veeam(v, &company, &contacts)),
             datto: s.datto.as_ref().and_then(|v| self.datto(v, &contacts)),
             velocloud: s.velocloud.as_ref().and_then(|v| self.velocloud(name, v, &contacts)),
-            acronis: s
-                .acronis
-                .as_ref()
-                .and_then(|v| self.account_service("acronis", v, &contacts, owner)),
-            watchguard: s
-                .watchguard
-                .as_ref()
-                .and_then(|v| self.account_service("watchguard", v, &contacts, owner)),
+            acronis: s.acronis.as_ref().and_then(|v| self.account_service("acronis", v, &contacts, owner)),
+            watchguard: s.watchguard.as_ref().and_then(|v| self.account_service("watchguard", v, &contacts, owner)),
             avepoint: s.avepoint.as_ref().and_then(|v| self.avepoint(v, &company, &contacts)),
         };
         (self.out.len() == before).then(|| Customer {
@@ -644,11 +622,8 @@ impl<'a> Checker<'a> {
                         "write it like +44 or +1",
                     );
                 }
-                let mobile = u
-                    .mobile
-                    .clone()
-                    .or_else(|| person.as_ref().and_then(|p| p.mobile.clone()));
-                if mobile.is_none() {
+                let mobile = u.mobile.clone().or_else(|| person.as_ref().and_then(|p| p.mobile.clone()));
+                if mobile.is_none() && person.is_some() {
                     self.error_hint(
                         "missing-field",
                         &format!("{cp}.mobile"),
@@ -660,11 +635,9 @@ impl<'a> Checker<'a> {
                     self.phone(m, &format!("{cp}.mobile"));
                 }
                 match (person, country_code, mobile) {
-                    (Some(person), Some(country_code), Some(mobile)) => Some(DattoClientUser {
-                        person,
-                        country_code,
-                        mobile,
-                    }),
+                    (Some(person), Some(country_code), Some(mobile)) => {
+                        Some(DattoClientUser { person, country_code, mobile })
+                    }
                     _ => None,
                 }
             }
@@ -696,12 +669,8 @@ impl<'a> Checker<'a> {
             }
             _ => None,
         };
-        let seat_types: BTreeSet<DattoSeatType> = lic
-            .seat_types
-            .clone()
-            .unwrap_or_else(|| vec![DattoSeatType::User])
-            .into_iter()
-            .collect();
+        let seat_types: BTreeSet<DattoSeatType> =
+            lic.seat_types.clone().unwrap_or_else(|| vec![DattoSeatType::User]).into_iter().collect();
         if product == Some(DattoProduct::GoogleWorkspace) {
             for t in &seat_types {
                 if !matches!(t, DattoSeatType::User | DattoSeatType::SharedDrive) {
@@ -849,11 +818,7 @@ impl<'a> Checker<'a> {
                     list.first().cloned()
                 };
                 if list.is_empty() && manage {
-                    self.error(
-                        "invalid-images",
-                        &format!("{ip}.images"),
-                        "list at least one software image",
-                    );
+                    self.error("invalid-images", &format!("{ip}.images"), "list at least one software image");
                 }
                 (manage, list, default)
             }
@@ -933,11 +898,7 @@ impl<'a> Checker<'a> {
         let admin = match contacts.get(&contact) {
             Some(p) => Some(p.clone()),
             None => {
-                let path = if v.contact.is_some() {
-                    format!("{p}.contact")
-                } else {
-                    "spec.contacts".to_string()
-                };
+                let path = if v.contact.is_some() { format!("{p}.contact") } else { "spec.contacts".to_string() };
                 self.error_hint(
                     "unknown-contact",
                     &path,
@@ -947,10 +908,7 @@ impl<'a> Checker<'a> {
                 None
             }
         };
-        let phone = v
-            .phone
-            .clone()
-            .or_else(|| admin.as_ref().and_then(|a| a.phone.clone().or(a.mobile.clone())));
+        let phone = v.phone.clone().or_else(|| admin.as_ref().and_then(|a| a.phone.clone().or(a.mobile.clone())));
         if let Some(ph) = &v.phone {
             self.phone(ph, &format!("{p}.phone"));
         }
@@ -1050,10 +1008,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        let contact = contacts
-            .get("primary")
-            .cloned()
-            .or_else(|| contacts.values().next().cloned());
+        let contact = contacts.get("primary").cloned().or_else(|| contacts.values().next().cloned());
         if contact.is_none() {
             self.error_hint(
                 "unknown-contact",
@@ -1072,10 +1027,7 @@ impl<'a> Checker<'a> {
             services: items,
             management_mode: v.management_mode.unwrap_or(AvePointManagementMode::Partner),
             tags,
-            billing_reports: Reports {
-                send: billing.send.unwrap_or(false),
-                recipients: billing.recipients.clone(),
-            },
+            billing_reports: Reports { send: billing.send.unwrap_or(false), recipients: billing.recipients.clone() },
             billing_profile: billing.billing_profile.clone(),
             job_notification_profile: v.job_notification_profile.clone(),
             service_reports: Reports {
@@ -1258,9 +1210,8 @@ impl<'a> Checker<'a> {
                     .unwrap_or(policies.datto_authorization_expiry);
             }
             if let Some(text) = &p.avepoint_link_expiry {
-                policies.avepoint_link_expiry = self
-                    .duration(text, "spec.policies.avepointLinkExpiry")
-                    .unwrap_or(policies.avepoint_link_expiry);
+                policies.avepoint_link_expiry =
+                    self.duration(text, "spec.policies.avepointLinkExpiry").unwrap_or(policies.avepoint_link_expiry);
             }
         }
 
@@ -1271,10 +1222,7 @@ impl<'a> Checker<'a> {
                 PortalTaskExecutor::Webhook => match &pt.webhook {
                     Some(w) => {
                         self.url(&w.url, "spec.portalTasks.webhook.url");
-                        PortalTaskDelivery::Webhook {
-                            url: w.url.clone(),
-                            headers: w.headers.clone(),
-                        }
+                        PortalTaskDelivery::Webhook { url: w.url.clone(), headers: w.headers.clone() }
                     }
                     None => {
                         self.error_hint(
@@ -1289,10 +1237,7 @@ impl<'a> Checker<'a> {
                 PortalTaskExecutor::Command => match &pt.command {
                     Some(cmd) => {
                         self.non_empty(&cmd.program, "spec.portalTasks.command.program");
-                        PortalTaskDelivery::Command {
-                            program: cmd.program.clone(),
-                            args: cmd.args.clone(),
-                        }
+                        PortalTaskDelivery::Command { program: cmd.program.clone(), args: cmd.args.clone() }
                     }
                     None => {
                         self.error_hint(
@@ -1306,13 +1251,7 @@ impl<'a> Checker<'a> {
                 },
             },
         };
-        Config {
-            connections,
-            state_url,
-            policies,
-            portal_tasks,
-            origin,
-        }
+        Config { connections, state_url, policies, portal_tasks, origin }
     }
 
     fn url(&mut self, text: &str, path: &str) {
@@ -1383,16 +1322,8 @@ fn cross_checks(
                 None => {} // the reseller has its own errors
                 Some(reseller) => {
                     for (vendor, uses, has) in [
-                        (
-                            "acronis",
-                            customer.services.acronis.is_some(),
-                            reseller.services.acronis.is_some(),
-                        ),
-                        (
-                            "watchguard",
-                            customer.services.watchguard.is_some(),
-                            reseller.services.watchguard.is_some(),
-                        ),
+                        ("acronis", customer.services.acronis.is_some(), reseller.services.acronis.is_some()),
+                        ("watchguard", customer.services.watchguard.is_some(), reseller.services.watchguard.is_some()),
                     ] {
                         if uses && !has {
                             out.push(
@@ -1424,17 +1355,12 @@ fn cross_checks(
                 Some(_) => {}
                 None if declared.contains(&(Kind::Customer, from.clone())) => {}
                 None => out.push(
-                    Diagnostic::error(
-                        "unknown-customer",
-                        at(path),
-                        path,
-                        format!("customer `{from}` does not exist"),
-                    )
-                    .with_hint(
-                        similar_name(from, customers.keys().map(String::as_str))
-                            .map(|c| format!("did you mean `{c}`?"))
-                            .unwrap_or_else(|| "name the metadata.name of another customer".into()),
-                    ),
+                    Diagnostic::error("unknown-customer", at(path), path, format!("customer `{from}` does not exist"))
+                        .with_hint(
+                            similar_name(from, customers.keys().map(String::as_str))
+                                .map(|c| format!("did you mean `{c}`?"))
+                                .unwrap_or_else(|| "name the metadata.name of another customer".into()),
+                        ),
                 ),
             }
         }
@@ -1456,10 +1382,7 @@ fn cross_checks(
                             path.clone(),
                             format!("{label} `{value}` is already used by {other}"),
                         )
-                        .with_hint(format!(
-                            "first used at {}; the vendors need it unique",
-                            sources.display(other_loc)
-                        )),
+                        .with_hint(format!("first used at {}; the vendors need it unique", sources.display(other_loc))),
                     );
                 }
                 None => {
@@ -1472,29 +1395,17 @@ fn cross_checks(
         .resellers
         .values()
         .map(|r| (ManifestRef::reseller(&r.name), &r.company, &r.services))
-        .chain(
-            desired
-                .customers
-                .values()
-                .map(|c| (ManifestRef::customer(&c.name), &c.company, &c.services)),
-        )
+        .chain(desired.customers.values().map(|c| (ManifestRef::customer(&c.name), &c.company, &c.services)))
         .collect();
     let collect = |f: &UniqueField| -> Vec<(String, ManifestRef, String)> {
-        owners
-            .iter()
-            .filter_map(|(o, c, s)| f(c, s).map(|(v, p)| (v, o.clone(), p)))
-            .collect()
+        owners.iter().filter_map(|(o, c, s)| f(c, s).map(|(v, p)| (v, o.clone(), p))).collect()
     };
     check_unique(
         "account number",
         "duplicate-account-number",
         collect(&|c, _| Some((c.account_number.clone(), "spec.company.accountNumber".into()))),
     );
-    check_unique(
-        "domain",
-        "duplicate-domain",
-        collect(&|c, _| Some((c.domain.clone(), "spec.company.domain".into()))),
-    );
+    check_unique("domain", "duplicate-domain", collect(&|c, _| Some((c.domain.clone(), "spec.company.domain".into()))));
     check_unique(
         "company name",
         "duplicate-company-name",
@@ -1503,43 +1414,29 @@ fn cross_checks(
     check_unique(
         "Acronis login",
         "duplicate-username",
-        collect(&|_, s| {
-            s.acronis
-                .as_ref()
-                .map(|a| (a.username.clone(), "spec.services.acronis.username".into()))
-        }),
+        collect(&|_, s| s.acronis.as_ref().map(|a| (a.username.clone(), "spec.services.acronis.username".into()))),
     );
     check_unique(
         "WatchGuard operator",
         "duplicate-username",
         collect(&|_, s| {
-            s.watchguard
-                .as_ref()
-                .map(|a| (a.username.clone(), "spec.services.watchguard.username".into()))
+            s.watchguard.as_ref().map(|a| (a.username.clone(), "spec.services.watchguard.username".into()))
         }),
     );
     check_unique(
         "VeloCloud admin login",
         "duplicate-username",
         collect(&|_, s| {
-            s.velocloud.as_ref().map(|v| {
-                (
-                    v.admin_username.clone(),
-                    "spec.services.velocloud.admin.username".into(),
-                )
-            })
+            s.velocloud.as_ref().map(|v| (v.admin_username.clone(), "spec.services.velocloud.admin.username".into()))
         }),
     );
     check_unique(
         "AvePoint registration account",
         "duplicate-username",
         collect(&|_, s| {
-            s.avepoint.as_ref().map(|a| {
-                (
-                    a.registration_account.clone(),
-                    "spec.services.avepoint.registrationAccount".into(),
-                )
-            })
+            s.avepoint
+                .as_ref()
+                .map(|a| (a.registration_account.clone(), "spec.services.avepoint.registrationAccount".into()))
         }),
     );
 }
@@ -1548,8 +1445,7 @@ pub fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -1579,9 +1475,7 @@ pub fn is_email(s: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
         && is_domain(domain)
 }
 

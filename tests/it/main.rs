@@ -1,0 +1,5 @@
+//! tenantry's integration tests: one binary, one module per area.
+
+mod manifests;
+mod schemas;
+mod support;

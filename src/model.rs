@@ -15,7 +15,7 @@ pub use crate::manifest::raw::{
 };
 
 /// The six vendors tenantry drives, in the order plans list them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Vendor {
     Veeam,
@@ -72,8 +72,8 @@ pub enum OwnerKind {
 }
 
 /// A manifest object: `Customer/acme`, `Reseller/northwind`. Resellers sort first, so plans list
-/// them before the customers that depend on them.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// them before the customers that depend on them. In JSON it is the string `Customer/acme`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ManifestRef {
     pub kind: OwnerKind,
     pub name: String,
@@ -104,6 +104,33 @@ impl ManifestRef {
     }
 }
 
+impl Serialize for ManifestRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ManifestRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ManifestRef::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not Customer/NAME or Reseller/NAME")))
+    }
+}
+
+impl schemars::JsonSchema for ManifestRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ManifestRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(Customer|Reseller)/[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            "description": "A manifest object: `Customer/NAME` or `Reseller/NAME`."
+        })
+    }
+}
+
 impl fmt::Display for ManifestRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
@@ -115,7 +142,8 @@ impl fmt::Display for ManifestRef {
 }
 
 /// A place in the manifests, for hints that tell the user what to edit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SourceRef {
     pub file: String,
     pub line: u32,
@@ -159,7 +187,8 @@ pub struct Person {
 }
 
 /// Where to put `externalId:` to adopt an existing vendor object, and the id if already there.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Adoption {
     pub external_id: Option<String>,
     pub at: SourceRef,

@@ -58,9 +58,13 @@ impl Kind {
     }
 }
 
-/// Every generated schema file: `(file name, pretty JSON with a trailing newline)`.
+/// Every generated schema file: `(file name, pretty JSON with a trailing newline)`, including
+/// the plan JSON format (`plan.schema.json`).
 pub fn generate() -> Vec<(&'static str, String)> {
-    Kind::ALL.into_iter().map(|k| (k.schema_file(), pretty(k.schema()))).collect()
+    let mut files: Vec<(&'static str, String)> =
+        Kind::ALL.into_iter().map(|k| (k.schema_file(), pretty(k.schema()))).collect();
+    files.push(("plan.schema.json", pretty(&crate::plan::json::schema())));
+    files
 }
 
 fn pretty(v: &Json) -> String {

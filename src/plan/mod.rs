@@ -1,0 +1,262 @@
+//! Plans: the pure decision of what to do, as a value.
+//!
+//! [`plan`] takes the desired objects, what was observed, and the state store's snapshot, and
+//! returns a [`Plan`]: every action with its kind, target, field changes, reason and
+//! dependencies. It does no I/O and reads no clock (`now` is an input), so the same inputs give
+//! the same plan byte for byte. Applying executes a plan and decides nothing.
+
+pub mod json;
+mod planner;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+pub use planner::{PlanInputs, fmt_time, plan, secret_ref_text};
+
+use crate::model::{ManifestRef, Vendor};
+use crate::provider::{Change, DesiredObject, ObjectKey, PortalForm};
+
+/// The version of the plan JSON format (see `schemas/plan.schema.json`).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything a run would do, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "tenantry plan")]
+pub struct Plan {
+    /// Version of this JSON format; bumped on incompatible changes.
+    pub format_version: u32,
+    /// The time the plan was made (RFC 3339).
+    #[schemars(with = "String")]
+    pub created_at: Timestamp,
+    pub options: PlanOptions,
+    pub actions: Vec<Action>,
+    /// Vendor objects tenantry owns whose manifest is gone (deleted only with prune).
+    pub orphans: Vec<Orphan>,
+    /// Vendors that could not be observed: nothing is planned for them.
+    pub unavailable: BTreeMap<Vendor, String>,
+    /// What the plan relied on, so a saved plan can be refused when any of it changed.
+    pub fingerprints: Fingerprints,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanOptions {
+    pub prune: bool,
+    /// `--target` / `--exclude` given: only some manifest objects were planned (never prunes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
+    /// The plan was made against the built-in sandbox.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Fingerprints {
+    /// Hash of every manifest file (path and content).
+    pub manifests: String,
+    /// Per observed object (`vendor:kind:id`): its version or a hash of its fields.
+    pub observed: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    /// Create a missing object through the API.
+    Create,
+    /// Link an existing object into another system.
+    Register,
+    /// Update declared fields through the API.
+    Sync,
+    /// Bind an existing object to its manifest (and update it if it differs).
+    Adopt,
+    /// Wait for something outside tenantry: a verification, authorization or activation.
+    Await,
+    /// A step with no API: a task for a person or the MSP's automation.
+    PortalTask,
+    /// Delete an owned object whose manifest is gone (prune only).
+    Delete,
+    /// An object with the same natural key exists but is not tenantry's: never taken over.
+    Conflict,
+}
+
+impl ActionKind {
+    pub fn marker(self) -> char {
+        match self {
+            ActionKind::Create | ActionKind::Register => '+',
+            ActionKind::Sync | ActionKind::Adopt => '~',
+            ActionKind::Delete => '-',
+            ActionKind::Conflict => '!',
+            ActionKind::Await | ActionKind::PortalTask => '?',
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            ActionKind::Create => "create",
+            ActionKind::Register => "register",
+            ActionKind::Sync => "sync",
+            ActionKind::Adopt => "adopt",
+            ActionKind::Await => "await",
+            ActionKind::PortalTask => "portal-task",
+            ActionKind::Delete => "delete",
+            ActionKind::Conflict => "conflict",
+        }
+    }
+}
+
+/// A portal task the action would open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSpec {
+    pub form: PortalForm,
+    pub title: String,
+    /// Values to enter, field by field. Secrets appear as `{"secretRef": "env:NAME"}`.
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub values: BTreeMap<String, Json>,
+}
+
+/// One thing the plan would do to one vendor object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    /// Stable id: `customer/acme/acronis/tenant:create`.
+    pub id: String,
+    pub kind: ActionKind,
+    pub key: ObjectKey,
+    /// How people name the object: `tenant "Acme Corp"`.
+    pub title: String,
+    /// The vendor's id when the object exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
+    /// Why, in words.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// Actions that must succeed first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Set when the action cannot run now, with the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+    /// One-way: applying needs `--allow-irreversible`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub irreversible: bool,
+    /// What the user can do (the manifest line that adopts a conflicting object, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// For awaits: since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub since: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSpec>,
+    /// The desired object, for the executor (secrets as references).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<DesiredObject>,
+    /// The observed version the change is based on (optimistic concurrency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Values to remember in the binding when the action succeeds: what it sets that the vendor
+    /// cannot report back (secrets only as references).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub record: BTreeMap<String, Json>,
+}
+
+impl Action {
+    /// Whether `apply` has something to execute for it.
+    pub fn is_executable(&self) -> bool {
+        self.blocked.is_none() && !matches!(self.kind, ActionKind::Await | ActionKind::Conflict)
+    }
+
+    pub fn owner(&self) -> &ManifestRef {
+        &self.key.owner
+    }
+}
+
+/// An owned vendor object whose manifest (or service block) is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Orphan {
+    pub key: ObjectKey,
+    pub vendor_id: String,
+    pub title: String,
+    /// What happens to it: deleted by an action, or left alone and why.
+    pub note: String,
+}
+
+/// Counts per kind, for summaries and exit codes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub register: usize,
+    pub sync: usize,
+    pub adopt: usize,
+    pub awaiting: usize,
+    pub portal_tasks: usize,
+    pub delete: usize,
+    pub blocked: usize,
+    pub conflicts: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for a in &self.actions {
+            if a.blocked.is_some() {
+                s.blocked += 1;
+                continue;
+            }
+            match a.kind {
+                ActionKind::Create => s.create += 1,
+                ActionKind::Register => s.register += 1,
+                ActionKind::Sync => s.sync += 1,
+                ActionKind::Adopt => s.adopt += 1,
+                ActionKind::Await => s.awaiting += 1,
+                ActionKind::PortalTask => s.portal_tasks += 1,
+                ActionKind::Delete => s.delete += 1,
+                ActionKind::Conflict => s.conflicts += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether applying would change anything (for `--detailed-exitcode`).
+    pub fn has_changes(&self) -> bool {
+        self.actions.iter().any(Action::is_executable)
+    }
+}
+
+impl Summary {
+    /// "3 to create, 1 to register, 2 to sync, 1 awaiting, 2 portal tasks, 0 blocked", with
+    /// adopt/delete/conflicts added when present.
+    pub fn line(&self) -> String {
+        let mut parts = vec![
+            format!("{} to create", self.create),
+            format!("{} to register", self.register),
+            format!("{} to sync", self.sync),
+        ];
+        if self.adopt > 0 {
+            parts.push(format!("{} to adopt", self.adopt));
+        }
+        if self.delete > 0 {
+            parts.push(format!("{} to delete", self.delete));
+        }
+        parts.push(format!("{} awaiting", self.awaiting));
+        parts.push(format!("{} portal task{}", self.portal_tasks, if self.portal_tasks == 1 { "" } else { "s" }));
+        parts.push(format!("{} blocked", self.blocked));
+        if self.conflicts > 0 {
+            parts.push(format!("{} conflict{}", self.conflicts, if self.conflicts == 1 { "" } else { "s" }));
+        }
+        parts.join(", ")
+    }
+}

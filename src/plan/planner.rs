@@ -1,0 +1,1107 @@
+//! The planning algorithm. Pure and deterministic: inputs are values, iteration is over sorted
+//! collections, and time is an input.
+//!
+//! For each desired object, in dependency order:
+//! 1. find its vendor object: by binding, by `externalId`, else by natural key (adopted only when
+//!    it carries tenantry's owner marker, or an unfinished intent or portal task explains it;
+//!    otherwise it is a conflict, never taken over);
+//! 2. if none: create / register / open a portal task, unless a dependency is missing or not
+//!    ready, which blocks it with the dependency's reason;
+//! 3. if found: diff fields (observable ones against the vendor, the rest against what tenantry
+//!    last applied), route each change by its update rule (API sync, portal task, create-only),
+//!    apply transition rules (one-way, refused), follow pending states and their deadlines.
+//!
+//! Then owned objects whose manifest is gone become orphans (deleted only with prune).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value as Json;
+
+use super::{Action, ActionKind, Fingerprints, Orphan, Plan, PlanOptions, TaskSpec};
+use crate::model::{ManifestRef, SecretRef};
+use crate::provider::{
+    Change, DesiredObject, Field, FieldValue, Need, ObjectKey, ObjectState, ObservedObject, ObservedState, Overdue,
+    PortalForm, Realize, Retire, TransitionRule, Update, VendorModel, Verify, WorkStatus,
+};
+use crate::state::{Binding, StateSnapshot};
+
+/// What planning reads.
+pub struct PlanInputs<'a> {
+    /// Desired objects of every vendor (already narrowed by `--target` / `--exclude`).
+    pub desired: &'a [DesiredObject],
+    pub observed: &'a ObservedState,
+    pub state: &'a StateSnapshot,
+    pub models: &'a [Box<dyn VendorModel>],
+    pub now: Timestamp,
+    pub options: PlanOptions,
+    pub manifests_fingerprint: String,
+}
+
+/// Plan. Pure: no I/O, no clock, no randomness.
+pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
+    let mut p = Planner::new(inputs);
+    for key in topological_order(inputs.desired) {
+        if let Some(d) = p.by_key.get(&key).copied() {
+            p.object(d);
+        }
+    }
+    if inputs.options.targets.is_empty() && inputs.options.excludes.is_empty() {
+        p.orphans();
+    }
+    p.finish()
+}
+
+/// What the planner knows about an object once it has been considered.
+#[derive(Debug, Clone)]
+enum Res {
+    /// It exists at the vendor (or its portal step is attested).
+    Exists { id: String, ready: bool, pending: Option<String> },
+    /// This plan creates or registers it (the action id).
+    Planned { action: String },
+    /// It does not exist and will not this run (why, in words).
+    Missing { why: String },
+}
+
+struct Planner<'a> {
+    inputs: &'a PlanInputs<'a>,
+    by_key: BTreeMap<ObjectKey, &'a DesiredObject>,
+    /// Observed objects by (vendor, kind).
+    index: BTreeMap<(crate::model::Vendor, String), Vec<&'a ObservedObject>>,
+    resolved: BTreeMap<ObjectKey, Res>,
+    actions: Vec<Action>,
+    fingerprints: BTreeMap<String, String>,
+    /// Observed handles matched to a desired object.
+    matched: BTreeSet<String>,
+    orphans: Vec<Orphan>,
+}
+
+/// How a desired object was found at the vendor.
+enum Found<'a> {
+    Bound(&'a ObservedObject, &'a Binding),
+    /// Bound, but the vendor no longer has it.
+    Gone(&'a Binding),
+    External(&'a ObservedObject),
+    ExternalMissing(String),
+    /// By natural key, with the reason it is known to be tenantry's.
+    Ours(&'a ObservedObject, String),
+    Conflict(&'a ObservedObject),
+    Ambiguous(Vec<&'a ObservedObject>),
+    Nothing,
+}
+
+impl<'a> Planner<'a> {
+    fn new(inputs: &'a PlanInputs<'a>) -> Self {
+        let mut index: BTreeMap<_, Vec<&ObservedObject>> = BTreeMap::new();
+        for o in &inputs.observed.objects {
+            index.entry((o.vendor, o.kind.clone())).or_default().push(o);
+        }
+        for list in index.values_mut() {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        Planner {
+            inputs,
+            by_key: inputs.desired.iter().map(|d| (d.key.clone(), d)).collect(),
+            index,
+            resolved: BTreeMap::new(),
+            actions: Vec::new(),
+            fingerprints: BTreeMap::new(),
+            matched: BTreeSet::new(),
+            orphans: Vec::new(),
+        }
+    }
+
+    fn model(&self, vendor: crate::model::Vendor) -> Option<&'a dyn VendorModel> {
+        self.inputs.models.iter().find(|m| m.vendor() == vendor).map(|m| m.as_ref())
+    }
+
+    fn candidates<'s>(&'s self, d: &DesiredObject) -> &'s [&'a ObservedObject] {
+        self.index.get(&(d.key.vendor, d.key.kind.clone())).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    fn rely_on(&mut self, o: &ObservedObject) {
+        self.fingerprints.insert(o.handle(), o.fingerprint());
+        self.matched.insert(o.handle());
+    }
+
+    fn push(&mut self, action: Action) -> String {
+        let id = action.id.clone();
+        self.actions.push(action);
+        id
+    }
+
+    fn object(&mut self, d: &'a DesiredObject) {
+        if let Some(why) = self.inputs.observed.unavailable.get(&d.key.vendor) {
+            self.resolved
+                .insert(d.key.clone(), Res::Missing { why: format!("{} could not be observed: {why}", d.key.vendor) });
+            return;
+        }
+        let parent_id = match &d.parent {
+            Some(pk) => match self.resolved.get(pk) {
+                Some(Res::Exists { id, .. }) => Some(Some(id.clone())),
+                _ => None, // the parent does not exist yet: nothing can be under it
+            },
+            None => Some(d.home_parent.clone()),
+        };
+        match self.find(d, parent_id.as_ref()) {
+            Found::Bound(o, b) => self.matched_object(d, o, Some(b), None),
+            Found::External(o) => {
+                let how = format!("externalId {} in the manifest names it", o.id);
+                self.matched_object(d, o, None, Some(how));
+            }
+            Found::Ours(o, how) => self.matched_object(d, o, None, Some(how)),
+            Found::Gone(b) => {
+                let why = format!("it was bound to id {}, which no longer exists at the vendor", b.vendor_id);
+                self.missing_object(d, Some(why));
+            }
+            Found::Nothing => self.missing_object(d, None),
+            Found::ExternalMissing(id) => {
+                let a = self.base(d, ActionKind::Adopt, format!("externalId {id} is set in the manifest"));
+                let a = Action {
+                    blocked: Some(format!("no {} with id {id} exists at {}", d.key.kind, d.key.vendor)),
+                    hint: Some("check the id, or remove externalId to have tenantry create the object".into()),
+                    ..a
+                };
+                let why = a.blocked.clone().unwrap_or_default();
+                self.push(a);
+                self.resolved.insert(d.key.clone(), Res::Missing { why });
+            }
+            Found::Conflict(o) => {
+                self.rely_on(o);
+                let a = Action {
+                    vendor_id: Some(o.id.clone()),
+                    hint: Some(adopt_hint(d, &o.id)),
+                    ..self.base(
+                        d,
+                        ActionKind::Conflict,
+                        format!(
+                            "{} {} already exists at {} (id {}) but is not managed by tenantry: no binding and no owner marker",
+                            d.key.kind,
+                            d.natural_key.describe(),
+                            d.key.vendor,
+                            o.id
+                        ),
+                    )
+                };
+                self.push(a);
+                self.resolved
+                    .insert(d.key.clone(), Res::Missing { why: "it conflicts with an existing object".into() });
+            }
+            Found::Ambiguous(list) => {
+                for o in &list {
+                    self.rely_on(o);
+                }
+                let ids: Vec<&str> = list.iter().map(|o| o.id.as_str()).collect();
+                let a = Action {
+                    hint: Some(format!(
+                        "set externalId to the one to adopt (at {} under {}): one of {}",
+                        d.adoption.as_ref().map(|a| a.at.to_string()).unwrap_or_default(),
+                        d.adoption.as_ref().map(|a| a.at.path.clone()).unwrap_or_default(),
+                        ids.join(", ")
+                    )),
+                    ..self.base(
+                        d,
+                        ActionKind::Conflict,
+                        format!("{} objects at {} match {}", list.len(), d.key.vendor, d.natural_key.describe()),
+                    )
+                };
+                self.push(a);
+                self.resolved.insert(d.key.clone(), Res::Missing { why: "several existing objects match it".into() });
+            }
+        }
+    }
+
+    fn find(&self, d: &DesiredObject, parent_id: Option<&Option<String>>) -> Found<'a> {
+        let state = self.inputs.state;
+        let candidates = self.candidates(d);
+        if let Some(b) = state.bindings.get(&d.key) {
+            return match candidates.iter().find(|o| o.id == b.vendor_id) {
+                Some(o) => Found::Bound(o, b),
+                None => Found::Gone(b),
+            };
+        }
+        if let Some(id) = d.adoption.as_ref().and_then(|a| a.external_id.clone()) {
+            return match candidates.iter().find(|o| o.id == id) {
+                Some(o) => Found::External(o),
+                None => Found::ExternalMissing(id),
+            };
+        }
+        // Under a parent that does not exist yet, nothing can exist.
+        let Some(parent_id) = parent_id else { return Found::Nothing };
+        let matches: Vec<&ObservedObject> =
+            candidates.iter().copied().filter(|o| natural_match(d, o, parent_id.as_deref())).collect();
+        match matches.as_slice() {
+            [] => Found::Nothing,
+            [o] => {
+                if d.marker.is_some() && o.marker == d.marker {
+                    Found::Ours(o, "it carries tenantry's owner marker".into())
+                } else if let Some(intent) = state.intents.get(&d.key) {
+                    Found::Ours(
+                        o,
+                        format!(
+                            "an earlier run started creating it at {} and stopped before recording it",
+                            fmt_time(intent.started_at)
+                        ),
+                    )
+                } else if let Realize::Portal(form) = &d.realize
+                    && let Some(task) = state.task(&d.key, &form.task)
+                {
+                    Found::Ours(o, format!("portal task {} created it", task.id))
+                } else if let (Some(parent), Some(_)) = (&d.parent, parent_id) {
+                    Found::Ours(o, format!("it sits under the {} tenantry manages", parent.kind))
+                } else {
+                    Found::Conflict(o)
+                }
+            }
+            _ => Found::Ambiguous(matches),
+        }
+    }
+
+    /// The skeleton of an action for `d`.
+    fn base(&self, d: &DesiredObject, kind: ActionKind, reason: String) -> Action {
+        Action {
+            id: format!("{}:{}", d.key.id(), kind.word()),
+            kind,
+            key: d.key.clone(),
+            title: d.title.clone(),
+            vendor_id: None,
+            reason,
+            changes: Vec::new(),
+            depends_on: Vec::new(),
+            blocked: None,
+            irreversible: false,
+            hint: None,
+            since: None,
+            task: None,
+            object: Some(d.clone()),
+            version: None,
+            record: BTreeMap::new(),
+        }
+    }
+
+    /// Check dependencies: the actions to wait for, or why the object cannot be made now.
+    fn dependencies(&self, d: &DesiredObject) -> Result<Vec<String>, String> {
+        let mut after = Vec::new();
+        for dep in &d.depends_on {
+            match self.resolved.get(&dep.key) {
+                Some(Res::Exists { ready, pending, .. }) => {
+                    if dep.need == Need::Ready && !ready {
+                        return Err(match pending {
+                            Some(p) => format!("{}: {p}", dep.why),
+                            None => dep.why.clone(),
+                        });
+                    }
+                }
+                Some(Res::Planned { action }) => {
+                    if dep.need == Need::Ready {
+                        return Err(format!("{} (it is created in this run, then awaited)", dep.why));
+                    }
+                    after.push(action.clone());
+                }
+                Some(Res::Missing { why }) => return Err(format!("{} ({why})", dep.why)),
+                None => return Err(dep.why.clone()),
+            }
+        }
+        after.sort();
+        after.dedup();
+        Ok(after)
+    }
+
+    fn missing_object(&mut self, d: &'a DesiredObject, gone: Option<String>) {
+        let deps = self.dependencies(d);
+        let intent = self.inputs.state.intents.get(&d.key);
+        match &d.realize {
+            Realize::Create | Realize::Register => {
+                let kind = if matches!(d.realize, Realize::Create) { ActionKind::Create } else { ActionKind::Register };
+                let work = self.inputs.observed.work.get(&d.key);
+                if let (Some(i), Some(WorkStatus::Pending)) = (intent, work) {
+                    let mut a = self.base(
+                        d,
+                        ActionKind::Await,
+                        format!(
+                            "{} is still completing the {} started at {} ({})",
+                            d.key.vendor.title(),
+                            kind.word(),
+                            fmt_time(i.started_at),
+                            i.detail.clone().unwrap_or_default()
+                        ),
+                    );
+                    a.since = Some(i.started_at);
+                    a.object = None;
+                    self.push(a);
+                    self.resolved
+                        .insert(d.key.clone(), Res::Missing { why: "its creation is still in progress".into() });
+                    return;
+                }
+                let reason = match (&gone, intent, work) {
+                    (None, Some(i), Some(WorkStatus::Failed(message))) => format!(
+                        "the attempt started at {} failed at the vendor ({message}); not found, so {} it again",
+                        fmt_time(i.started_at),
+                        kind.word_ing()
+                    ),
+                    (Some(g), _, _) => format!("{g}; {} it again", kind.word_ing()),
+                    (None, Some(i), _) => format!(
+                        "an earlier run started this at {} and did not finish; not found at the vendor, so {} it again",
+                        fmt_time(i.started_at),
+                        kind.word_ing()
+                    ),
+                    (None, None, _) if kind == ActionKind::Register => {
+                        format!("not registered yet ({})", d.natural_key.describe())
+                    }
+                    (None, None, _) => format!("not found at {} ({})", d.key.vendor, d.natural_key.describe()),
+                };
+                let mut a = self.base(d, kind, reason);
+                a.changes = creation_changes(d);
+                a.record = creation_record(d);
+                match deps {
+                    Ok(after) => {
+                        a.depends_on = after;
+                        let id = self.push(a);
+                        // Fields the API cannot set at creation: portal tasks once it exists.
+                        for (task_kind, list) in portal_fields(d) {
+                            let form = PortalForm {
+                                task: task_kind.clone(),
+                                page: portal_page(&task_kind),
+                                verify: Verify::Attestation,
+                            };
+                            let suffix = task_kind.rsplit('/').next().unwrap_or(&task_kind).to_string();
+                            let mut t = self.base(
+                                d,
+                                ActionKind::PortalTask,
+                                format!(
+                                    "{} cannot be set through the API",
+                                    list.iter().map(|c| format!("`{}`", c.field)).collect::<Vec<_>>().join(", ")
+                                ),
+                            );
+                            t.id = format!("{}:task:{suffix}", d.key.id());
+                            t.changes = list.clone();
+                            t.task = Some(task_spec(d, &form, Some(&list)));
+                            t.depends_on = vec![id.clone()];
+                            self.push(t);
+                        }
+                        self.resolved.insert(d.key.clone(), Res::Planned { action: id });
+                    }
+                    Err(why) => {
+                        a.blocked = Some(why);
+                        self.push(a);
+                        self.resolved.insert(d.key.clone(), Res::Missing { why: "it is blocked".into() });
+                    }
+                }
+            }
+            Realize::Follows => {
+                // It appears by itself once its dependencies are there: wait quietly until then.
+                let why = match deps {
+                    Ok(_) => {
+                        let mut a = self.base(
+                            d,
+                            ActionKind::Await,
+                            format!("waiting for {} to report it", d.key.vendor.title()),
+                        );
+                        a.object = None;
+                        self.push(a);
+                        "the vendor does not report it yet".to_string()
+                    }
+                    Err(why) => why,
+                };
+                self.resolved.insert(d.key.clone(), Res::Missing { why });
+            }
+            Realize::Portal(form) => {
+                if let Some(task) = self.inputs.state.task(&d.key, &form.task) {
+                    match (&task.status, form.verify) {
+                        (crate::state::TaskStatus::Open, _) => {
+                            let mut a = self.base(
+                                d,
+                                ActionKind::Await,
+                                format!(
+                                    "waiting for portal task {} since {}: {}",
+                                    task.id,
+                                    fmt_time(task.created_at),
+                                    form.page
+                                ),
+                            );
+                            a.since = Some(task.created_at);
+                            a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", task.id));
+                            if form.verify == Verify::Observation {
+                                a.hint = Some(format!(
+                                    "it closes itself once the result shows at {}; `tenantry tasks show {}` has the values to enter",
+                                    d.key.vendor, task.id
+                                ));
+                            }
+                            self.push(a);
+                            self.resolved.insert(
+                                d.key.clone(),
+                                Res::Missing { why: format!("portal task {} is open", task.id) },
+                            );
+                        }
+                        (_, Verify::Attestation) if task.is_done() => {
+                            self.resolved
+                                .insert(d.key.clone(), Res::Exists { id: task.id.clone(), ready: true, pending: None });
+                        }
+                        _ => {
+                            let mut a = self.base(
+                                d,
+                                ActionKind::Await,
+                                format!(
+                                    "portal task {} was marked done; waiting to see the result at {}",
+                                    task.id, d.key.vendor
+                                ),
+                            );
+                            a.since = Some(task.created_at);
+                            self.push(a);
+                            self.resolved.insert(
+                                d.key.clone(),
+                                Res::Missing { why: format!("portal task {} is not visible yet", task.id) },
+                            );
+                        }
+                    }
+                    return;
+                }
+                let reason = match &gone {
+                    Some(g) => format!("{g}; the portal step is needed again"),
+                    None => format!("{} has no API for this step: {}", d.key.vendor.title(), form.page),
+                };
+                let mut a = self.base(d, ActionKind::PortalTask, reason);
+                a.task = Some(task_spec(d, form, None));
+                match deps {
+                    Ok(after) => {
+                        a.depends_on = after;
+                        self.push(a);
+                        self.resolved.insert(d.key.clone(), Res::Missing { why: "it waits for a portal task".into() });
+                    }
+                    Err(why) => {
+                        a.blocked = Some(why);
+                        self.push(a);
+                        self.resolved.insert(d.key.clone(), Res::Missing { why: "it is blocked".into() });
+                    }
+                }
+            }
+        }
+    }
+
+    fn matched_object(
+        &mut self,
+        d: &'a DesiredObject,
+        o: &'a ObservedObject,
+        binding: Option<&'a Binding>,
+        how: Option<String>,
+    ) {
+        self.rely_on(o);
+        let model = self.model(d.key.vendor);
+        let mut changes: Vec<Change> = Vec::new();
+        let mut routed: Vec<(Change, &Field)> = Vec::new();
+        // An object an earlier run of ours half-created: what it cannot report was never applied.
+        let fresh = binding.is_none() && self.inputs.state.intents.contains_key(&d.key);
+        for (name, field) in &d.fields {
+            if let Some(c) = diff_field(name, field, o, binding, fresh) {
+                routed.push((c, field));
+            }
+        }
+        // Vendor rules (seat licensing, images still in use, caps).
+        let mut extra = Vec::new();
+        let vetoed = model.and_then(|m| m.assess(d, o, &mut extra));
+
+        let mut api = Vec::new();
+        let mut portal: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+        let mut create_only = Vec::new();
+        let mut refused = Vec::new();
+        let mut irreversible = false;
+        for (c, field) in routed {
+            for t in &field.transitions {
+                let from_ok = t.from.is_null() || c.before.as_ref() == Some(&t.from);
+                if from_ok && c.after.as_ref() == Some(&t.to) {
+                    match &t.rule {
+                        TransitionRule::OneWay => irreversible = true,
+                        TransitionRule::Refused(r) => refused.push(format!("{}: {r}", c.field)),
+                    }
+                }
+            }
+            match &field.update {
+                Update::Api => api.push(c),
+                Update::Portal { task, .. } => portal.entry(task.clone()).or_default().push(c),
+                Update::CreateOnly => create_only.push(c),
+            }
+        }
+        api.extend(extra);
+        changes.extend(api.iter().cloned());
+
+        let ready = matches!(o.state, ObjectState::Ready);
+        let mut pending_reason = None;
+        let bound = binding.is_some();
+        let base_version = o.version.clone();
+
+        // Adopt or sync through the API.
+        if !bound || !api.is_empty() {
+            let (kind, reason) = if bound {
+                (ActionKind::Sync, describe_changes(&api))
+            } else {
+                let how = how.clone().unwrap_or_default();
+                let tail = if api.is_empty() { String::new() } else { format!("; {}", describe_changes(&api)) };
+                (ActionKind::Adopt, format!("found at {} (id {}): {how}{tail}", d.key.vendor, o.id))
+            };
+            let mut a = self.base(d, kind, reason);
+            a.vendor_id = Some(o.id.clone());
+            a.version = base_version.clone();
+            a.changes = api.clone();
+            // Remember what the vendor cannot report: the values this action sets, and for an
+            // object a portal task created, what the task entered.
+            a.record = api
+                .iter()
+                .filter(|c| d.fields.get(&c.field).is_some_and(|f| !f.observable))
+                .filter_map(|c| c.after.clone().map(|v| (c.field.clone(), v)))
+                .collect();
+            if !bound
+                && let Realize::Portal(form) = &d.realize
+                && let Some(task) = self.inputs.state.task(&d.key, &form.task)
+            {
+                for (name, v) in &task.values {
+                    if d.fields.get(name).is_some_and(|f| !f.observable && matches!(f.value, FieldValue::Value(_))) {
+                        a.record.entry(name.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+            a.irreversible = irreversible && !api.is_empty();
+            if let Some(v) = &vetoed {
+                a.blocked = Some(v.clone());
+            } else if !refused.is_empty() && !api.is_empty() {
+                a.blocked = Some(refused.join("; "));
+            }
+            self.push(a);
+        }
+
+        // Portal-only changes: one task per portal page.
+        for (task_kind, list) in portal {
+            let form = PortalForm {
+                task: task_kind.clone(),
+                page: portal_page(&task_kind),
+                verify: if list.iter().all(|c| d.fields.get(&c.field).is_some_and(|f| f.observable)) {
+                    Verify::Observation
+                } else {
+                    Verify::Attestation
+                },
+            };
+            let id_suffix = task_kind.rsplit('/').next().unwrap_or(&task_kind).to_string();
+            let mut a =
+                self.base(d, ActionKind::PortalTask, format!("{} (no API; a portal step)", describe_changes(&list)));
+            a.id = format!("{}:task:{id_suffix}", d.key.id());
+            a.vendor_id = Some(o.id.clone());
+            a.changes = list.clone();
+            let one_way = list.iter().any(|c| {
+                d.fields.get(&c.field).is_some_and(|f| {
+                    f.transitions.iter().any(|t| {
+                        matches!(t.rule, TransitionRule::OneWay)
+                            && (t.from.is_null() || c.before.as_ref() == Some(&t.from))
+                            && c.after.as_ref() == Some(&t.to)
+                    })
+                })
+            });
+            a.irreversible = one_way;
+            let refused_here: Vec<&String> =
+                refused.iter().filter(|r| list.iter().any(|c| r.starts_with(&format!("{}:", c.field)))).collect();
+            if let Some(open) = self.inputs.state.task(&d.key, &task_kind).filter(|t| t.is_open()) {
+                a.kind = ActionKind::Await;
+                a.id = format!("{}:await:{id_suffix}", d.key.id());
+                a.reason =
+                    format!("waiting for portal task {} since {}: {}", open.id, fmt_time(open.created_at), form.page);
+                a.since = Some(open.created_at);
+                a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", open.id));
+            } else {
+                a.task = Some(task_spec(d, &form, Some(&list)));
+            }
+            if !refused_here.is_empty() {
+                a.blocked = Some(refused_here.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "));
+                a.kind = ActionKind::PortalTask;
+                a.task = None;
+            }
+            self.push(a);
+        }
+
+        // Create-only differences: reported, never acted on.
+        if !create_only.is_empty() {
+            let fields: Vec<&str> = create_only.iter().map(|c| c.field.as_str()).collect();
+            let mut a = self.base(d, ActionKind::Sync, describe_changes(&create_only));
+            a.id = format!("{}:create-only", d.key.id());
+            a.vendor_id = Some(o.id.clone());
+            a.changes = create_only.clone();
+            a.blocked = Some(format!(
+                "{} can only be set when the object is created",
+                fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+            ));
+            a.hint = Some(format!(
+                "change it in the {} portal if the vendor allows, or put the manifest back to the current value",
+                d.key.vendor.title()
+            ));
+            self.push(a);
+        }
+
+        // The vendor's own state.
+        match &o.state {
+            ObjectState::Ready => {}
+            ObjectState::Pending(p) => {
+                // When the wait began: the vendor's word, else when tenantry last started it.
+                let restarted = binding
+                    .and_then(|b| b.applied.get("pendingSince"))
+                    .and_then(Json::as_str)
+                    .and_then(|t| t.parse::<Timestamp>().ok());
+                let since = p.since.or(restarted).or(binding.map(|b| b.created_at)).or(self
+                    .inputs
+                    .state
+                    .intents
+                    .get(&d.key)
+                    .map(|i| i.started_at));
+                let since_words = since.map(|s| format!(" since {}", fmt_time(s))).unwrap_or_default();
+                pending_reason = Some(format!("waiting for {}{since_words}", p.what));
+                let (expected, rule) = match &d.await_policy {
+                    Some(policy) => (Some(policy.expected), Some(&policy.overdue)),
+                    None => (p.expected, p.overdue.as_ref()),
+                };
+                let overdue = match (since, expected) {
+                    (Some(s), Some(expected)) => elapsed(s, self.inputs.now) > expected,
+                    _ => false,
+                };
+                let mut a = self.base(d, ActionKind::Await, format!("waiting for {}{since_words}", p.what));
+                a.id = format!("{}:await", d.key.id());
+                a.vendor_id = Some(o.id.clone());
+                a.since = since;
+                a.object = None;
+                if overdue && let Some(rule) = rule {
+                    let expected = expected.map(crate::model::format_duration).unwrap_or_default();
+                    match rule {
+                        Overdue::Hint { hint } => {
+                            a.reason = format!("{} (longer than the usual {expected})", a.reason);
+                            a.hint = Some(hint.clone());
+                        }
+                        Overdue::PortalTask { form, why } => match self.inputs.state.task(&d.key, &form.task) {
+                            Some(t) if t.is_open() && since.is_none_or(|s| t.created_at >= s) => {
+                                a.reason = format!(
+                                    "{}; portal task {} ({}) is open since {}",
+                                    a.reason,
+                                    t.id,
+                                    form.page,
+                                    fmt_time(t.created_at)
+                                );
+                                a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", t.id));
+                            }
+                            _ => {
+                                a.kind = ActionKind::PortalTask;
+                                a.id = format!(
+                                    "{}:task:{}",
+                                    d.key.id(),
+                                    form.task.rsplit('/').next().unwrap_or(&form.task)
+                                );
+                                a.reason = format!("{}; {why}", a.reason);
+                                a.task = Some(task_spec(d, form, None));
+                                a.object = Some(d.clone());
+                            }
+                        },
+                        Overdue::Register { why } => {
+                            a.kind = ActionKind::Register;
+                            a.id = format!("{}:register", d.key.id());
+                            a.reason = format!("{}; {why}", a.reason);
+                            a.object = Some(d.clone());
+                        }
+                    }
+                }
+                self.push(a);
+            }
+            ObjectState::Failed { message, hint } => {
+                let mut a = self.base(d, ActionKind::Await, format!("{} reports a failure", d.key.vendor.title()));
+                a.id = format!("{}:failed", d.key.id());
+                a.vendor_id = Some(o.id.clone());
+                a.blocked = Some(message.clone());
+                a.hint = hint.clone();
+                a.object = None;
+                self.push(a);
+                pending_reason = Some(format!("it failed: {message}"));
+            }
+        }
+
+        self.resolved.insert(
+            d.key.clone(),
+            Res::Exists { id: o.id.clone(), ready: ready && pending_reason.is_none(), pending: pending_reason },
+        );
+    }
+
+    /// Owned objects whose manifest object (or service) is gone.
+    fn orphans(&mut self) {
+        let desired_keys: BTreeSet<&ObjectKey> = self.by_key.keys().collect();
+        let mut found: BTreeMap<String, (ObjectKey, &'a ObservedObject)> = BTreeMap::new();
+        let mut stale_bindings = Vec::new();
+        for (key, b) in &self.inputs.state.bindings {
+            if desired_keys.contains(key) || self.inputs.observed.unavailable.contains_key(&key.vendor) {
+                continue;
+            }
+            match self.index.get(&(key.vendor, key.kind.clone())).and_then(|l| l.iter().find(|o| o.id == b.vendor_id)) {
+                Some(o) => {
+                    found.insert(o.handle(), (key.clone(), o));
+                }
+                None => stale_bindings.push((key.clone(), b.vendor_id.clone())),
+            }
+        }
+        for o in &self.inputs.observed.objects {
+            let Some(name) = o.marker.as_deref().and_then(|m| m.strip_prefix("tenantry:")) else { continue };
+            if self.matched.contains(&o.handle()) || found.contains_key(&o.handle()) {
+                continue;
+            }
+            let owner = ManifestRef::customer(name);
+            let key = ObjectKey::new(owner, o.vendor, o.kind.clone());
+            let reseller_key = ObjectKey::new(ManifestRef::reseller(name), o.vendor, o.kind.clone());
+            if desired_keys.contains(&key) || desired_keys.contains(&reseller_key) {
+                continue; // its manifest object exists; it was matched to something else or conflicts
+            }
+            found.insert(o.handle(), (key, o));
+        }
+        let prune = self.inputs.options.prune;
+        // Children before parents: an orphan whose parent is also an orphan is deleted first.
+        let orphan_ids: BTreeSet<(crate::model::Vendor, String)> =
+            found.values().map(|(_, o)| (o.vendor, o.id.clone())).collect();
+        for (handle, (key, o)) in &found {
+            self.fingerprints.insert(handle.clone(), o.fingerprint());
+            let title =
+                format!("{} {}", o.kind, o.natural_key.values().next().cloned().unwrap_or_else(|| o.id.clone()));
+            let parent_goes = o.parent_id.as_ref().is_some_and(|p| orphan_ids.contains(&(o.vendor, p.clone())));
+            let retire = self.model(o.vendor).map(|m| m.retire(o)).unwrap_or(Retire::Never("no vendor model".into()));
+            let note = match (&retire, prune, parent_goes) {
+                (_, false, _) => "left alone: prune is off".to_string(),
+                (_, true, true) => "removed with its parent".to_string(),
+                (Retire::Never(why), true, false) => format!("left alone: {why}"),
+                (Retire::Api { irreversible }, true, false) => {
+                    let a = Action {
+                        id: format!("{}:delete", key.id()),
+                        kind: ActionKind::Delete,
+                        key: key.clone(),
+                        title: title.clone(),
+                        vendor_id: Some(o.id.clone()),
+                        reason: format!("{} is no longer in the manifests and prune is on", key.owner),
+                        changes: Vec::new(),
+                        depends_on: Vec::new(),
+                        blocked: None,
+                        irreversible: *irreversible,
+                        hint: None,
+                        since: None,
+                        task: None,
+                        object: None,
+                        version: o.version.clone(),
+                        record: BTreeMap::new(),
+                    };
+                    self.actions.push(a);
+                    "deleted (prune)".to_string()
+                }
+                (Retire::Portal { form, irreversible, blocked_by }, true, false) => {
+                    let a = Action {
+                        id: format!("{}:task:{}", key.id(), form.task.rsplit('/').next().unwrap_or(&form.task)),
+                        kind: ActionKind::PortalTask,
+                        key: key.clone(),
+                        title: title.clone(),
+                        vendor_id: Some(o.id.clone()),
+                        reason: format!("{} is no longer in the manifests and prune is on", key.owner),
+                        changes: Vec::new(),
+                        depends_on: Vec::new(),
+                        blocked: blocked_by.clone(),
+                        irreversible: *irreversible,
+                        hint: None,
+                        since: None,
+                        task: Some(TaskSpec {
+                            form: form.clone(),
+                            title: format!("{}: {title}", form.page),
+                            values: BTreeMap::from([("id".to_string(), Json::from(o.id.clone()))]),
+                        }),
+                        object: None,
+                        version: None,
+                        record: BTreeMap::new(),
+                    };
+                    self.actions.push(a);
+                    "a portal task removes it (prune)".to_string()
+                }
+            };
+            self.orphans.push(Orphan { key: key.clone(), vendor_id: o.id.clone(), title, note });
+        }
+        for (key, id) in stale_bindings {
+            self.orphans.push(Orphan {
+                key: key.clone(),
+                vendor_id: id,
+                title: format!("{} of {}", key.kind, key.owner),
+                note: "gone at the vendor and from the manifests; its binding is stale".into(),
+            });
+        }
+        // Delete children before parents.
+        let deletes: Vec<(String, String, Option<String>, crate::model::Vendor)> = self
+            .actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Delete)
+            .filter_map(|a| {
+                let o = found.values().find(|(k, _)| k == &a.key)?.1;
+                Some((a.id.clone(), o.id.clone(), o.parent_id.clone(), o.vendor))
+            })
+            .collect();
+        for a in self.actions.iter_mut().filter(|a| a.kind == ActionKind::Delete) {
+            let my_id = a.vendor_id.clone();
+            a.depends_on = deletes
+                .iter()
+                .filter(|(_, _, parent, vendor)| *vendor == a.key.vendor && parent.is_some() && *parent == my_id)
+                .map(|(id, ..)| id.clone())
+                .collect();
+        }
+    }
+
+    fn finish(self) -> Plan {
+        let mut actions = self.actions;
+        // Group by owner (resellers first), then vendor; keep dependency order within a group.
+        let order: BTreeMap<String, usize> = actions.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+        actions.sort_by(|a, b| {
+            (&a.key.owner, a.key.vendor, order[&a.id]).cmp(&(&b.key.owner, b.key.vendor, order[&b.id]))
+        });
+        let mut orphans = self.orphans;
+        orphans.sort_by(|a, b| (&a.key, &a.vendor_id).cmp(&(&b.key, &b.vendor_id)));
+        Plan {
+            format_version: super::FORMAT_VERSION,
+            created_at: self.inputs.now,
+            options: self.inputs.options.clone(),
+            actions,
+            orphans,
+            unavailable: self.inputs.observed.unavailable.clone(),
+            fingerprints: Fingerprints {
+                manifests: self.inputs.manifests_fingerprint.clone(),
+                observed: self.fingerprints,
+            },
+        }
+    }
+}
+
+impl ActionKind {
+    fn word_ing(self) -> &'static str {
+        match self {
+            ActionKind::Register => "registering",
+            _ => "creating",
+        }
+    }
+}
+
+/// Dependency order (parents and dependencies first), ties broken by key.
+fn topological_order(desired: &[DesiredObject]) -> Vec<ObjectKey> {
+    let by_key: BTreeMap<&ObjectKey, &DesiredObject> = desired.iter().map(|d| (&d.key, d)).collect();
+    let mut out = Vec::with_capacity(desired.len());
+    let mut state: BTreeMap<&ObjectKey, u8> = BTreeMap::new(); // 1 = visiting, 2 = done
+    fn visit<'a>(
+        k: &'a ObjectKey,
+        by_key: &BTreeMap<&'a ObjectKey, &'a DesiredObject>,
+        state: &mut BTreeMap<&'a ObjectKey, u8>,
+        out: &mut Vec<ObjectKey>,
+    ) {
+        if state.get(k).is_some() {
+            return; // done, or a cycle (a model bug): keep going without looping
+        }
+        state.insert(k, 1);
+        if let Some(d) = by_key.get(k) {
+            for dep in d.parent.iter().chain(d.depends_on.iter().map(|x| &x.key)) {
+                if let Some((key, _)) = by_key.get_key_value(dep) {
+                    visit(key, by_key, state, out);
+                }
+            }
+        }
+        state.insert(k, 2);
+        out.push(k.clone());
+    }
+    for k in by_key.keys() {
+        visit(k, &by_key, &mut state, &mut out);
+    }
+    out
+}
+
+/// Whether `o` is the object `d` describes: same natural key values (case-insensitive) and,
+/// when `d` sits under a parent, the same parent id.
+fn natural_match(d: &DesiredObject, o: &ObservedObject, parent_id: Option<&str>) -> bool {
+    if d.natural_key.values.is_empty() {
+        return false;
+    }
+    let values_match =
+        d.natural_key.values.iter().all(|(k, v)| o.natural_key.get(k).is_some_and(|ov| ov.eq_ignore_ascii_case(v)));
+    let parent_match = match (d.parent.is_some() || d.home_parent.is_some(), parent_id) {
+        (true, Some(p)) => o.parent_id.as_deref() == Some(p),
+        (true, None) => false,
+        (false, _) => true,
+    };
+    values_match && parent_match
+}
+
+/// The difference between a desired field and what is there, if any.
+fn diff_field(name: &str, field: &Field, o: &ObservedObject, binding: Option<&Binding>, fresh: bool) -> Option<Change> {
+    match &field.value {
+        FieldValue::Secret(r) => {
+            // Only the reference can be compared: the value is never stored anywhere.
+            let applied = binding?.applied.get(name)?;
+            (applied != &Json::from(secret_ref_text(r))).then(|| Change {
+                field: name.to_string(),
+                before: None,
+                after: None,
+                sensitive: true,
+            })
+        }
+        FieldValue::Value(want) => {
+            let current = if field.observable {
+                o.fields.get(name).cloned().unwrap_or(Json::Null)
+            } else if fresh {
+                Json::Null
+            } else {
+                match binding?.applied.get(name) {
+                    Some(v) => v.clone(),
+                    // Never recorded (an adopted object, or a field the API could not set): one
+                    // that can be set is set; a create-only one is unknown and left alone.
+                    None if field.update == Update::CreateOnly => return None,
+                    None => Json::Null,
+                }
+            };
+            (!json_equal(want, &current)).then(|| Change {
+                field: name.to_string(),
+                before: (!current.is_null()).then_some(current),
+                after: Some(want.clone()),
+                sensitive: false,
+            })
+        }
+    }
+}
+
+/// JSON equality where `1` equals `1.0` and list order matters.
+fn json_equal(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// `env:NAME` / `file:PATH`: how a secret reference is remembered (never the value).
+pub fn secret_ref_text(r: &SecretRef) -> String {
+    match r {
+        SecretRef::Env(n) => format!("env:{n}"),
+        SecretRef::File(p) => format!("file:{p}"),
+    }
+}
+
+/// The fields a create sets, as changes from nothing (secrets marked sensitive).
+fn creation_changes(d: &DesiredObject) -> Vec<Change> {
+    let by_api = !matches!(d.realize, Realize::Portal(_));
+    d.fields
+        .iter()
+        .filter(|(_, f)| !by_api || f.set_by_create())
+        .map(|(name, f)| match &f.value {
+            FieldValue::Secret(_) => Change { field: name.clone(), before: None, after: None, sensitive: true },
+            FieldValue::Value(v) => {
+                Change { field: name.clone(), before: None, after: Some(v.clone()), sensitive: false }
+            }
+        })
+        .filter(|c| c.sensitive || c.after.as_ref().is_some_and(|v| !v.is_null()))
+        .collect()
+}
+
+/// What a create sets that the vendor cannot report: remembered in the binding.
+fn creation_record(d: &DesiredObject) -> BTreeMap<String, Json> {
+    let by_api = !matches!(d.realize, Realize::Portal(_));
+    d.fields
+        .iter()
+        .filter(|(_, f)| !f.observable && (!by_api || f.set_by_create() || f.is_vendor_default()))
+        .map(|(name, f)| {
+            let v = match &f.value {
+                FieldValue::Value(v) => v.clone(),
+                FieldValue::Secret(r) => Json::from(secret_ref_text(r)),
+            };
+            (name.clone(), v)
+        })
+        .collect()
+}
+
+/// Fields an API create cannot set, grouped by the portal task that sets them.
+fn portal_fields(d: &DesiredObject) -> BTreeMap<String, Vec<Change>> {
+    let mut out: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+    for (name, f) in &d.fields {
+        if let (Update::Portal { task, at_create: false }, FieldValue::Value(v)) = (&f.update, &f.value)
+            && !f.is_vendor_default()
+        {
+            out.entry(task.clone()).or_default().push(Change {
+                field: name.clone(),
+                before: None,
+                after: Some(v.clone()),
+                sensitive: false,
+            });
+        }
+    }
+    out
+}
+
+/// The values a person enters for a portal form: every field of the object (or just the
+/// changed ones), secrets as references.
+fn task_spec(d: &DesiredObject, form: &PortalForm, only: Option<&[Change]>) -> TaskSpec {
+    let values = d
+        .fields
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|list| list.iter().any(|c| &c.field == *name)))
+        .map(|(name, f)| {
+            let v = match &f.value {
+                FieldValue::Value(v) => v.clone(),
+                FieldValue::Secret(r) => serde_json::json!({ "secretRef": secret_ref_text(r) }),
+            };
+            (name.clone(), v)
+        })
+        .collect();
+    TaskSpec { form: form.clone(), title: format!("{}: {}", form.page, d.title), values }
+}
+
+/// A readable page name for portal tasks made from field changes.
+fn portal_page(task: &str) -> String {
+    crate::provider::models::portal_page(task)
+}
+
+fn adopt_hint(d: &DesiredObject, id: &str) -> String {
+    match &d.adoption {
+        Some(a) => format!(
+            "to adopt it, add to {} under {}:\n    externalId: \"{id}\"\nor rename one of them",
+            a.at, a.at.path
+        ),
+        None => "rename the manifest object or the existing vendor object".to_string(),
+    }
+}
+
+/// "account number differs: 'A-17' -> 'A-18'; name differs: ...".
+fn describe_changes(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return "no field changes".into();
+    }
+    let parts: Vec<String> = changes
+        .iter()
+        .take(3)
+        .map(|c| {
+            if c.sensitive {
+                return format!("{} changed (sensitive value)", c.field);
+            }
+            match (&c.before, &c.after) {
+                (Some(b), Some(a)) => format!("{} differs: {} -> {}", c.field, short(b), short(a)),
+                (None, Some(a)) => format!("{} is not set (want {})", c.field, short(a)),
+                (Some(b), None) => format!("{} is {} (want none)", c.field, short(b)),
+                (None, None) => format!("{} differs", c.field),
+            }
+        })
+        .collect();
+    let more = if changes.len() > 3 { format!(" and {} more", changes.len() - 3) } else { String::new() };
+    format!("{}{more}", parts.join("; "))
+}
+
+fn short(v: &Json) -> String {
+    let s = match v {
+        Json::String(s) => format!("'{s}'"),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 60 { format!("{}...", s.chars().take(57).collect::<String>()) } else { s }
+}
+
+/// `2026-11-20 10:04 UTC`.
+pub fn fmt_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
+    let secs = now.as_second().saturating_sub(since.as_second());
+    Duration::from_secs(secs.max(0) as u64)
+}

@@ -1,0 +1,114 @@
+//! VMware VeloCloud Orchestrator: one partner customer (enterprise) per customer, created with
+//! every manifest field, synced afterwards; an image still run by an edge is never removed.
+
+use serde_json::{Value as Json, json};
+
+use super::{adoption, object, opt, owners, set};
+use crate::model::{DesiredState, VeloCloudConfiguration, Vendor};
+use crate::provider::{Change, DesiredObject, Field, NaturalKey, ObservedObject, Realize, Retire, VendorModel};
+
+pub struct VeloCloud;
+
+impl VendorModel for VeloCloud {
+    fn vendor(&self) -> Vendor {
+        Vendor::Velocloud
+    }
+
+    fn desire(&self, desired: &DesiredState) -> Vec<DesiredObject> {
+        let mut out = Vec::new();
+        for owner in owners(desired) {
+            let Some(v) = &owner.services.velocloud else { continue };
+            let c = owner.company;
+            let mut e = object(
+                owner.key(Vendor::Velocloud, "enterprise"),
+                format!("customer \"{}\"", c.name),
+                NaturalKey::new([("name", c.name.clone())]),
+                Realize::Create,
+            );
+            // The account number is both natural key and owner marker on the VCO.
+            e.marker = Some(c.account_number.clone());
+            e.adoption = adoption(&v.adoption);
+            let configuration = match &v.configuration {
+                VeloCloudConfiguration::Profile(p) => json!({"profile": p}),
+                VeloCloudConfiguration::ConfigurationId(id) => json!({"configurationId": id}),
+                VeloCloudConfiguration::CloneFrom(other) => {
+                    let name =
+                        desired.customers.get(other).map(|o| o.company.name.clone()).unwrap_or_else(|| other.clone());
+                    json!({"cloneFrom": name})
+                }
+            };
+            let a = &v.admin;
+            set(
+                &mut e,
+                [
+                    ("name", Field::api(json!(c.name))),
+                    ("domain", Field::api(json!(c.domain))),
+                    ("accountNumber", Field::api(json!(c.account_number))),
+                    ("streetAddress", Field::api(json!(c.address.street))),
+                    ("city", Field::api(json!(c.address.city))),
+                    ("state", Field::api(opt(&c.address.state))),
+                    ("postalCode", Field::api(json!(c.address.postcode))),
+                    ("country", Field::api(json!(c.address.country))),
+                    ("contactName", Field::api(json!(format!("{} {}", a.first_name, a.last_name)))),
+                    ("contactEmail", Field::api(json!(a.email))),
+                    ("contactPhone", Field::api(opt(&a.phone))),
+                    ("contactMobile", Field::api(opt(&a.mobile))),
+                    ("partnerSupportAccess", Field::api(json!(v.partner_support))),
+                    ("vmwareSupportAccess", Field::api(json!(v.vmware_support))),
+                    ("vmwareUserManagementAccess", Field::api(json!(v.user_management))),
+                    ("configuration", Field::create_only(configuration).unobservable()),
+                    ("gatewayPool", Field::api(json!(v.gateway_pool))),
+                    ("manageSoftwareImages", Field::api(json!(v.manage_images))),
+                    ("softwareImages", Field::api(json!(v.images))),
+                    ("defaultImage", Field::api(json!(v.default_image))),
+                    ("edgeLicenses", Field::api(json!(v.edge_licenses))),
+                    ("analytics", Field::api(json!(v.analytics))),
+                    ("adminUsername", Field::create_only(json!(v.admin_username)).unobservable()),
+                    ("adminPassword", Field::secret(&v.admin_password)),
+                ],
+            );
+            out.push(e);
+        }
+        out
+    }
+
+    /// An image may leave a customer only when it is not the default and no edge runs it.
+    fn assess(&self, desired: &DesiredObject, observed: &ObservedObject, _changes: &mut Vec<Change>) -> Option<String> {
+        let wanted: Vec<&str> = desired
+            .fields
+            .get("softwareImages")
+            .and_then(|f| f.value.json())
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        let in_use = observed.fields.get("imagesInUse").and_then(Json::as_object)?;
+        let mut blocked = Vec::new();
+        for (image, edges) in in_use {
+            if wanted.contains(&image.as_str()) {
+                continue;
+            }
+            let edges: Vec<&str> =
+                edges.as_array().map(|a| a.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
+            if !edges.is_empty() {
+                blocked.push(format!(
+                    "image {image} is still run by edge{} {}",
+                    if edges.len() == 1 { "" } else { "s" },
+                    edges.join(", ")
+                ));
+            }
+        }
+        (!blocked.is_empty()).then(|| {
+            format!(
+                "cannot remove a software image an edge still uses: {}; upgrade those edges first",
+                blocked.join("; ")
+            )
+        })
+    }
+
+    fn retire(&self, observed: &ObservedObject) -> Retire {
+        match observed.kind.as_str() {
+            "enterprise" => Retire::Api { irreversible: false },
+            _ => Retire::Never("not removable".into()),
+        }
+    }
+}

@@ -1,3 +1,4 @@
+pub mod apply;
 pub mod cli;
 pub mod engine;
 pub mod manifest;

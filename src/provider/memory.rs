@@ -131,6 +131,16 @@ impl VendorWriter for MemoryVendor {
             if let Some(Fault::Before(kind)) = fault {
                 return Err(VendorError::new(self.vendor, kind, op, "injected failure before the change"));
             }
+            // Like a real writer, resolve the secrets it would send (and send them nowhere).
+            if let Some(d) = &a.object {
+                for f in d.fields.values() {
+                    if let FieldValue::Secret(r) = &f.value {
+                        cx.secrets
+                            .resolve(r)
+                            .map_err(|e| VendorError::new(self.vendor, ErrorKind::Rejected, &op, e.to_string()))?;
+                    }
+                }
+            }
             let outcome = {
                 let mut inner = self.lock();
                 inner.writes += 1;

@@ -659,3 +659,25 @@ pub fn models() -> Vec<Box<dyn VendorModel>> {
 pub fn model(vendor: Vendor) -> Box<dyn VendorModel> {
     models::for_vendor(vendor)
 }
+
+/// A transport error in words: what failed (connect, timeout, ...) without dumping the request.
+pub fn describe_reqwest(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response could not be read"
+    } else if e.is_request() {
+        "the request failed"
+    } else {
+        "transport error"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() { what.to_string() } else { format!("{what} ({detail})") }
+}

@@ -4,6 +4,10 @@
 //! Observed state is never stored as truth: it is read from the vendors on every run. Losing the
 //! store loses nothing that matters: bindings are rebuilt from owner markers and natural keys.
 
+pub mod lock;
+pub mod sqlite;
+pub mod store;
+
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
@@ -102,6 +106,26 @@ impl StateSnapshot {
             .max_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| task_number(&a.id).cmp(&task_number(&b.id))))
     }
 }
+
+pub use store::{Acquired, HistoryEntry, LockInfo, NewTask, StateError, StateStore};
+
+/// Open the store a state URL names: `sqlite:PATH` (relative to `base`, the manifest directory).
+pub fn open(url: &str, base: &std::path::Path) -> Result<std::sync::Arc<dyn StateStore>, StateError> {
+    match url.strip_prefix("sqlite:") {
+        Some(path) => {
+            let path = std::path::Path::new(path);
+            let full = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
+            Ok(std::sync::Arc::new(sqlite::SqliteStore::open(&full)?))
+        }
+        None => Err(StateError::Store {
+            location: url.to_string(),
+            message: "unsupported state URL; use sqlite:PATH".into(),
+        }),
+    }
+}
+
+/// The default state URL: `.tenantry/state.db` in the manifest directory.
+pub const DEFAULT_URL: &str = "sqlite:.tenantry/state.db";
 
 /// The number in `T-12`, for ordering.
 pub fn task_number(id: &str) -> u64 {

@@ -1,5 +1,6 @@
 //! tenantry's integration tests: one binary, one module per area.
 
+mod apply;
 mod manifests;
 mod planner;
 mod schemas;

@@ -1,0 +1,497 @@
+//! The embedded state store: one SQLite file (default `.tenantry/state.db` in the manifest
+//! directory), WAL journal, durable writes, schema migrations by `user_version`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::store::{Acquired, HistoryEntry, LockInfo, NewTask, StateError, StateResult, StateStore};
+use super::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus, task_number};
+use crate::provider::{NaturalKey, ObjectKey, Verify};
+
+/// Schema migrations, applied in order; `user_version` records how many ran.
+const MIGRATIONS: &[&str] = &["CREATE TABLE bindings (
+        key TEXT PRIMARY KEY,
+        vendor_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        applied TEXT NOT NULL
+    );
+    CREATE TABLE intents (
+        key TEXT PRIMARY KEY,
+        action TEXT NOT NULL,
+        natural_key TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE TABLE tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        task TEXT NOT NULL,
+        vendor TEXT NOT NULL,
+        page TEXT NOT NULL,
+        title TEXT NOT NULL,
+        task_values TEXT NOT NULL,
+        verify TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        delivered TEXT
+    );
+    CREATE TABLE lock (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        command TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        run TEXT NOT NULL,
+        action TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        title TEXT NOT NULL,
+        result TEXT NOT NULL,
+        vendor_id TEXT,
+        message TEXT,
+        git_commit TEXT
+    );
+    CREATE INDEX history_owner ON history (owner, seq);"];
+
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Open (creating the file and its directory if needed) and migrate.
+    pub fn open(path: &Path) -> StateResult<Self> {
+        let location = path.display().to_string();
+        let err = |message: String| StateError::Store { location: location.clone(), message };
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| err(e.to_string()))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| err(e.to_string()))?;
+        let store = SqliteStore { path: path.to_path_buf(), conn: Mutex::new(conn) };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StateError {
+        StateError::Store { location: self.path.display().to_string(), message: e.to_string() }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn migrate(&self) -> StateResult<()> {
+        let mut conn = self.conn();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let version = usize::try_from(version).unwrap_or(0);
+        if version > MIGRATIONS.len() {
+            return Err(self.err(format!(
+                "the state was written by a newer tenantry (schema {version}, this one knows {}); upgrade tenantry",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            tx.execute_batch(sql).map_err(|e| self.err(format!("migration {}: {e}", i + 1)))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+}
+
+fn ts(s: String) -> Timestamp {
+    s.parse().unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn verify_text(v: Verify) -> &'static str {
+    match v {
+        Verify::Observation => "observation",
+        Verify::Attestation => "attestation",
+    }
+}
+
+fn row_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TaskRecord>> {
+    let seq: i64 = r.get(0)?;
+    let key: String = r.get(1)?;
+    let Some(key) = ObjectKey::parse(&key) else { return Ok(None) };
+    let vendor: String = r.get(3)?;
+    let Some(vendor) = crate::model::Vendor::parse(&vendor) else { return Ok(None) };
+    let values: String = r.get(6)?;
+    let verify: String = r.get(7)?;
+    let status: String = r.get(9)?;
+    Ok(Some(TaskRecord {
+        id: format!("T-{seq}"),
+        key,
+        task: r.get(2)?,
+        vendor,
+        page: r.get(4)?,
+        title: r.get(5)?,
+        values: json(&values),
+        verify: if verify == "attestation" { Verify::Attestation } else { Verify::Observation },
+        created_at: ts(r.get(8)?),
+        status: serde_json::from_str(&status).unwrap_or(TaskStatus::Open),
+        delivered: r.get(10)?,
+    }))
+}
+
+const TASK_COLUMNS: &str = "seq, key, task, vendor, page, title, task_values, verify, created_at, status, delivered";
+
+/// Whether a process is gone: only knowable for this host (on Linux, through /proc).
+fn process_gone(host: &str, pid: u32) -> bool {
+    host == super::lock::hostname() && Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl StateStore for SqliteStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn snapshot(&self) -> StateResult<StateSnapshot> {
+        let mut snap = StateSnapshot::default();
+        {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT key, vendor_id, created_at, updated_at, applied FROM bindings")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (key, vendor_id, created, updated, applied) = row.map_err(|e| self.err(e))?;
+                if let Some(key) = ObjectKey::parse(&key) {
+                    snap.bindings.insert(
+                        key.clone(),
+                        Binding {
+                            key,
+                            vendor_id,
+                            created_at: ts(created),
+                            updated_at: ts(updated),
+                            applied: json(&applied),
+                        },
+                    );
+                }
+            }
+            let mut stmt = conn
+                .prepare("SELECT key, action, natural_key, started_at, detail FROM intents")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (key, action, nk, started, detail) = row.map_err(|e| self.err(e))?;
+                if let Some(key) = ObjectKey::parse(&key) {
+                    let natural_key: NaturalKey = json(&nk);
+                    snap.intents
+                        .insert(key.clone(), Intent { key, action, natural_key, started_at: ts(started), detail });
+                }
+            }
+        }
+        snap.tasks = self.tasks()?;
+        Ok(snap)
+    }
+
+    fn binding(&self, key: &ObjectKey) -> StateResult<Option<Binding>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT vendor_id, created_at, updated_at, applied FROM bindings WHERE key = ?1",
+            params![key.id()],
+            |r| {
+                Ok(Binding {
+                    key: key.clone(),
+                    vendor_id: r.get(0)?,
+                    created_at: ts(r.get(1)?),
+                    updated_at: ts(r.get(2)?),
+                    applied: json(&r.get::<_, String>(3)?),
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    fn put_binding(&self, b: &Binding) -> StateResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO bindings (key, vendor_id, created_at, updated_at, applied) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (key) DO UPDATE SET vendor_id = ?2, updated_at = ?4, applied = ?5",
+                params![
+                    b.key.id(),
+                    b.vendor_id,
+                    b.created_at.to_string(),
+                    b.updated_at.to_string(),
+                    to_json(&b.applied)
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn remove_binding(&self, key: &ObjectKey) -> StateResult<()> {
+        self.conn()
+            .execute("DELETE FROM bindings WHERE key = ?1", params![key.id()])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn put_intent(&self, i: &Intent) -> StateResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO intents (key, action, natural_key, started_at, detail) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (key) DO UPDATE SET action = ?2, natural_key = ?3, detail = ?5",
+                params![i.key.id(), i.action, to_json(&i.natural_key), i.started_at.to_string(), i.detail],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn remove_intent(&self, key: &ObjectKey) -> StateResult<()> {
+        self.conn()
+            .execute("DELETE FROM intents WHERE key = ?1", params![key.id()])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn add_task(&self, t: NewTask) -> StateResult<TaskRecord> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO tasks (key, task, vendor, page, title, task_values, verify, created_at, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                t.key.id(),
+                t.task,
+                t.vendor.id(),
+                t.page,
+                t.title,
+                to_json(&t.values),
+                verify_text(t.verify),
+                t.created_at.to_string(),
+                to_json(&TaskStatus::Open)
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        let seq = conn.last_insert_rowid();
+        Ok(TaskRecord {
+            id: format!("T-{seq}"),
+            key: t.key,
+            task: t.task,
+            vendor: t.vendor,
+            page: t.page,
+            title: t.title,
+            values: t.values,
+            verify: t.verify,
+            created_at: t.created_at,
+            status: TaskStatus::Open,
+            delivered: None,
+        })
+    }
+
+    fn tasks(&self) -> StateResult<Vec<TaskRecord>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY seq")).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], row_task).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Some(t) = r.map_err(|e| self.err(e))? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_task_status(&self, id: &str, status: TaskStatus) -> StateResult<TaskRecord> {
+        let seq = task_number(id) as i64;
+        let conn = self.conn();
+        let n = conn
+            .execute("UPDATE tasks SET status = ?1 WHERE seq = ?2", params![to_json(&status), seq])
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(StateError::NoSuchTask(id.to_string()));
+        }
+        conn.query_row(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE seq = ?1"), params![seq], row_task)
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StateError::NoSuchTask(id.to_string()))
+    }
+
+    fn set_task_delivered(&self, id: &str, delivered: &str) -> StateResult<()> {
+        self.conn()
+            .execute("UPDATE tasks SET delivered = ?1 WHERE seq = ?2", params![delivered, task_number(id) as i64])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn record(&self, h: &HistoryEntry) -> StateResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO history (at, run, action, kind, key, owner, title, result, vendor_id, message, git_commit)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    h.at.to_string(),
+                    h.run,
+                    h.action,
+                    h.kind,
+                    h.key.id(),
+                    h.key.owner.to_string(),
+                    h.title,
+                    h.result,
+                    h.vendor_id,
+                    h.message,
+                    h.commit
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn history(&self, owner: Option<&str>, limit: usize) -> StateResult<Vec<HistoryEntry>> {
+        let conn = self.conn();
+        let sql = "SELECT at, run, action, kind, key, title, result, vendor_id, message, git_commit FROM history
+                   WHERE (?1 IS NULL OR lower(owner) = lower(?1)) ORDER BY seq DESC LIMIT ?2";
+        let mut stmt = conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![owner, limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, run, action, kind, key, title, result, vendor_id, message, commit) =
+                row.map_err(|e| self.err(e))?;
+            if let Some(key) = ObjectKey::parse(&key) {
+                out.push(HistoryEntry {
+                    at: ts(at),
+                    run,
+                    action,
+                    kind,
+                    key,
+                    title,
+                    result,
+                    vendor_id,
+                    message,
+                    commit,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn acquire_lock(&self, me: &LockInfo, now: Timestamp) -> StateResult<Acquired> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let current = read_lock(&tx).map_err(|e| self.err(e))?;
+        let outcome = match current {
+            None => Acquired::Free,
+            Some(l) if l.id == me.id => Acquired::Free,
+            Some(l) if l.expires_at <= now => {
+                let why = format!("it expired at {}", crate::plan::fmt_time(l.expires_at));
+                Acquired::TakenOver { previous: l, why }
+            }
+            Some(l) if process_gone(&l.host, l.pid) => {
+                let why = format!("process {} on this host is gone", l.pid);
+                Acquired::TakenOver { previous: l, why }
+            }
+            Some(l) => return Ok(Acquired::Held(l)),
+        };
+        tx.execute(
+            "INSERT INTO lock (singleton, id, owner, host, pid, command, started_at, expires_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (singleton) DO UPDATE SET id = ?1, owner = ?2, host = ?3, pid = ?4, command = ?5, started_at = ?6, expires_at = ?7",
+            params![me.id, me.owner, me.host, me.pid, me.command, me.started_at.to_string(), me.expires_at.to_string()],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(outcome)
+    }
+
+    fn renew_lock(&self, id: &str, expires_at: Timestamp) -> StateResult<bool> {
+        let n = self
+            .conn()
+            .execute("UPDATE lock SET expires_at = ?1 WHERE id = ?2", params![expires_at.to_string(), id])
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn release_lock(&self, id: &str) -> StateResult<()> {
+        self.conn().execute("DELETE FROM lock WHERE id = ?1", params![id]).map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    fn force_unlock(&self, id: &str) -> StateResult<Option<LockInfo>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let current = read_lock(&tx).map_err(|e| self.err(e))?;
+        let removed = match current {
+            Some(l) if l.id == id => {
+                tx.execute("DELETE FROM lock", []).map_err(|e| self.err(e))?;
+                Some(l)
+            }
+            _ => None,
+        };
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(removed)
+    }
+
+    fn lock(&self) -> StateResult<Option<LockInfo>> {
+        let conn = self.conn();
+        read_lock(&conn).map_err(|e| self.err(e))
+    }
+}
+
+fn read_lock(conn: &Connection) -> rusqlite::Result<Option<LockInfo>> {
+    conn.query_row(
+        "SELECT id, owner, host, pid, command, started_at, expires_at FROM lock WHERE singleton = 1",
+        [],
+        |r| {
+            Ok(LockInfo {
+                id: r.get(0)?,
+                owner: r.get(1)?,
+                host: r.get(2)?,
+                pid: r.get(3)?,
+                command: r.get(4)?,
+                started_at: ts(r.get(5)?),
+                expires_at: ts(r.get(6)?),
+            })
+        },
+    )
+    .optional()
+}

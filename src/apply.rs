@@ -234,7 +234,13 @@ impl Executor {
         let r = match a.kind {
             ActionKind::Create | ActionKind::Register => self.create(a, initial, resolved).await,
             ActionKind::Sync | ActionKind::Adopt | ActionKind::Delete => self.update(a, resolved).await,
-            ActionKind::PortalTask => self.portal_task(a).await,
+            ActionKind::PortalTask => {
+                let target = a
+                    .vendor_id
+                    .clone()
+                    .or_else(|| resolved.lock().unwrap_or_else(|p| p.into_inner()).get(&a.key).cloned());
+                self.portal_task(a, target).await
+            }
             ActionKind::Await | ActionKind::Conflict => (None, Outcomed::Skipped("nothing to execute".into())),
         };
         let r = result(a, r.0, r.1);
@@ -446,7 +452,7 @@ impl Executor {
     }
 
     /// Open a portal task and deliver it.
-    async fn portal_task(&self, a: &Action) -> (Option<String>, Outcomed) {
+    async fn portal_task(&self, a: &Action, target: Option<String>) -> (Option<String>, Outcomed) {
         let Some(spec) = &a.task else { return (None, fail("the plan carries no task")) };
         // A newer task for the same step replaces an older open one.
         if let Ok(tasks) = self.store.tasks() {
@@ -460,6 +466,7 @@ impl Executor {
             vendor: a.key.vendor,
             page: spec.form.page.clone(),
             title: spec.title.clone(),
+            target,
             values: spec.values.clone(),
             verify: spec.form.verify,
             created_at: Timestamp::now(),
@@ -621,6 +628,7 @@ pub fn task_json(t: &TaskRecord) -> Json {
         "object": t.key.id(),
         "owner": t.key.owner,
         "title": t.title,
+        "vendorId": t.target,
         "page": t.page,
         "values": t.values,
         "verify": t.verify,

@@ -5,5 +5,6 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod provider;
+pub mod sandbox;
 pub mod secrets;
 pub mod state;

@@ -373,6 +373,9 @@ pub struct Connection {
     pub secrets: BTreeMap<String, SecretRef>,
     /// The MSP's own tenant/account id where the vendor needs one (Acronis, WatchGuard).
     pub home: Option<String>,
+    /// Vendor ids by name for things the vendor API cannot list (VeloCloud edge licences).
+    #[serde(default)]
+    pub ids: BTreeMap<String, String>,
     pub limits: Limits,
 }
 
@@ -382,11 +385,14 @@ pub struct Limits {
     pub burst: u32,
     pub concurrency: u32,
     pub timeout: Duration,
+    /// How long to back off after a 429 that names no wait (the VCO's documented 5 s penalty);
+    /// `None` uses the vendor's default.
+    pub penalty: Option<Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { requests_per_second: 10, burst: 10, concurrency: 4, timeout: Duration::from_secs(30) }
+        Limits { requests_per_second: 10, burst: 10, concurrency: 4, timeout: Duration::from_secs(30), penalty: None }
     }
 }
 

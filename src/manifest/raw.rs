@@ -803,6 +803,10 @@ pub struct VeloCloudConnection {
     pub base_url: String,
     /// API token (`Authorization: Token ...`).
     pub token: SecretRef,
+    /// Edge licence ids by the names manifests use. VCO API v1 (5.0.0) has no method that
+    /// lists edge licences, so names are resolved here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub edge_licenses: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
 }

@@ -1064,6 +1064,7 @@ impl<'a> Checker<'a> {
                 burst: l.burst.unwrap_or(rps).max(1),
                 concurrency: l.concurrency.unwrap_or(d.concurrency).max(1),
                 timeout: std::time::Duration::from_secs(u64::from(l.timeout_seconds.unwrap_or(30).max(1))),
+                penalty: None,
             }
         };
         if let Some(v) = &c.veeam {
@@ -1080,6 +1081,7 @@ impl<'a> Checker<'a> {
                     principal: Some(v.username.clone()),
                     secrets,
                     home: None,
+                    ids: BTreeMap::new(),
                     limits: l,
                 },
             );
@@ -1105,6 +1107,7 @@ impl<'a> Checker<'a> {
                     principal: None,
                     secrets,
                     home: None,
+                    ids: BTreeMap::new(),
                     limits: l,
                 },
             );
@@ -1114,6 +1117,8 @@ impl<'a> Checker<'a> {
             self.url(&v.base_url, &format!("{path}.baseUrl"));
             let secrets = BTreeMap::from([("token".to_string(), v.token.clone())]);
             let l = limits(self, &v.limits, path);
+            let ids: BTreeMap<String, String> =
+                v.edge_licenses.iter().map(|(k, id)| (format!("license:{k}"), id.to_string())).collect();
             connections.insert(
                 Vendor::Velocloud,
                 Connection {
@@ -1123,6 +1128,7 @@ impl<'a> Checker<'a> {
                     principal: None,
                     secrets,
                     home: None,
+                    ids,
                     limits: l,
                 },
             );
@@ -1142,6 +1148,7 @@ impl<'a> Checker<'a> {
                     principal: Some(v.client_id.clone()),
                     secrets,
                     home: Some(v.tenant_id.clone()),
+                    ids: BTreeMap::new(),
                     limits: l,
                 },
             );
@@ -1164,6 +1171,7 @@ impl<'a> Checker<'a> {
                     principal: Some(v.access_id.clone()),
                     secrets,
                     home: Some(v.account_id.clone()),
+                    ids: BTreeMap::new(),
                     limits: l,
                 },
             );
@@ -1183,6 +1191,7 @@ impl<'a> Checker<'a> {
                     principal: Some(v.client_id.clone()),
                     secrets,
                     home: None,
+                    ids: BTreeMap::new(),
                     limits: l,
                 },
             );
@@ -1362,6 +1371,32 @@ fn cross_checks(
                                 .unwrap_or_else(|| "name the metadata.name of another customer".into()),
                         ),
                 ),
+            }
+        }
+    }
+
+    // Edge licences are named in manifests and resolved through tenantry.yaml (VCO v1 cannot list
+    // them): a name the map lacks would only fail half-way through an apply.
+    if let Some(conn) = desired.config.connections.get(&crate::model::Vendor::Velocloud)
+        && conn.ids.keys().any(|k| k.starts_with("license:"))
+    {
+        for customer in desired.customers.values() {
+            let Some(v) = &customer.services.velocloud else { continue };
+            let node = customers.get(&customer.name).copied();
+            for (i, l) in v.edge_licenses.iter().enumerate() {
+                if !conn.ids.contains_key(&format!("license:{l}")) && l.parse::<u64>().is_err() {
+                    let path = format!("spec.services.velocloud.edgeLicenses[{i}]");
+                    let known: Vec<&str> = conn.ids.keys().filter_map(|k| k.strip_prefix("license:")).collect();
+                    out.push(
+                        Diagnostic::error(
+                            "unknown-license",
+                            node.map(|n| n.locate_key(&path)).unwrap_or_default(),
+                            path,
+                            format!("edge licence `{l}` is not in connections.velocloud.edgeLicenses"),
+                        )
+                        .with_hint(format!("known licences: {}; add `{l}: <id>` to tenantry.yaml", known.join(", "))),
+                    );
+                }
             }
         }
     }

@@ -10,8 +10,15 @@
 //! parents and dependencies, per-field update rules (API, portal-only, create-only, one-way or
 //! refused transitions), sensitive fields, and pending states with their deadlines.
 
+pub mod acronis;
+pub mod avepoint;
+pub mod datto;
+pub mod http;
 pub mod memory;
 pub mod models;
+pub mod veeam;
+pub mod velocloud;
+pub mod watchguard;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -70,6 +70,9 @@ pub struct TaskRecord {
     pub vendor: Vendor,
     pub page: String,
     pub title: String,
+    /// The vendor's id of the object the task is about, when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// The values to enter, field by field (secrets as references, never values).
     pub values: BTreeMap<String, Json>,
     pub verify: Verify,

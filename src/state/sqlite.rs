@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE bindings (
         vendor TEXT NOT NULL,
         page TEXT NOT NULL,
         title TEXT NOT NULL,
+        target TEXT,
         task_values TEXT NOT NULL,
         verify TEXT NOT NULL,
         created_at TEXT NOT NULL,
@@ -157,10 +158,12 @@ fn row_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TaskRecord>> {
         created_at: ts(r.get(8)?),
         status: serde_json::from_str(&status).unwrap_or(TaskStatus::Open),
         delivered: r.get(10)?,
+        target: r.get(11)?,
     }))
 }
 
-const TASK_COLUMNS: &str = "seq, key, task, vendor, page, title, task_values, verify, created_at, status, delivered";
+const TASK_COLUMNS: &str =
+    "seq, key, task, vendor, page, title, task_values, verify, created_at, status, delivered, target";
 
 /// Whether a process is gone: only knowable for this host (on Linux, through /proc).
 fn process_gone(host: &str, pid: u32) -> bool {
@@ -284,8 +287,8 @@ impl StateStore for SqliteStore {
     fn add_task(&self, t: NewTask) -> StateResult<TaskRecord> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO tasks (key, task, vendor, page, title, task_values, verify, created_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO tasks (key, task, vendor, page, title, task_values, verify, created_at, status, target)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 t.key.id(),
                 t.task,
@@ -295,7 +298,8 @@ impl StateStore for SqliteStore {
                 to_json(&t.values),
                 verify_text(t.verify),
                 t.created_at.to_string(),
-                to_json(&TaskStatus::Open)
+                to_json(&TaskStatus::Open),
+                t.target
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -307,6 +311,7 @@ impl StateStore for SqliteStore {
             vendor: t.vendor,
             page: t.page,
             title: t.title,
+            target: t.target,
             values: t.values,
             verify: t.verify,
             created_at: t.created_at,

@@ -85,6 +85,7 @@ pub struct NewTask {
     pub vendor: Vendor,
     pub page: String,
     pub title: String,
+    pub target: Option<String>,
     pub values: std::collections::BTreeMap<String, Json>,
     pub verify: crate::provider::Verify,
     pub created_at: Timestamp,

@@ -15,7 +15,9 @@ use serde_json::{Value as Json, json};
 use super::{Dependency, DesiredObject, Field, NaturalKey, Need, ObjectKey, Realize, VendorModel};
 use crate::model::{Adoption, Company, DesiredState, ManifestRef, Services, Vendor};
 
+pub use avepoint::{product_name as avepoint_product_name, product_slug as avepoint_product_slug};
 pub use datto::license_changes;
+pub use watchguard::contact_marker as watchguard_contact_marker;
 
 pub fn all() -> Vec<Box<dyn VendorModel>> {
     Vendor::ALL.into_iter().map(for_vendor).collect()

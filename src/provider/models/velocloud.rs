@@ -38,6 +38,11 @@ impl VendorModel for VeloCloud {
                 }
             };
             let a = &v.admin;
+            // Compared as sets: the vendor reports them in its own order.
+            let mut images = v.images.clone();
+            images.sort();
+            let mut licenses = v.edge_licenses.clone();
+            licenses.sort();
             set(
                 &mut e,
                 [
@@ -53,15 +58,16 @@ impl VendorModel for VeloCloud {
                     ("contactEmail", Field::api(json!(a.email))),
                     ("contactPhone", Field::api(opt(&a.phone))),
                     ("contactMobile", Field::api(opt(&a.mobile))),
-                    ("partnerSupportAccess", Field::api(json!(v.partner_support))),
-                    ("vmwareSupportAccess", Field::api(json!(v.vmware_support))),
-                    ("vmwareUserManagementAccess", Field::api(json!(v.user_management))),
+                    // VCO API v1 has setters for these but nothing that reads them back.
+                    ("partnerSupportAccess", Field::api(json!(v.partner_support)).unobservable()),
+                    ("vmwareSupportAccess", Field::api(json!(v.vmware_support)).unobservable()),
+                    ("vmwareUserManagementAccess", Field::api(json!(v.user_management)).unobservable()),
                     ("configuration", Field::create_only(configuration).unobservable()),
                     ("gatewayPool", Field::api(json!(v.gateway_pool))),
-                    ("manageSoftwareImages", Field::api(json!(v.manage_images))),
-                    ("softwareImages", Field::api(json!(v.images))),
-                    ("defaultImage", Field::api(json!(v.default_image))),
-                    ("edgeLicenses", Field::api(json!(v.edge_licenses))),
+                    ("manageSoftwareImages", Field::api(json!(v.manage_images)).unobservable()),
+                    ("softwareImages", Field::api(json!(images))),
+                    ("defaultImage", Field::api(json!(v.default_image)).unobservable()),
+                    ("edgeLicenses", Field::api(json!(licenses)).unobservable()),
                     ("analytics", Field::api(json!(v.analytics))),
                     ("adminUsername", Field::create_only(json!(v.admin_username)).unobservable()),
                     ("adminPassword", Field::secret(&v.admin_password)),

@@ -91,7 +91,8 @@ impl VendorModel for WatchGuard {
                     ("lastName", Field::api(json!(w.admin.last_name))),
                     ("email", Field::create_only(json!(w.email))),
                     ("phone", Field::api(json!(phone))),
-                    ("role", Field::api(json!(if is_reseller { "OWNER" } else { "ADMINISTRATOR" }))),
+                    // The operator list does not report roles: compared with what tenantry set.
+                    ("role", Field::api(json!(if is_reseller { "OWNER" } else { "ADMINISTRATOR" })).unobservable()),
                 ],
             );
             out.push(operator);

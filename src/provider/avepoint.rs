@@ -1,0 +1,519 @@
+//! AvePoint Elements partner API v3 client: onboarding (local accounts), authorization links for
+//! tenant consent, services. Business outcomes come as `status` codes on HTTP 200 and are read,
+//! never assumed.
+//!
+//! Observing is two batch lists in pages of 100: customers, and services per customer.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value as Json, json};
+
+use super::http::{Auth, Http, Req, Resp};
+use super::{
+    ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
+    ObservedObject, Outcome, Pending, VendorError, VendorReader, VendorWriter,
+};
+use crate::model::{Connection, Vendor};
+use crate::plan::ActionKind;
+use crate::secrets::Secrets;
+
+const BASE: &str = "/partner/external/v3/general";
+const PAGE: usize = 100;
+const SCOPES: &str = "elements.customers.readwrite.all elements.license.readwrite.all";
+
+struct ClientAuth {
+    identity: String,
+    client_id: String,
+    secret: SecretString,
+    token: Mutex<Option<(String, Instant)>>,
+    http: Http,
+}
+
+impl Auth for ClientAuth {
+    fn headers<'a>(&'a self, _http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
+        Box::pin(async move {
+            let cached = self
+                .token
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .filter(|t| t.1 > Instant::now())
+                .map(|t| t.0.clone());
+            let token = match cached {
+                Some(t) => t,
+                None => {
+                    let req = Req::post(format!("{}/connect/token", self.identity.trim_end_matches('/')))
+                        .form(vec![
+                            ("grant_type".into(), "client_credentials".into()),
+                            ("client_id".into(), self.client_id.clone()),
+                            ("client_secret".into(), self.secret.expose_secret().to_string()),
+                            ("scope".into(), SCOPES.into()),
+                        ])
+                        .anonymous()
+                        .idempotent();
+                    let resp = self.http.send(&req, None).await?;
+                    if !resp.status.is_success() {
+                        let why = resp.json().get("error").and_then(Json::as_str).unwrap_or("refused").to_string();
+                        return Err(VendorError::new(Vendor::Avepoint, ErrorKind::Auth, "POST /connect/token", format!("sign-in refused: {why}"))
+                            .with_hint("check connections.avepoint.clientId, the client secret it references, and the app's API permissions (Elements › Settings › API app registration)"));
+                    }
+                    let j = resp.json();
+                    let token = j.get("access_token").and_then(Json::as_str).unwrap_or_default().to_string();
+                    let ttl = j.get("expires_in").and_then(Json::as_u64).unwrap_or(3600).saturating_sub(60).max(30);
+                    *self.token.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
+                    token
+                }
+            };
+            let v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                VendorError::new(Vendor::Avepoint, ErrorKind::Auth, "token", "the token is not valid header text")
+            })?;
+            Ok(vec![(reqwest::header::AUTHORIZATION, v)])
+        })
+    }
+
+    fn invalidate(&self) {
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+pub struct AvePoint {
+    http: Http,
+    auth: ClientAuth,
+}
+
+impl AvePoint {
+    pub fn new(conn: &Connection, secrets: &Secrets) -> Result<Self, VendorError> {
+        let secret = conn.secrets.get("clientSecret").ok_or_else(|| {
+            VendorError::new(Vendor::Avepoint, ErrorKind::Auth, "connect", "no client secret configured")
+        })?;
+        let secret = secrets
+            .resolve(secret)
+            .map_err(|e| VendorError::new(Vendor::Avepoint, ErrorKind::Auth, "connect", e.to_string()))?;
+        let identity =
+            conn.identity_url.clone().unwrap_or_else(|| "https://identity.avepointonlineservices.com".into());
+        Ok(AvePoint {
+            http: Http::new(Vendor::Avepoint, &conn.base_url, &conn.limits)?,
+            auth: ClientAuth {
+                identity: identity.clone(),
+                client_id: conn.principal.clone().unwrap_or_default(),
+                secret,
+                token: Mutex::new(None),
+                http: Http::new(Vendor::Avepoint, &identity, &conn.limits)?,
+            },
+        })
+    }
+
+    async fn ok(&self, req: Req) -> Result<Resp, VendorError> {
+        let op = req.describe();
+        let resp = self.http.send(&req, Some(&self.auth)).await?;
+        if resp.status.is_success() {
+            return Ok(resp);
+        }
+        Err(error(&op, &resp))
+    }
+
+    /// Every item of a batch list (`pageIndex` from 1, 100 a page).
+    async fn batch(&self, path: &str) -> Result<Vec<Json>, VendorError> {
+        let mut out = Vec::new();
+        let mut index = 1;
+        loop {
+            // A read sent as POST: safe to repeat.
+            let req = Req::post(format!("{BASE}{path}"))
+                .query("pageIndex", index)
+                .query("pageSize", PAGE)
+                .json(json!({}))
+                .idempotent();
+            let page = self.ok(req).await?.json();
+            let items = page.get("data").and_then(Json::as_array).cloned().unwrap_or_default();
+            let n = items.len();
+            out.extend(items);
+            let total = page.pointer("/metadata/totalCount").and_then(Json::as_u64).unwrap_or(0) as usize;
+            if n == 0 || out.len() >= total {
+                return Ok(out);
+            }
+            index += 1;
+        }
+    }
+}
+
+fn mode(m: Option<u64>) -> &'static str {
+    match m {
+        Some(0) => "customer",
+        Some(1) => "partner",
+        _ => "toBeConfigured",
+    }
+}
+
+fn customer(c: &Json, services: usize) -> Option<ObservedObject> {
+    let id = c.get("id")?.as_str()?.to_string();
+    let email = c.get("ownerEmail")?.as_str()?.to_string();
+    Some(ObservedObject {
+        vendor: Vendor::Avepoint,
+        kind: "customer".into(),
+        id,
+        natural_key: BTreeMap::from([("email".to_string(), email.clone())]),
+        parent_id: None,
+        marker: None,
+        fields: BTreeMap::from([
+            ("organizationName".to_string(), c.get("organization").cloned().unwrap_or(Json::Null)),
+            ("registrationAccount".to_string(), json!(email)),
+            ("countryCode".to_string(), c.get("countryOrRegion").cloned().unwrap_or(Json::Null)),
+            ("managementMode".to_string(), json!(mode(c.get("managementMode").and_then(Json::as_u64)))),
+            ("activeServices".to_string(), json!(services)),
+        ]),
+        version: None,
+        state: ObjectState::Ready,
+    })
+}
+
+fn slug(service: &str) -> Option<&'static str> {
+    use crate::model::AvePointProduct as P;
+    [
+        P::CloudBackupM365,
+        P::CloudBackupGoogleWorkspace,
+        P::CloudBackupExpress,
+        P::BaselineManagement,
+        P::WorkspaceManagement,
+        P::UserDeviceManagement,
+        P::StorageOptimization,
+    ]
+    .into_iter()
+    .find(|p| crate::provider::models::avepoint_product_name(*p) == service)
+    .map(crate::provider::models::avepoint_product_slug)
+}
+
+fn error(op: &str, resp: &Resp) -> VendorError {
+    let j = resp.json();
+    let message = j
+        .get("message")
+        .and_then(Json::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("HTTP {}", resp.status.as_u16()));
+    let kind = match resp.status.as_u16() {
+        401 | 403 => ErrorKind::Auth,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        s if s >= 500 => ErrorKind::Retryable,
+        _ => ErrorKind::Rejected,
+    };
+    VendorError::new(Vendor::Avepoint, kind, op, message)
+}
+
+impl VendorReader for AvePoint {
+    fn vendor(&self) -> Vendor {
+        Vendor::Avepoint
+    }
+
+    fn observe<'a>(&'a self, scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
+        Box::pin(async move {
+            let (customers, services) =
+                tokio::try_join!(self.batch("/customers/batch"), self.batch("/customers/services/batch"))?;
+            let mut products: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+            for s in &services {
+                if let Some(id) = s.get("customerId").and_then(Json::as_str) {
+                    products
+                        .entry(id.to_string())
+                        .or_default()
+                        .extend(s.get("products").and_then(Json::as_array).cloned().unwrap_or_default());
+                }
+            }
+            let mut objects = Vec::new();
+            let mut by_email: BTreeMap<String, (&Json, String)> = BTreeMap::new();
+            for c in &customers {
+                let id = c.get("id").and_then(Json::as_str).unwrap_or_default().to_string();
+                let mine = products.get(&id).cloned().unwrap_or_default();
+                objects.extend(customer(c, mine.len()));
+                for p in &mine {
+                    let Some(name) = p.get("service").and_then(Json::as_str) else { continue };
+                    let Some(slug) = slug(name) else { continue };
+                    let license = if p.get("subscriptionModel").and_then(Json::as_str) == Some("Enterprise") {
+                        "enterprise"
+                    } else {
+                        "trial"
+                    };
+                    objects.push(ObservedObject {
+                        vendor: Vendor::Avepoint,
+                        kind: format!("service/{slug}"),
+                        id: format!("{id}/{slug}"),
+                        natural_key: BTreeMap::from([("service".to_string(), name.to_string())]),
+                        parent_id: Some(id.clone()),
+                        marker: None,
+                        fields: BTreeMap::from([
+                            ("product".to_string(), json!(name)),
+                            ("licenseType".to_string(), json!(license)),
+                        ]),
+                        version: None,
+                        state: ObjectState::Ready,
+                    });
+                }
+                if let Some(email) = c.get("ownerEmail").and_then(Json::as_str) {
+                    by_email.insert(email.to_ascii_lowercase(), (c, id));
+                }
+            }
+            // Tenant consent: connected tenants show on the customer. A consent tenantry started
+            // (bound) and not yet given is pending.
+            let emails: BTreeMap<&crate::model::ManifestRef, String> = scope
+                .desired
+                .iter()
+                .filter(|d| d.key.kind == "customer")
+                .filter_map(|d| d.natural_key.values.get("email").map(|e| (&d.key.owner, e.to_ascii_lowercase())))
+                .collect();
+            for d in scope.desired.iter().filter(|d| d.key.kind == "consent") {
+                let Some(email) = emails.get(&d.key.owner) else { continue };
+                let Some((c, id)) = by_email.get(email) else { continue };
+                let tenant = d.natural_key.values.get("tenant").cloned().unwrap_or_default();
+                let connected = c.get("tenants").and_then(Json::as_array).is_some_and(|ts| {
+                    ts.iter()
+                        .any(|t| t.get("name").and_then(Json::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&tenant)))
+                });
+                let started = scope.bound.contains_key(&d.key);
+                if !connected && !started {
+                    continue; // no link sent yet: nothing to observe
+                }
+                let state = if connected {
+                    ObjectState::Ready
+                } else {
+                    ObjectState::Pending(Pending {
+                        what: format!("consent for {tenant} through the authorization link"),
+                        since: None,
+                        expected: None,
+                        overdue: None,
+                    })
+                };
+                objects.push(ObservedObject {
+                    vendor: Vendor::Avepoint,
+                    kind: "consent".into(),
+                    id: id.clone(),
+                    natural_key: BTreeMap::from([("tenant".to_string(), tenant.clone())]),
+                    parent_id: Some(id.clone()),
+                    marker: None,
+                    fields: BTreeMap::from([("tenant".to_string(), json!(tenant))]),
+                    version: None,
+                    state,
+                });
+            }
+            Ok(Observation { objects, work: BTreeMap::new() })
+        })
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        d: &'a DesiredObject,
+        parent_id: Option<&'a str>,
+    ) -> BoxFut<'a, Result<Option<ObservedObject>, VendorError>> {
+        Box::pin(async move {
+            match d.key.kind.as_str() {
+                "customer" => {
+                    let email = d.natural_key.values.get("email").cloned().unwrap_or_default();
+                    let customers = self.batch("/customers/batch").await?;
+                    Ok(customers
+                        .iter()
+                        .find(|c| {
+                            c.get("ownerEmail").and_then(Json::as_str).is_some_and(|e| e.eq_ignore_ascii_case(&email))
+                        })
+                        .and_then(|c| customer(c, 0)))
+                }
+                k if k.starts_with("service/") => {
+                    let Some(parent) = parent_id else { return Ok(None) };
+                    let name = d.natural_key.values.get("service").cloned().unwrap_or_default();
+                    let req = Req::post(format!("{BASE}/customers/services/batch"))
+                        .query("pageIndex", 1)
+                        .query("pageSize", PAGE)
+                        .json(json!({"customerId": parent}))
+                        .idempotent();
+                    let page = self.ok(req).await?.json();
+                    let exists = page.get("data").and_then(Json::as_array).into_iter().flatten().any(|c| {
+                        c.get("products")
+                            .and_then(Json::as_array)
+                            .into_iter()
+                            .flatten()
+                            .any(|p| p.get("service").and_then(Json::as_str) == Some(name.as_str()))
+                    });
+                    Ok(exists.then(|| ObservedObject {
+                        vendor: Vendor::Avepoint,
+                        kind: d.key.kind.clone(),
+                        id: format!("{parent}/{}", k.trim_start_matches("service/")),
+                        natural_key: d.natural_key.values.clone(),
+                        parent_id: Some(parent.to_string()),
+                        marker: None,
+                        fields: BTreeMap::new(),
+                        version: None,
+                        state: ObjectState::Ready,
+                    }))
+                }
+                // A consent link: issuing another is harmless, so nothing to look up.
+                _ => Ok(None),
+            }
+        })
+    }
+}
+
+impl VendorWriter for AvePoint {
+    fn execute<'a>(&'a self, cx: &'a ActionContext<'a>) -> BoxFut<'a, Result<Outcome, VendorError>> {
+        Box::pin(async move {
+            let a = cx.action;
+            let op = format!("{} {}", a.kind.word(), a.title);
+            let fail = |kind, m: &str| VendorError::new(Vendor::Avepoint, kind, &op, m);
+            let v = |f: &str| {
+                a.object
+                    .as_ref()
+                    .and_then(|d| d.fields.get(f))
+                    .and_then(|f| f.value.json())
+                    .cloned()
+                    .unwrap_or(Json::Null)
+            };
+            match (a.kind, a.key.kind.as_str()) {
+                (ActionKind::Create, "customer") => {
+                    let d = a.object.as_ref().ok_or_else(|| fail(ErrorKind::Rejected, "no object"))?;
+                    let password = match d.fields.get("password").map(|f| &f.value) {
+                        Some(FieldValue::Secret(r)) => {
+                            cx.secrets.resolve(r).map_err(|e| fail(ErrorKind::Rejected, &e.to_string()))?
+                        }
+                        _ => return Err(fail(ErrorKind::Rejected, "no password")),
+                    };
+                    let mut body = json!({
+                        "firstName": v("firstName"), "lastName": v("lastName"), "organizationName": v("organizationName"),
+                        "registrationAccount": v("registrationAccount"), "password": password.expose_secret(),
+                        "countryCode": v("countryCode"), "dataCenter": v("dataCenter"), "tags": v("tags"),
+                        "managementMode": v("managementMode") == json!("partner"),
+                    });
+                    if !v("telephoneNumber").is_null() {
+                        body["telephoneNumber"] = v("telephoneNumber");
+                    }
+                    let j = self.ok(Req::post(format!("{BASE}/customers")).json(body)).await?.json();
+                    match j.get("status").and_then(Json::as_u64) {
+                        Some(1) => Ok(Outcome {
+                            vendor_id: j.get("id").and_then(Json::as_str).map(str::to_string),
+                            ..Outcome::default()
+                        }),
+                        // Already there: success, once a lookup shows it is in this partner's list.
+                        Some(5..=7) => {
+                            let email = v("registrationAccount");
+                            let customers = self.batch("/customers/batch").await?;
+                            match customers.iter().find(|c| c.get("ownerEmail") == Some(&email)) {
+                                Some(c) => Ok(Outcome { vendor_id: c.get("id").and_then(Json::as_str).map(str::to_string), ..Outcome::default() }),
+                                None => Err(fail(ErrorKind::Rejected, &format!("{email} is already an Elements customer of another partner (status 7)"))
+                                    .with_hint("a customer can be connected to one Elements tenant only; ask the customer to disconnect first, or use another registration account")),
+                            }
+                        }
+                        Some(s) => Err(fail(
+                            ErrorKind::Rejected,
+                            &format!("AvePoint refused the onboarding (status {s}: {})", onboard_status(s)),
+                        )),
+                        None => Err(fail(ErrorKind::Unknown, "AvePoint answered without a status")),
+                    }
+                }
+                (ActionKind::Register, "consent") => {
+                    let customer =
+                        cx.parent_id.clone().ok_or_else(|| fail(ErrorKind::Rejected, "the customer has no id"))?;
+                    let tenant = v("tenant").as_str().unwrap_or_default().to_string();
+                    let renew = a.vendor_id.is_some();
+                    let (path, body) = if v("platformEnvironmentType") == json!(4)
+                        || v("accountType") == json!("googleSuperAdmin")
+                    {
+                        (
+                            format!("{BASE}/customers/{customer}/tenants/{tenant}/apps/auth-link"),
+                            json!({"consentMethod": 0, "isReAuth": renew, "aadEnvironment": v("aadEnvironment"), "platformEnvironmentType": v("platformEnvironmentType"),
+                                   "productNames": ["PartnerTenantSettingManagement", "PartnerWorkspaceOnboarding"], "customRecipientEmails": v("recipients")}),
+                        )
+                    } else {
+                        (
+                            format!("{BASE}/customers/{customer}/tenants/{tenant}/auth-link"),
+                            json!({"aadEnvironment": v("aadEnvironment"), "tenantFriendlyName": tenant, "tenantDescription": a.title, "customRecipientEmails": v("recipients")}),
+                        )
+                    };
+                    // Another link is harmless: safe to send again.
+                    let j = self.ok(Req::post(path).json(body).idempotent()).await?.json();
+                    // The link URL grants access to the customer's consent: remember only its id.
+                    let link = j.get("id").and_then(Json::as_str).unwrap_or_default().to_string();
+                    let applied = BTreeMap::from([
+                        ("linkId".to_string(), json!(link)),
+                        ("pendingSince".to_string(), json!(jiff::Timestamp::now().to_string())),
+                    ]);
+                    Ok(Outcome { vendor_id: Some(customer), applied, pending: None })
+                }
+                (ActionKind::Create, kind) if kind.starts_with("service/") => {
+                    let customer =
+                        cx.parent_id.clone().ok_or_else(|| fail(ErrorKind::Rejected, "the customer has no id"))?;
+                    let code = v("productCode").as_u64().ok_or_else(|| {
+                        fail(ErrorKind::Rejected, "this product has no API code: it is a portal task")
+                    })?;
+                    let enterprise = v("licenseType") == json!("enterprise");
+                    let seats = v("seats").as_u64().unwrap_or(0);
+                    let mut body = json!({"product": code, "licenseType": if enterprise { 1 } else { 0 }});
+                    if code == 2048 {
+                        body["avepointStorageType"] = json!(0);
+                        body["retentionYear"] = json!(v("retentionYears").as_u64().unwrap_or(1));
+                    }
+                    if enterprise {
+                        let mut item = json!({"resource": v("resource"), "subscriptionSourceType": 1, "isSameAsPool": true, "userSeat": seats, "paymentType": 0});
+                        if code == 2048 || code == 274 {
+                            item["saleType"] = json!(0);
+                            item["packageType"] = json!(0);
+                            item["customerSize"] = json!(seats);
+                        }
+                        body["licenseItems"] = json!([item]);
+                    }
+                    let j =
+                        self.ok(Req::post(format!("{BASE}/customers/{customer}/services")).json(body)).await?.json();
+                    let product = v("product");
+                    let product = product.as_str().unwrap_or("the service");
+                    match j.get("status").and_then(Json::as_u64) {
+                        // Added, or already there: converged.
+                        Some(1 | 7 | 12 | 16) => Ok(Outcome {
+                            vendor_id: Some(format!("{customer}/{}", kind.trim_start_matches("service/"))),
+                            ..Outcome::default()
+                        }),
+                        Some(3) => Err(fail(
+                            ErrorKind::Rejected,
+                            &format!(
+                                "the partner has no {} subscription in its pool for {product}",
+                                v("resource").as_str().unwrap_or_default()
+                            ),
+                        )
+                        .with_hint(
+                            "buy or assign the subscription to your Elements partner pool, or use a trial licence",
+                        )),
+                        Some(4) => Err(fail(
+                            ErrorKind::Rejected,
+                            &format!(
+                                "not enough seats left in the partner pool ({}) for {seats} seats of {product}",
+                                v("resource").as_str().unwrap_or_default()
+                            ),
+                        )
+                        .with_hint("add seats to the pool or lower `seats` in the manifest")),
+                        Some(11 | 18) => Err(fail(
+                            ErrorKind::Rejected,
+                            &format!("the pool subscription for {product} expires too soon (status {})", j["status"]),
+                        )),
+                        Some(s) => {
+                            Err(fail(ErrorKind::Rejected, &format!("AvePoint did not add {product} (status {s})")))
+                        }
+                        None => Err(fail(ErrorKind::Unknown, "AvePoint answered without a status")),
+                    }
+                }
+                (ActionKind::Adopt | ActionKind::Sync, _) => {
+                    Ok(Outcome { vendor_id: a.vendor_id.clone(), ..Outcome::default() })
+                }
+                (kind, object) => Err(fail(
+                    ErrorKind::Rejected,
+                    &format!("AvePoint has no API to {} a {object}: it is a portal task", kind.word()),
+                )),
+            }
+        })
+    }
+}
+
+fn onboard_status(s: u64) -> &'static str {
+    match s {
+        2 => "failed",
+        3 => "customer does not exist",
+        4 => "failed to register",
+        _ => "unknown status",
+    }
+}

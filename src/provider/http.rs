@@ -1,0 +1,336 @@
+//! The HTTP layer every vendor client shares: a rate limit per connection, a timeout per
+//! request, retries with exponential backoff and jitter that honour `Retry-After` (and a vendor's
+//! fixed penalty after a 429), credentials refreshed once on 401, and a tracing span per call
+//! that names the method, path and status, never a header or body.
+//!
+//! Retries are safe by construction: a request that may already have changed something (a
+//! non-idempotent POST that timed out, lost its answer or got a 5xx) is not sent again; it
+//! comes back as [`ErrorKind::Unknown`] so the caller looks the object up first.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde_json::Value as Json;
+
+use super::{BoxFut, ErrorKind, VendorError, describe_reqwest};
+use crate::model::{Limits, Vendor};
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Json(Json),
+    Form(Vec<(String, String)>),
+}
+
+/// One request, described well enough to send it again.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: Method,
+    /// A path under the connection's base URL (`/tenants`), or an absolute URL (a `Location`).
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Body,
+    pub headers: Vec<(HeaderName, String)>,
+    /// Safe to send twice: reads, PUT/DELETE, and creates carrying an idempotency key.
+    pub idempotent: bool,
+    /// Skip authentication (token endpoints).
+    pub anonymous: bool,
+}
+
+impl Req {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE | Method::HEAD);
+        Req {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: Body::None,
+            headers: Vec::new(),
+            idempotent,
+            anonymous: false,
+        }
+    }
+    pub fn get(path: impl Into<String>) -> Self {
+        Req::new(Method::GET, path)
+    }
+    pub fn post(path: impl Into<String>) -> Self {
+        Req::new(Method::POST, path)
+    }
+    pub fn query(mut self, k: &str, v: impl ToString) -> Self {
+        self.query.push((k.to_string(), v.to_string()));
+        self
+    }
+    pub fn json(mut self, body: Json) -> Self {
+        self.body = Body::Json(body);
+        self
+    }
+    pub fn form(mut self, fields: Vec<(String, String)>) -> Self {
+        self.body = Body::Form(fields);
+        self
+    }
+    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    /// Mark as safe to repeat (a read sent as POST, or a create with an idempotency key).
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+    pub fn anonymous(mut self) -> Self {
+        self.anonymous = true;
+        self
+    }
+    /// `POST /tenants`, for messages.
+    pub fn describe(&self) -> String {
+        let path = self
+            .path
+            .split_once("://")
+            .map(|(_, rest)| rest.find('/').map_or(rest, |i| &rest[i..]))
+            .unwrap_or(&self.path);
+        format!("{} {}", self.method, path)
+    }
+}
+
+/// An answer.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: bytes_like::Bytes,
+}
+
+mod bytes_like {
+    pub type Bytes = Vec<u8>;
+}
+
+impl Resp {
+    pub fn json(&self) -> Json {
+        serde_json::from_slice(&self.body).unwrap_or(Json::Null)
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// How a vendor authenticates.
+pub trait Auth: Send + Sync {
+    /// Headers to add to a request (fetching a token first when needed).
+    fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>>;
+    /// Forget a cached token (after a 401).
+    fn invalidate(&self) {}
+}
+
+/// An HTTP connection to one vendor.
+pub struct Http {
+    pub vendor: Vendor,
+    base: String,
+    client: reqwest::Client,
+    limiter: DefaultDirectRateLimiter,
+    /// After a 429 without a wait named, nobody sends until this passes.
+    penalty_until: Mutex<Option<Instant>>,
+    penalty: Duration,
+    max_attempts: usize,
+    min_backoff: Duration,
+}
+
+/// An attempt's failure, with what retrying needs to know.
+#[derive(Debug)]
+struct Attempt {
+    error: VendorError,
+    retry: bool,
+    wait: Option<Duration>,
+}
+
+impl Http {
+    pub fn new(vendor: Vendor, base: &str, limits: &Limits) -> Result<Self, VendorError> {
+        let client = reqwest::Client::builder()
+            .timeout(limits.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("tenantry/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| VendorError::new(vendor, ErrorKind::Rejected, "HTTP client", describe_reqwest(&e)))?;
+        let rps = NonZeroU32::new(limits.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limits.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let penalty = limits.penalty.unwrap_or(match vendor {
+            Vendor::Velocloud => Duration::from_secs(5),
+            _ => Duration::from_secs(1),
+        });
+        Ok(Http {
+            vendor,
+            base: base.trim_end_matches('/').to_string(),
+            client,
+            limiter: RateLimiter::direct(Quota::per_second(rps).allow_burst(burst)),
+            penalty_until: Mutex::new(None),
+            penalty,
+            max_attempts: 5,
+            min_backoff: Duration::from_millis(200),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Send with retries. Any status comes back as a [`Resp`]; only transport failures and
+    /// exhausted retries are errors.
+    pub async fn send(&self, req: &Req, auth: Option<&dyn Auth>) -> Result<Resp, VendorError> {
+        let attempt = || async { self.attempt(req, auth).await };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.min_backoff)
+            .with_max_delay(Duration::from_secs(15))
+            .with_max_times(self.max_attempts - 1)
+            .with_jitter();
+        attempt
+            .retry(backoff)
+            .when(|a: &Attempt| a.retry)
+            .adjust(|a: &Attempt, d| a.wait.or(d))
+            .notify(|a: &Attempt, d| tracing::info!(vendor = %self.vendor, "{}; retrying in {:?}", a.error, d))
+            .await
+            .map_err(|a| a.error)
+    }
+
+    async fn attempt(&self, req: &Req, auth: Option<&dyn Auth>) -> Result<Resp, Attempt> {
+        // Respect a penalty window before sending anything.
+        let wait = {
+            self.penalty_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .and_then(|t| t.checked_duration_since(Instant::now()))
+        };
+        if let Some(w) = wait {
+            tokio::time::sleep(w).await;
+        }
+        self.limiter.until_ready().await;
+        let op = req.describe();
+        let fail = |kind: ErrorKind, message: String, retry: bool, wait: Option<Duration>| Attempt {
+            error: VendorError::new(self.vendor, kind, &op, message),
+            retry,
+            wait,
+        };
+        let mut builder = self.client.request(req.method.clone(), self.url(&req.path)).query(&req.query);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        if let (false, Some(a)) = (req.anonymous, auth) {
+            let headers = a.headers(self).await.map_err(|e| Attempt {
+                retry: e.kind == ErrorKind::Retryable,
+                wait: None,
+                error: e,
+            })?;
+            for (k, v) in headers {
+                builder = builder.header(k, v);
+            }
+        }
+        builder = match &req.body {
+            Body::None => builder,
+            Body::Json(j) => builder.json(j),
+            Body::Form(f) => builder.form(f),
+        };
+        let started = Instant::now();
+        let sent = builder.send().await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let text = describe_reqwest(&e);
+                tracing::debug!(vendor = %self.vendor, "{op}: {text}");
+                // Never connected: nothing reached the vendor, so trying again is safe.
+                if e.is_connect() {
+                    return Err(fail(ErrorKind::Retryable, text, true, None));
+                }
+                return Err(if req.idempotent {
+                    fail(ErrorKind::Retryable, text, true, None)
+                } else {
+                    fail(
+                        ErrorKind::Unknown,
+                        format!("{text}; the vendor may or may not have carried it out"),
+                        false,
+                        None,
+                    )
+                });
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = match response.bytes().await {
+            Ok(b) => b.to_vec(),
+            Err(e) => {
+                let text = format!("the answer was cut off ({})", describe_reqwest(&e));
+                return Err(if req.idempotent {
+                    fail(ErrorKind::Retryable, text, true, None)
+                } else {
+                    fail(
+                        ErrorKind::Unknown,
+                        format!("{text}; the vendor may or may not have carried it out"),
+                        false,
+                        None,
+                    )
+                });
+            }
+        };
+        tracing::debug!(vendor = %self.vendor, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "{op}");
+        let resp = Resp { status, headers, body };
+        if status == StatusCode::UNAUTHORIZED
+            && !req.anonymous
+            && let Some(a) = auth
+        {
+            a.invalidate();
+            return Err(fail(
+                ErrorKind::Auth,
+                "the credentials were refused (401); fetching a new token".into(),
+                true,
+                Some(Duration::ZERO),
+            ));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let wait = retry_after(&resp).unwrap_or(self.penalty);
+            *self.penalty_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
+            // A throttled request was not processed: always safe to send again.
+            return Err(fail(ErrorKind::Retryable, format!("throttled (429); waiting {wait:?}"), true, Some(wait)));
+        }
+        if status.is_server_error() {
+            let text = format!("the vendor failed ({}){}", status.as_u16(), summary(&resp));
+            return Err(if req.idempotent {
+                fail(ErrorKind::Retryable, text, true, None)
+            } else {
+                fail(ErrorKind::Unknown, format!("{text}; it may or may not have been carried out"), false, None)
+            });
+        }
+        Ok(resp)
+    }
+}
+
+/// The wait a 429 names: `Retry-After` seconds, or VSPC's `errors[].retryAfter`.
+fn retry_after(resp: &Resp) -> Option<Duration> {
+    if let Some(s) = resp.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_secs(s));
+    }
+    let j = resp.json();
+    j.pointer("/errors/0/retryAfter").and_then(Json::as_u64).map(Duration::from_secs)
+}
+
+/// A short excerpt of an error body's message, if there is one.
+fn summary(resp: &Resp) -> String {
+    let j = resp.json();
+    let msg = j
+        .pointer("/errors/0/message")
+        .or_else(|| j.pointer("/error/message"))
+        .or_else(|| j.get("message"))
+        .and_then(Json::as_str);
+    msg.map(|m| format!(": {m}")).unwrap_or_default()
+}

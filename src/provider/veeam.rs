@@ -1,0 +1,476 @@
+//! Veeam Service Provider Console REST v3 client: companies and VCSP Pulse tenants.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::http::{Auth, Http, Req, Resp};
+use super::{
+    ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
+    ObservedObject, Outcome, Pending, VendorError, VendorReader, VendorWriter,
+};
+use crate::model::{Connection, Vendor};
+use crate::plan::ActionKind;
+use crate::secrets::Secrets;
+
+const PAGE: usize = 500;
+
+/// VSPC wire types: only what tenantry reads.
+mod wire {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Company {
+        pub instance_uid: String,
+        pub name: String,
+        #[serde(default)]
+        pub status: String,
+        #[serde(default)]
+        pub owner_credentials: Option<Owner>,
+        #[serde(default, rename = "_embedded")]
+        pub embedded: Option<Embedded>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Owner {
+        pub user_name: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Embedded {
+        pub organization: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PulseTenant {
+        pub instance_uid: String,
+        pub name: String,
+        pub mapping_status: String,
+        pub mapping_status_message: Option<String>,
+        pub mapped_master_organization_uid: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Token {
+        pub access_token: String,
+        pub refresh_token: Option<String>,
+        pub expires_in: Option<u64>,
+    }
+}
+
+/// Organization fields tenantry manages, by manifest field name -> VSPC organization name.
+const ORG_FIELDS: &[(&str, &str)] = &[
+    ("name", "name"),
+    ("companyId", "companyId"),
+    ("website", "website"),
+    ("street", "street"),
+    ("city", "city"),
+    ("zipCode", "zipCode"),
+    ("countryCode", "locationAdmin0Code"),
+    ("phone", "phone"),
+];
+
+struct Token {
+    access: String,
+    refresh: Option<String>,
+    expires: Instant,
+}
+
+struct VeeamAuth {
+    username: String,
+    password: SecretString,
+    token: Mutex<Option<Token>>,
+}
+
+impl Auth for VeeamAuth {
+    fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
+        Box::pin(async move {
+            let cached = {
+                let t = self.token.lock().unwrap_or_else(|p| p.into_inner());
+                t.as_ref().filter(|t| t.expires > Instant::now()).map(|t| t.access.clone())
+            };
+            let access = match cached {
+                Some(a) => a,
+                None => {
+                    let refresh =
+                        self.token.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|t| t.refresh.clone());
+                    let form = match refresh {
+                        Some(r) => vec![("grant_type".into(), "refresh_token".into()), ("refresh_token".into(), r)],
+                        None => vec![
+                            ("grant_type".into(), "password".into()),
+                            ("username".into(), self.username.clone()),
+                            ("password".into(), self.password.expose_secret().to_string()),
+                        ],
+                    };
+                    let mut resp = http.send(&Req::post("/token").form(form).anonymous().idempotent(), None).await?;
+                    if !resp.status.is_success() && self.token.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                        // A refused refresh token: sign in again.
+                        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        let form = vec![
+                            ("grant_type".into(), "password".into()),
+                            ("username".into(), self.username.clone()),
+                            ("password".into(), self.password.expose_secret().to_string()),
+                        ];
+                        resp = http.send(&Req::post("/token").form(form).anonymous().idempotent(), None).await?;
+                    }
+                    if !resp.status.is_success() {
+                        let j = resp.json();
+                        let why = j
+                            .get("error_description")
+                            .or_else(|| j.get("error"))
+                            .and_then(Json::as_str)
+                            .unwrap_or("refused");
+                        return Err(VendorError::new(
+                            Vendor::Veeam,
+                            ErrorKind::Auth,
+                            "POST /token",
+                            format!("sign-in refused: {why}"),
+                        )
+                        .with_hint(
+                            "check connections.veeam.username and the password it references in tenantry.yaml",
+                        ));
+                    }
+                    let t: wire::Token = serde_json::from_slice(&resp.body).map_err(|e| {
+                        VendorError::new(
+                            Vendor::Veeam,
+                            ErrorKind::Auth,
+                            "POST /token",
+                            format!("unexpected token answer: {e}"),
+                        )
+                    })?;
+                    let ttl = Duration::from_secs(t.expires_in.unwrap_or(3600).saturating_sub(60).max(30));
+                    *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(Token {
+                        access: t.access_token.clone(),
+                        refresh: t.refresh_token,
+                        expires: Instant::now() + ttl,
+                    });
+                    t.access_token
+                }
+            };
+            let v = HeaderValue::from_str(&format!("Bearer {access}")).map_err(|_| {
+                VendorError::new(Vendor::Veeam, ErrorKind::Auth, "token", "the token is not a valid header value")
+            })?;
+            Ok(vec![(reqwest::header::AUTHORIZATION, v)])
+        })
+    }
+
+    fn invalidate(&self) {
+        if let Some(t) = self.token.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            t.expires = Instant::now();
+        }
+    }
+}
+
+pub struct Veeam {
+    http: Http,
+    auth: VeeamAuth,
+    /// How often to poll an asynchronous action (VSPC users poll every 10 s; the sandbox is
+    /// quick, so start small and back off).
+    poll: Duration,
+}
+
+impl Veeam {
+    pub fn new(conn: &Connection, secrets: &Secrets) -> Result<Self, VendorError> {
+        let secret = |role: &str| {
+            let r = conn.secrets.get(role).ok_or_else(|| {
+                VendorError::new(Vendor::Veeam, ErrorKind::Auth, "connect", format!("no {role} configured"))
+            })?;
+            secrets.resolve(r).map_err(|e| VendorError::new(Vendor::Veeam, ErrorKind::Auth, "connect", e.to_string()))
+        };
+        Ok(Veeam {
+            http: Http::new(Vendor::Veeam, &conn.base_url, &conn.limits)?,
+            auth: VeeamAuth {
+                username: conn.principal.clone().unwrap_or_default(),
+                password: secret("password")?,
+                token: Mutex::new(None),
+            },
+            poll: Duration::from_millis(100),
+        })
+    }
+
+    async fn call(&self, req: Req) -> Result<Resp, VendorError> {
+        self.http.send(&req, Some(&self.auth)).await
+    }
+
+    /// Fail on a non-success answer, with VSPC's `errors[].message`.
+    async fn ok(&self, req: Req) -> Result<Resp, VendorError> {
+        let op = req.describe();
+        let resp = self.call(req).await?;
+        if resp.status.is_success() {
+            return Ok(resp);
+        }
+        Err(error(&op, &resp))
+    }
+
+    /// Every item of a paged list.
+    async fn list(&self, path: &str, extra: &[(&str, String)]) -> Result<Vec<Json>, VendorError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut req = Req::get(path).query("limit", PAGE).query("offset", offset);
+            for (k, v) in extra {
+                req = req.query(k, v);
+            }
+            let page = self.ok(req).await?.json();
+            let items = page.get("data").and_then(Json::as_array).cloned().unwrap_or_default();
+            let count = items.len();
+            out.extend(items);
+            let total = page.pointer("/meta/pagingInfo/total").and_then(Json::as_u64).unwrap_or(0) as usize;
+            offset += count;
+            if count == 0 || offset >= total {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn companies(&self, filter: Option<Json>) -> Result<Vec<ObservedObject>, VendorError> {
+        let mut extra = vec![("expand", "Organization".to_string())];
+        if let Some(f) = filter {
+            extra.push(("filter", f.to_string()));
+        }
+        let items = self.list("/organizations/companies", &extra).await?;
+        Ok(items.into_iter().filter_map(|j| serde_json::from_value::<wire::Company>(j).ok()).map(company).collect())
+    }
+
+    async fn tenants(&self) -> Result<Vec<ObservedObject>, VendorError> {
+        let items = self.list("/pulse/tenants", &[]).await?;
+        Ok(items.into_iter().filter_map(|j| serde_json::from_value::<wire::PulseTenant>(j).ok()).map(tenant).collect())
+    }
+
+    /// Follow a 202 to its result: poll the action until it finishes, then read the result.
+    async fn follow(&self, resp: Resp, op: &str) -> Result<Json, VendorError> {
+        if resp.status != reqwest::StatusCode::ACCEPTED {
+            return Ok(resp.json());
+        }
+        let location = resp
+            .header("location")
+            .map(str::to_string)
+            .ok_or_else(|| VendorError::new(Vendor::Veeam, ErrorKind::Unknown, op, "202 without a Location"))?;
+        let mut wait = self.poll;
+        for _ in 0..60 {
+            let action = self.ok(Req::get(&location)).await?.json();
+            match action.pointer("/data/status").and_then(Json::as_str) {
+                Some("succeed") => return Ok(self.ok(Req::get(format!("{location}/result"))).await?.json()),
+                Some("failed") | Some("canceled") => {
+                    let result = self.call(Req::get(format!("{location}/result"))).await?;
+                    return Err(error(op, &result));
+                }
+                _ => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        Err(VendorError::new(Vendor::Veeam, ErrorKind::Unknown, op, "the asynchronous action did not finish in time"))
+    }
+}
+
+fn company(c: wire::Company) -> ObservedObject {
+    let org = c.embedded.and_then(|e| e.organization).unwrap_or_default();
+    let mut fields = BTreeMap::new();
+    for (ours, theirs) in ORG_FIELDS {
+        fields.insert(ours.to_string(), org.get(*theirs).cloned().unwrap_or(Json::Null));
+    }
+    fields.insert("name".into(), json!(c.name));
+    fields.insert("ownerUsername".into(), json!(c.owner_credentials.and_then(|o| o.user_name)));
+    fields.insert("status".into(), json!(c.status));
+    fields.insert("organizationUid".into(), org.get("instanceUid").cloned().unwrap_or(Json::Null));
+    ObservedObject {
+        vendor: Vendor::Veeam,
+        kind: "company".into(),
+        id: c.instance_uid,
+        natural_key: BTreeMap::from([("name".to_string(), c.name)]),
+        parent_id: None,
+        marker: org.get("companyId").and_then(Json::as_str).map(str::to_string),
+        fields,
+        version: None,
+        state: ObjectState::Ready,
+    }
+}
+
+fn tenant(t: wire::PulseTenant) -> ObservedObject {
+    let state = match t.mapping_status.as_str() {
+        "Mapped" => ObjectState::Ready,
+        "FailedToMap" => ObjectState::Failed {
+            message: format!("VCSP Pulse could not map the customer: {}", t.mapping_status_message.clone().unwrap_or_default()),
+            hint: Some("check the customer in VCSP Pulse (ProPartner portal, Customers); once it is fixed, remove the Pulse tenant in the Service Provider Console so tenantry registers it again, or ask Veeam support".into()),
+        },
+        _ => ObjectState::Pending(Pending { what: "VCSP Pulse mapping (Veeam verifies the customer)".into(), since: None, expected: None, overdue: None }),
+    };
+    ObservedObject {
+        vendor: Vendor::Veeam,
+        kind: "pulse-tenant".into(),
+        id: t.instance_uid,
+        natural_key: BTreeMap::from([("name".to_string(), t.name)]),
+        parent_id: t.mapped_master_organization_uid,
+        marker: None,
+        fields: BTreeMap::from([("mappingStatus".to_string(), json!(t.mapping_status))]),
+        version: None,
+        state,
+    }
+}
+
+/// A VSPC error answer as a [`VendorError`].
+fn error(op: &str, resp: &Resp) -> VendorError {
+    #[derive(Deserialize)]
+    struct E {
+        message: Option<String>,
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        #[serde(rename = "propertyName")]
+        property: Option<String>,
+    }
+    let j = resp.json();
+    let e: Option<E> = j.pointer("/errors/0").cloned().and_then(|v| serde_json::from_value(v).ok());
+    let message = match &e {
+        Some(E { message: Some(m), property: Some(p), .. }) => format!("{m} ({p})"),
+        Some(E { message: Some(m), .. }) => m.clone(),
+        _ => format!("HTTP {}", resp.status.as_u16()),
+    };
+    let kind = match (resp.status.as_u16(), e.as_ref().and_then(|e| e.kind.as_deref())) {
+        (_, Some("retryableLogical")) => ErrorKind::Retryable,
+        (401 | 403, _) | (_, Some("security")) => ErrorKind::Auth,
+        (404, _) => ErrorKind::NotFound,
+        (409, _) => ErrorKind::Conflict,
+        (s, _) if s >= 500 => ErrorKind::Retryable,
+        _ => ErrorKind::Rejected,
+    };
+    VendorError::new(Vendor::Veeam, kind, op, message)
+}
+
+impl VendorReader for Veeam {
+    fn vendor(&self) -> Vendor {
+        Vendor::Veeam
+    }
+
+    fn observe<'a>(&'a self, _scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
+        Box::pin(async move {
+            let (companies, tenants) = tokio::try_join!(self.companies(None), self.tenants())?;
+            let mut objects = companies;
+            objects.extend(tenants);
+            Ok(Observation { objects, work: BTreeMap::new() })
+        })
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        d: &'a DesiredObject,
+        parent_id: Option<&'a str>,
+    ) -> BoxFut<'a, Result<Option<ObservedObject>, VendorError>> {
+        Box::pin(async move {
+            match d.key.kind.as_str() {
+                "company" => {
+                    let name = d.natural_key.values.get("name").cloned().unwrap_or_default();
+                    let filter =
+                        json!([{"property": "name", "operation": "equals", "collation": "ignorecase", "value": name}]);
+                    Ok(self.companies(Some(filter)).await?.into_iter().next())
+                }
+                "pulse-tenant" => Ok(self.tenants().await?.into_iter().find(|t| t.parent_id.as_deref() == parent_id)),
+                _ => Ok(None),
+            }
+        })
+    }
+}
+
+impl VendorWriter for Veeam {
+    fn execute<'a>(&'a self, cx: &'a ActionContext<'a>) -> BoxFut<'a, Result<Outcome, VendorError>> {
+        Box::pin(async move {
+            let a = cx.action;
+            let op = format!("{} {}", a.kind.word(), a.title);
+            let fail = |m: &str| VendorError::new(Vendor::Veeam, ErrorKind::Rejected, &op, m);
+            match (a.kind, a.key.kind.as_str()) {
+                (ActionKind::Create, "company") => {
+                    let d = a.object.as_ref().ok_or_else(|| fail("no object"))?;
+                    let value = |f: &str| d.fields.get(f).and_then(|f| f.value.json()).cloned().unwrap_or(Json::Null);
+                    let mut org = serde_json::Map::new();
+                    for (ours, theirs) in ORG_FIELDS {
+                        let v = value(ours);
+                        if !v.is_null() {
+                            org.insert(theirs.to_string(), v);
+                        }
+                    }
+                    let password = match d.fields.get("ownerPassword").map(|f| &f.value) {
+                        Some(FieldValue::Secret(r)) => cx.secrets.resolve(r).map_err(|e| fail(&e.to_string()))?,
+                        _ => return Err(fail("no owner password")),
+                    };
+                    let body = json!({
+                        "organizationInput": org,
+                        "ownerCredentials": {"userName": value("ownerUsername"), "password": password.expose_secret()},
+                        "isRestAccessEnabled": false,
+                        "isAlarmDetectEnabled": false,
+                    });
+                    // The request id makes a replay within 5 minutes return the same action.
+                    let req = Req::post("/organizations/companies")
+                        .json(body)
+                        .header(HeaderName::from_static("x-request-id"), cx.request_id.clone())
+                        .idempotent();
+                    let resp = self.ok(req).await?;
+                    let result = self.follow(resp, &op).await?;
+                    let id = result.pointer("/data/instanceUid").and_then(Json::as_str).map(str::to_string);
+                    Ok(Outcome { vendor_id: id, ..Outcome::default() })
+                }
+                (ActionKind::Sync | ActionKind::Adopt, "company") => {
+                    let id = a.vendor_id.clone().ok_or_else(|| fail("no company id"))?;
+                    let ops: Vec<Json> = a
+                        .changes
+                        .iter()
+                        .filter_map(|c| {
+                            let theirs = ORG_FIELDS.iter().find(|(o, _)| *o == c.field)?.1;
+                            Some(json!({"op": "replace", "path": format!("/{theirs}"), "value": c.after.clone().unwrap_or(Json::Null)}))
+                        })
+                        .collect();
+                    if !ops.is_empty() {
+                        let current = self
+                            .ok(Req::get(format!("/organizations/companies/{id}")).query("expand", "Organization"))
+                            .await?
+                            .json();
+                        let org_uid = current
+                            .pointer("/data/_embedded/organization/instanceUid")
+                            .and_then(Json::as_str)
+                            .ok_or_else(|| fail("the company has no organization"))?
+                            .to_string();
+                        self.ok(Req::new(reqwest::Method::PATCH, format!("/organizations/{org_uid}"))
+                            .json(Json::Array(ops))
+                            .idempotent())
+                            .await?;
+                    }
+                    Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
+                }
+                (ActionKind::Register, "pulse-tenant") => {
+                    let company = cx.parent_id.clone().ok_or_else(|| fail("the company has no id"))?;
+                    let req = Req::post("/pulse/tenants")
+                        .query("companyUid", &company)
+                        .query("rewriteExisting", "false")
+                        .header(HeaderName::from_static("x-request-id"), cx.request_id.clone())
+                        .idempotent();
+                    let resp = self.ok(req).await?;
+                    let result = self.follow(resp, &op).await?;
+                    let id = result.pointer("/data/instanceUid").and_then(Json::as_str).map(str::to_string);
+                    Ok(Outcome { vendor_id: id, ..Outcome::default() })
+                }
+                (ActionKind::Adopt, _) => Ok(Outcome { vendor_id: a.vendor_id.clone(), ..Outcome::default() }),
+                (ActionKind::Delete, "company") => {
+                    let id = a.vendor_id.clone().ok_or_else(|| fail("no company id"))?;
+                    let resp = self
+                        .ok(Req::new(reqwest::Method::DELETE, format!("/organizations/companies/{id}"))
+                            .query("removeAllAgents", "false"))
+                        .await?;
+                    self.follow(resp, &op).await?;
+                    Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
+                }
+                (kind, object) => {
+                    Err(fail(&format!("tenantry cannot {} a Veeam {object} through the API", kind.word())))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,498 @@
+//! VMware SD-WAN Orchestrator API v1 client (`/portal/rest`, POST only, token auth).
+//!
+//! Observing costs three list calls (customers with their edges, gateway pools, operator
+//! profiles with the customers using them) plus one analytics read per customer tenantry
+//! manages, never one per customer on the VCO.
+
+use std::collections::BTreeMap;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value as Json, json};
+
+use super::http::{Auth, Http, Req, Resp};
+use super::{
+    ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
+    ObservedObject, Outcome, VendorError, VendorReader, VendorWriter,
+};
+use crate::model::{Connection, Vendor};
+use crate::plan::ActionKind;
+use crate::secrets::Secrets;
+
+struct TokenAuth(SecretString);
+
+impl Auth for TokenAuth {
+    fn headers<'a>(&'a self, _http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
+        Box::pin(async move {
+            let v = HeaderValue::from_str(&format!("Token {}", self.0.expose_secret())).map_err(|_| {
+                VendorError::new(Vendor::Velocloud, ErrorKind::Auth, "token", "the API token is not valid header text")
+            })?;
+            Ok(vec![(reqwest::header::AUTHORIZATION, v)])
+        })
+    }
+}
+
+pub struct VeloCloud {
+    http: Http,
+    auth: TokenAuth,
+    /// Edge licence ids by name (`license:<name>`), from tenantry.yaml.
+    ids: BTreeMap<String, String>,
+}
+
+const SITE: &[&str] = &[
+    "streetAddress",
+    "city",
+    "state",
+    "postalCode",
+    "country",
+    "contactName",
+    "contactEmail",
+    "contactPhone",
+    "contactMobile",
+];
+
+/// Reference data: names of gateway pools and operator profiles by id.
+struct Catalog {
+    pools: BTreeMap<i64, String>,
+    profiles: BTreeMap<i64, String>,
+    /// Enterprise id -> names of the profiles assigned to it.
+    assigned: BTreeMap<i64, Vec<String>>,
+}
+
+impl VeloCloud {
+    pub fn new(conn: &Connection, secrets: &Secrets) -> Result<Self, VendorError> {
+        let token = conn
+            .secrets
+            .get("token")
+            .ok_or_else(|| VendorError::new(Vendor::Velocloud, ErrorKind::Auth, "connect", "no token configured"))?;
+        let token = secrets
+            .resolve(token)
+            .map_err(|e| VendorError::new(Vendor::Velocloud, ErrorKind::Auth, "connect", e.to_string()))?;
+        Ok(VeloCloud {
+            http: Http::new(Vendor::Velocloud, &conn.base_url, &conn.limits)?,
+            auth: TokenAuth(token),
+            ids: conn.ids.clone(),
+        })
+    }
+
+    /// Call a method. Reads are safe to repeat; writes are not (the VCO has no idempotency key).
+    async fn call(&self, method: &str, params: Json, read: bool) -> Result<Json, VendorError> {
+        let mut req = Req::post(format!("/{method}")).json(params);
+        if read {
+            req = req.idempotent();
+        }
+        let resp = self.http.send(&req, Some(&self.auth)).await?;
+        if !resp.status.is_success() {
+            return Err(error(method, &resp));
+        }
+        let v = resp.json();
+        // A 200 may still carry an error, or report nothing done.
+        if let Some(msg) = v.get("error").and_then(Json::as_str) {
+            return Err(VendorError::new(Vendor::Velocloud, ErrorKind::Rejected, method, msg));
+        }
+        if !read && v.get("rows").and_then(Json::as_i64) == Some(0) {
+            return Err(VendorError::new(
+                Vendor::Velocloud,
+                ErrorKind::Rejected,
+                method,
+                "the VCO changed nothing (rows: 0)",
+            ));
+        }
+        Ok(v)
+    }
+
+    async fn catalog(&self) -> Result<Catalog, VendorError> {
+        let (pools, profiles) = tokio::try_join!(
+            self.call("enterpriseProxy/getEnterpriseProxyGatewayPools", json!({}), true),
+            self.call("enterpriseProxy/getEnterpriseProxyOperatorProfiles", json!({"with": ["enterprises"]}), true),
+        )?;
+        let mut c = Catalog { pools: BTreeMap::new(), profiles: BTreeMap::new(), assigned: BTreeMap::new() };
+        for p in pools.as_array().into_iter().flatten() {
+            if let (Some(id), Some(name)) = (p.get("id").and_then(Json::as_i64), p.get("name").and_then(Json::as_str)) {
+                c.pools.insert(id, name.to_string());
+            }
+        }
+        for p in profiles.as_array().into_iter().flatten() {
+            let (Some(id), Some(name)) = (p.get("id").and_then(Json::as_i64), p.get("name").and_then(Json::as_str))
+            else {
+                continue;
+            };
+            c.profiles.insert(id, name.to_string());
+            for e in p.get("enterprises").and_then(Json::as_array).into_iter().flatten() {
+                if let Some(eid) = e.get("id").and_then(Json::as_i64) {
+                    c.assigned.entry(eid).or_default().push(name.to_string());
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    async fn enterprises(&self) -> Result<Vec<Json>, VendorError> {
+        let list = self.call("enterpriseProxy/getEnterpriseProxyEnterprises", json!({"with": ["edges"]}), true).await?;
+        Ok(list.as_array().cloned().unwrap_or_default())
+    }
+
+    fn observed(&self, e: &Json, catalog: &Catalog, analytics: Option<bool>) -> Option<ObservedObject> {
+        let id = e.get("id").and_then(Json::as_i64)?;
+        let name = e.get("name").and_then(Json::as_str)?.to_string();
+        let text = |k: &str| e.get(k).cloned().filter(|v| !v.is_null() && v != "").unwrap_or(Json::Null);
+        let mut fields = BTreeMap::new();
+        for k in ["name", "domain", "accountNumber"].iter().chain(SITE) {
+            fields.insert(k.to_string(), text(k));
+        }
+        let pool = e.get("gatewayPoolId").and_then(Json::as_i64).and_then(|p| catalog.pools.get(&p).cloned());
+        fields.insert("gatewayPool".into(), json!(pool));
+        let mut images = catalog.assigned.get(&id).cloned().unwrap_or_default();
+        images.sort();
+        fields.insert("softwareImages".into(), json!(images));
+        if let Some(a) = analytics {
+            fields.insert("analytics".into(), json!(a));
+        }
+        let mut in_use: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for edge in e.get("edges").and_then(Json::as_array).into_iter().flatten() {
+            if let (Some(v), Some(n)) =
+                (edge.get("softwareVersion").and_then(Json::as_str), edge.get("name").and_then(Json::as_str))
+            {
+                in_use.entry(v.to_string()).or_default().push(n.to_string());
+            }
+        }
+        fields.insert("imagesInUse".into(), json!(in_use));
+        let account = e.get("accountNumber").and_then(Json::as_str).filter(|a| !a.is_empty()).map(str::to_string);
+        Some(ObservedObject {
+            vendor: Vendor::Velocloud,
+            kind: "enterprise".into(),
+            id: id.to_string(),
+            natural_key: BTreeMap::from([("name".to_string(), name)]),
+            parent_id: None,
+            marker: account,
+            fields,
+            version: e.get("modified").and_then(Json::as_str).map(str::to_string),
+            state: ObjectState::Ready,
+        })
+    }
+
+    async fn analytics(&self, id: i64) -> Result<bool, VendorError> {
+        let a = self.call("enterprise/getAnalyticsConfiguration", json!({"enterpriseId": id}), true).await?;
+        Ok(a.get("analyticsCapability").and_then(Json::as_str).is_some_and(|c| c != "NONE"))
+    }
+
+    fn license_ids(&self, names: &Json) -> Result<Vec<u64>, VendorError> {
+        names
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .map(|n| {
+                n.parse::<u64>()
+                    .ok()
+                    .or_else(|| self.ids.get(&format!("license:{n}")).and_then(|id| id.parse().ok()))
+                    .ok_or_else(|| {
+                        VendorError::new(Vendor::Velocloud, ErrorKind::Rejected, "resolve edge licence", format!("no id for edge licence `{n}`"))
+                            .with_hint("add it to connections.velocloud.edgeLicenses in tenantry.yaml (name: id); VCO API v1 cannot list licences")
+                    })
+            })
+            .collect()
+    }
+
+    /// Image names -> operator profile ids, the default first.
+    fn image_ids(catalog: &Catalog, images: &Json, default: Option<&str>) -> Result<Vec<i64>, VendorError> {
+        let mut names: Vec<&str> = images.as_array().into_iter().flatten().filter_map(Json::as_str).collect();
+        if let Some(d) = default {
+            names.sort_by_key(|n| *n != d);
+        }
+        names.iter().map(|n| profile_id(catalog, n)).collect()
+    }
+}
+
+fn profile_id(catalog: &Catalog, name: &str) -> Result<i64, VendorError> {
+    catalog.profiles.iter().find(|(_, n)| n.as_str() == name).map(|(id, _)| *id).ok_or_else(|| {
+        VendorError::new(
+            Vendor::Velocloud,
+            ErrorKind::Rejected,
+            "resolve operator profile",
+            format!("the VCO has no operator profile (software image) named `{name}`"),
+        )
+        .with_hint("check the name in the VCO (Configure › Operator Profiles) or in the manifest")
+    })
+}
+
+fn pool_id(catalog: &Catalog, name: &str) -> Result<i64, VendorError> {
+    catalog.pools.iter().find(|(_, n)| n.as_str() == name).map(|(id, _)| *id).ok_or_else(|| {
+        VendorError::new(
+            Vendor::Velocloud,
+            ErrorKind::Rejected,
+            "resolve gateway pool",
+            format!("the VCO has no gateway pool named `{name}`"),
+        )
+    })
+}
+
+fn error(method: &str, resp: &Resp) -> VendorError {
+    let j = resp.json();
+    let message = j
+        .pointer("/error/message")
+        .and_then(Json::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("HTTP {}", resp.status.as_u16()));
+    let kind = match resp.status.as_u16() {
+        401 | 403 => ErrorKind::Auth,
+        400 => ErrorKind::Rejected,
+        _ if message.contains("does not exist") => ErrorKind::NotFound,
+        _ => ErrorKind::Rejected,
+    };
+    let mut e = VendorError::new(Vendor::Velocloud, kind, method, message.clone());
+    if message.contains("disableCreateEnterprise") || message.contains("creation of customers is disabled") {
+        e.message = "the VCO operator has disabled customer creation for this partner".into();
+        e.hint = Some("ask your VCO operator to allow customer creation for your partner account (the session.options.disableCreateEnterprise setting)".into());
+    } else if kind == ErrorKind::Auth {
+        e.hint = Some("check connections.velocloud.token: the API token may be revoked or expired".into());
+    }
+    e
+}
+
+impl VendorReader for VeloCloud {
+    fn vendor(&self) -> Vendor {
+        Vendor::Velocloud
+    }
+
+    fn observe<'a>(&'a self, scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
+        Box::pin(async move {
+            let (list, catalog) = tokio::try_join!(self.enterprises(), self.catalog())?;
+            // Analytics is not in the list: read it only for customers tenantry manages.
+            let bound: Vec<String> = scope.bound.values().map(|b| b.vendor_id.clone()).collect();
+            let names: Vec<String> = scope
+                .desired
+                .iter()
+                .filter_map(|d| d.natural_key.values.get("name").map(|n| n.to_ascii_lowercase()))
+                .collect();
+            let mut objects = Vec::new();
+            for e in &list {
+                let id = e.get("id").and_then(Json::as_i64).unwrap_or(0);
+                let name = e.get("name").and_then(Json::as_str).unwrap_or_default().to_ascii_lowercase();
+                let ours = bound.contains(&id.to_string()) || names.contains(&name);
+                let analytics = if ours { Some(self.analytics(id).await?) } else { None };
+                objects.extend(self.observed(e, &catalog, analytics));
+            }
+            Ok(Observation { objects, work: BTreeMap::new() })
+        })
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        d: &'a DesiredObject,
+        _parent_id: Option<&'a str>,
+    ) -> BoxFut<'a, Result<Option<ObservedObject>, VendorError>> {
+        Box::pin(async move {
+            let name = d.natural_key.values.get("name").cloned().unwrap_or_default();
+            let account = d.marker.clone().unwrap_or_default();
+            let list = self.enterprises().await?;
+            let found = list.iter().find(|e| {
+                e.get("name").and_then(Json::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                    || (!account.is_empty() && e.get("accountNumber").and_then(Json::as_str) == Some(account.as_str()))
+            });
+            match found {
+                Some(e) => {
+                    let catalog = self.catalog().await?;
+                    Ok(self.observed(e, &catalog, None))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+impl VendorWriter for VeloCloud {
+    fn execute<'a>(&'a self, cx: &'a ActionContext<'a>) -> BoxFut<'a, Result<Outcome, VendorError>> {
+        Box::pin(async move {
+            let a = cx.action;
+            let op = format!("{} {}", a.kind.word(), a.title);
+            let fail = |m: &str| VendorError::new(Vendor::Velocloud, ErrorKind::Rejected, &op, m);
+            match a.kind {
+                ActionKind::Create => {
+                    let d = a.object.as_ref().ok_or_else(|| fail("no object"))?;
+                    let v = |f: &str| d.fields.get(f).and_then(|f| f.value.json()).cloned().unwrap_or(Json::Null);
+                    let catalog = self.catalog().await?;
+                    let password = match d.fields.get("adminPassword").map(|f| &f.value) {
+                        Some(FieldValue::Secret(r)) => cx.secrets.resolve(r).map_err(|e| fail(&e.to_string()))?,
+                        _ => return Err(fail("no admin password")),
+                    };
+                    let images = Self::image_ids(&catalog, &v("softwareImages"), v("defaultImage").as_str())?;
+                    let pool = pool_id(&catalog, v("gatewayPool").as_str().unwrap_or_default())?;
+                    let mut body = json!({
+                        "name": v("name"),
+                        "domain": v("domain"),
+                        "accountNumber": v("accountNumber"),
+                        "gatewayPoolId": pool,
+                        // The API defaults differ from the portal's: write every flag explicitly.
+                        "enableEnterpriseDelegationToProxy": v("partnerSupportAccess"),
+                        "enableEnterpriseDelegationToOperator": v("vmwareSupportAccess"),
+                        "enableEnterpriseUserManagementDelegationToOperator": v("vmwareUserManagementAccess"),
+                        "delegateEdgeImageManagementToEnterprise": v("manageSoftwareImages"),
+                        "assignedOperatorProfileConfigurationIds": images,
+                        "licenses": {"ids": self.license_ids(&v("edgeLicenses"))?},
+                        "analyticsConfiguration": {"analyticsCapability": if v("analytics") == json!(true) { "APPLICATION_BRANCH" } else { "NONE" }},
+                    });
+                    for k in SITE {
+                        let val = v(k);
+                        if !val.is_null() {
+                            body[*k] = val;
+                        }
+                    }
+                    let configuration = v("configuration");
+                    let user = json!({"username": v("adminUsername"), "password": password.expose_secret(), "email": v("contactEmail")});
+                    let (method, id) = if let Some(source) = configuration.get("cloneFrom").and_then(Json::as_str) {
+                        let list = self.enterprises().await?;
+                        let src = list
+                            .iter()
+                            .find(|e| {
+                                e.get("name").and_then(Json::as_str).is_some_and(|n| n.eq_ignore_ascii_case(source))
+                            })
+                            .and_then(|e| e.get("id").and_then(Json::as_i64))
+                            .ok_or_else(|| fail(&format!("the customer to clone, {source}, is not on the VCO yet")))?;
+                        body["id"] = json!(src);
+                        body["configurationId"] = json!(images.first().copied().unwrap_or(0));
+                        body["user"] = user;
+                        let r = self.call("enterprise/cloneEnterpriseV2", body, false).await?;
+                        ("enterprise/cloneEnterpriseV2", r.get("id").and_then(Json::as_i64))
+                    } else {
+                        let config = match (
+                            configuration.get("profile").and_then(Json::as_str),
+                            configuration.get("configurationId").and_then(Json::as_i64),
+                        ) {
+                            (Some(name), _) => profile_id(&catalog, name)?,
+                            (_, Some(id)) => id,
+                            _ => return Err(fail("no configuration")),
+                        };
+                        body["configurationId"] = json!(config);
+                        body["user"] = user;
+                        let r = self.call("enterpriseProxy/insertEnterpriseProxyEnterprise", body, false).await?;
+                        ("enterpriseProxy/insertEnterpriseProxyEnterprise", r.get("id").and_then(Json::as_i64))
+                    };
+                    let id = id.ok_or_else(|| {
+                        VendorError::new(
+                            Vendor::Velocloud,
+                            ErrorKind::Unknown,
+                            method,
+                            "the VCO answered without an id",
+                        )
+                    })?;
+                    Ok(Outcome { vendor_id: Some(id.to_string()), ..Outcome::default() })
+                }
+                ActionKind::Sync | ActionKind::Adopt => {
+                    let id: i64 =
+                        a.vendor_id.as_deref().and_then(|i| i.parse().ok()).ok_or_else(|| fail("no enterprise id"))?;
+                    let mut update = serde_json::Map::new();
+                    let catalog = if a
+                        .changes
+                        .iter()
+                        .any(|c| matches!(c.field.as_str(), "gatewayPool" | "softwareImages" | "defaultImage"))
+                    {
+                        Some(self.catalog().await?)
+                    } else {
+                        None
+                    };
+                    let wanted = |f: &str| {
+                        a.object
+                            .as_ref()
+                            .and_then(|d| d.fields.get(f))
+                            .and_then(|f| f.value.json())
+                            .cloned()
+                            .unwrap_or(Json::Null)
+                    };
+                    for c in &a.changes {
+                        let after = c.after.clone().unwrap_or(Json::Null);
+                        match c.field.as_str() {
+                            "name" | "domain" | "accountNumber" => {
+                                update.insert(c.field.clone(), after);
+                            }
+                            f if SITE.contains(&f) => {
+                                update.insert(c.field.clone(), after);
+                            }
+                            "gatewayPool" => {
+                                if let Some(cat) = &catalog {
+                                    update.insert(
+                                        "gatewayPoolId".into(),
+                                        json!(pool_id(cat, after.as_str().unwrap_or_default())?),
+                                    );
+                                }
+                            }
+                            "softwareImages" | "defaultImage" => {
+                                if let Some(cat) = &catalog {
+                                    let ids = Self::image_ids(
+                                        cat,
+                                        &wanted("softwareImages"),
+                                        wanted("defaultImage").as_str(),
+                                    )?;
+                                    update.insert("assignedOperatorProfileConfigurationIds".into(), json!(ids));
+                                }
+                            }
+                            "edgeLicenses" => {
+                                update.insert("licenses".into(), json!({"ids": self.license_ids(&after)?}));
+                            }
+                            "partnerSupportAccess" => {
+                                self.call(
+                                    "role/setEnterpriseDelegatedToEnterpriseProxy",
+                                    json!({"enterpriseId": id, "isDelegated": after}),
+                                    false,
+                                )
+                                .await?;
+                            }
+                            "vmwareSupportAccess" => {
+                                self.call(
+                                    "role/setEnterpriseDelegatedToOperator",
+                                    json!({"enterpriseId": id, "isDelegated": after}),
+                                    false,
+                                )
+                                .await?;
+                            }
+                            "vmwareUserManagementAccess" => {
+                                self.call(
+                                    "role/setEnterpriseUserManagementDelegatedToOperator",
+                                    json!({"enterpriseId": id, "isDelegated": after}),
+                                    false,
+                                )
+                                .await?;
+                            }
+                            "manageSoftwareImages" => {
+                                self.call(
+                                    "enterprise/updateEdgeImageManagement",
+                                    json!({"enterpriseId": id, "edgeImageManagement": after}),
+                                    false,
+                                )
+                                .await?;
+                            }
+                            "analytics" => {
+                                let capability = if after == json!(true) { "APPLICATION_BRANCH" } else { "NONE" };
+                                self.call(
+                                    "enterprise/insertOrUpdateAnalyticsConfiguration",
+                                    json!({"enterpriseId": id, "analyticsCapability": capability}),
+                                    false,
+                                )
+                                .await?;
+                            }
+                            _ => {}
+                        }
+                    }
+                    if !update.is_empty() {
+                        // Setting the same values again is harmless: safe to repeat.
+                        let req = Req::post("/enterprise/updateEnterprise")
+                            .json(json!({"enterpriseId": id, "_update": update}))
+                            .idempotent();
+                        let resp = self.http.send(&req, Some(&self.auth)).await?;
+                        if !resp.status.is_success() {
+                            return Err(error("enterprise/updateEnterprise", &resp));
+                        }
+                    }
+                    Ok(Outcome { vendor_id: Some(id.to_string()), ..Outcome::default() })
+                }
+                ActionKind::Delete => {
+                    let id: i64 =
+                        a.vendor_id.as_deref().and_then(|i| i.parse().ok()).ok_or_else(|| fail("no enterprise id"))?;
+                    self.call("enterprise/deleteEnterprise", json!({"enterpriseId": id}), false).await?;
+                    Ok(Outcome { vendor_id: Some(id.to_string()), ..Outcome::default() })
+                }
+                kind => Err(fail(&format!("tenantry cannot {} a VeloCloud object", kind.word()))),
+            }
+        })
+    }
+}

@@ -1,0 +1,426 @@
+//! WatchGuard Cloud client: service-provider and subscriber accounts (accounts API v1),
+//! operators created through asynchronous transactions (operator management API v1).
+//!
+//! Accounts are listed with `limit=-1` (the MSP's children, then each reseller's). The operator
+//! API has no list across accounts, so operators are read per account, and only for accounts
+//! tenantry manages.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::Method;
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value as Json, json};
+
+use super::http::{Auth, Http, Req, Resp};
+use super::{
+    ActionContext, BoxFut, DesiredObject, ErrorKind, ObjectState, Observation, ObserveScope, ObservedObject, Outcome,
+    VendorError, VendorReader, VendorWriter, WorkStatus,
+};
+use crate::model::{Connection, Vendor};
+use crate::plan::ActionKind;
+use crate::secrets::Secrets;
+
+const ACC: &str = "/rest/platform/accounts/v1";
+const OPS: &str = "/rest/platform/operator-mgmt/v1";
+
+struct WgAuth {
+    access_id: String,
+    password: SecretString,
+    api_key: SecretString,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+impl Auth for WgAuth {
+    fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
+        Box::pin(async move {
+            let cached = self
+                .token
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .filter(|t| t.1 > Instant::now())
+                .map(|t| t.0.clone());
+            let token = match cached {
+                Some(t) => t,
+                None => {
+                    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                        "{}:{}",
+                        self.access_id,
+                        self.password.expose_secret()
+                    ));
+                    let req = Req::post("/oauth/token")
+                        .form(vec![
+                            ("grant_type".into(), "client_credentials".into()),
+                            ("scope".into(), "api-access".into()),
+                        ])
+                        .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
+                        .anonymous()
+                        .idempotent();
+                    let resp = http.send(&req, None).await?;
+                    if !resp.status.is_success() {
+                        return Err(VendorError::new(Vendor::Watchguard, ErrorKind::Auth, "POST /oauth/token", format!("sign-in refused ({})", resp.status.as_u16()))
+                            .with_hint("check connections.watchguard.accessId and the password it references (Managed Access page)"));
+                    }
+                    let j = resp.json();
+                    let token = j.get("access_token").and_then(Json::as_str).unwrap_or_default().to_string();
+                    let ttl = j.get("expires_in").and_then(Json::as_u64).unwrap_or(3600).saturating_sub(60).max(30);
+                    *self.token.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
+                    token
+                }
+            };
+            let bad = || {
+                VendorError::new(
+                    Vendor::Watchguard,
+                    ErrorKind::Auth,
+                    "credentials",
+                    "a credential is not valid header text",
+                )
+            };
+            Ok(vec![
+                (reqwest::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| bad())?),
+                (
+                    HeaderName::from_static("watchguard-api-key"),
+                    HeaderValue::from_str(self.api_key.expose_secret()).map_err(|_| bad())?,
+                ),
+            ])
+        })
+    }
+
+    fn invalidate(&self) {
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+pub struct WatchGuard {
+    http: Http,
+    auth: WgAuth,
+    home: String,
+    /// How long to follow an operator transaction before leaving it to the next run.
+    pub txn_wait: Duration,
+}
+
+impl WatchGuard {
+    pub fn new(conn: &Connection, secrets: &Secrets) -> Result<Self, VendorError> {
+        let secret = |role: &str| {
+            let r = conn.secrets.get(role).ok_or_else(|| {
+                VendorError::new(Vendor::Watchguard, ErrorKind::Auth, "connect", format!("no {role} configured"))
+            })?;
+            secrets
+                .resolve(r)
+                .map_err(|e| VendorError::new(Vendor::Watchguard, ErrorKind::Auth, "connect", e.to_string()))
+        };
+        Ok(WatchGuard {
+            http: Http::new(Vendor::Watchguard, &conn.base_url, &conn.limits)?,
+            auth: WgAuth {
+                access_id: conn.principal.clone().unwrap_or_default(),
+                password: secret("password")?,
+                api_key: secret("apiKey")?,
+                token: Mutex::new(None),
+            },
+            home: conn.home.clone().unwrap_or_default(),
+            txn_wait: Duration::from_secs(20),
+        })
+    }
+
+    async fn ok(&self, req: Req) -> Result<Resp, VendorError> {
+        let op = req.describe();
+        let resp = self.http.send(&req, Some(&self.auth)).await?;
+        if resp.status.is_success() {
+            return Ok(resp);
+        }
+        Err(error(&op, &resp))
+    }
+
+    async fn children(&self, parent: &str) -> Result<Vec<Json>, VendorError> {
+        let page = self
+            .ok(Req::get(format!("{ACC}/accounts/{parent}/children")).query("limit", -1).query("offset", 0))
+            .await?
+            .json();
+        Ok(page.get("items").and_then(Json::as_array).cloned().unwrap_or_default())
+    }
+
+    async fn operators(&self, account: &str) -> Result<Vec<ObservedObject>, VendorError> {
+        let j = self.ok(Req::get(format!("{OPS}/OperatorsByAccountId")).query("account_id", account)).await?.json();
+        Ok(j.get("result")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| operator(o, account))
+            .collect())
+    }
+
+    /// Follow a transaction until it ends, or `wait` passes.
+    async fn follow(&self, txn: &str, wait: Duration) -> Result<Option<Result<(), String>>, VendorError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(150);
+        loop {
+            let j = self.ok(Req::get(format!("{OPS}/TransactionStatus")).query("transaction_id", txn)).await?.json();
+            match j.get("status").and_then(Json::as_str) {
+                Some("SUCCESS") => return Ok(Some(Ok(()))),
+                Some("FAILED") => {
+                    let why = j
+                        .pointer("/transaction_status/0/error")
+                        .and_then(Json::as_str)
+                        .unwrap_or("no reason given")
+                        .to_string();
+                    return Ok(Some(Err(why)));
+                }
+                _ if started.elapsed() + pause > wait => return Ok(None),
+                _ => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+fn account(a: &Json) -> Option<ObservedObject> {
+    let id = a.get("accountId")?.as_str()?.to_string();
+    let name = a.get("name")?.as_str()?.to_string();
+    let kind = a.get("type").map(|t| t.to_string().trim_matches('"').to_string()).unwrap_or_default();
+    let contact = a.get("contacts").and_then(Json::as_array).and_then(|c| c.first()).cloned().unwrap_or(Json::Null);
+    let email = contact.get("email").and_then(Json::as_str).unwrap_or_default().to_string();
+    Some(ObservedObject {
+        vendor: Vendor::Watchguard,
+        kind: "account".into(),
+        id,
+        natural_key: BTreeMap::from([("name".to_string(), name.clone()), ("type".to_string(), kind.clone())]),
+        parent_id: a.get("parent").and_then(Json::as_str).map(str::to_string),
+        marker: (!email.is_empty()).then(|| crate::provider::models::watchguard_contact_marker(&email)),
+        fields: BTreeMap::from([
+            ("name".to_string(), json!(name)),
+            ("type".to_string(), json!(kind)),
+            ("firstName".to_string(), contact.get("firstName").cloned().unwrap_or(Json::Null)),
+            ("lastName".to_string(), contact.get("lastName").cloned().unwrap_or(Json::Null)),
+            ("email".to_string(), json!(email)),
+        ]),
+        version: None,
+        state: ObjectState::Ready,
+    })
+}
+
+fn operator(o: &Json, account: &str) -> Option<ObservedObject> {
+    let username = o.get("userName")?.as_str()?.to_string();
+    let s = |k: &str| o.get(k).cloned().unwrap_or(Json::Null);
+    Some(ObservedObject {
+        vendor: Vendor::Watchguard,
+        kind: "operator".into(),
+        id: username.clone(),
+        natural_key: BTreeMap::from([("username".to_string(), username.clone())]),
+        parent_id: Some(account.to_string()),
+        marker: None,
+        fields: BTreeMap::from([
+            ("username".to_string(), json!(username)),
+            ("firstName".to_string(), s("firstName")),
+            ("lastName".to_string(), s("lastName")),
+            ("email".to_string(), s("email")),
+            ("phone".to_string(), s("phone")),
+        ]),
+        version: None,
+        state: ObjectState::Ready,
+    })
+}
+
+fn error(op: &str, resp: &Resp) -> VendorError {
+    let j = resp.json();
+    let message = j
+        .get("message")
+        .and_then(Json::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&resp.body).chars().take(200).collect());
+    let kind = match resp.status.as_u16() {
+        401 | 403 => ErrorKind::Auth,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        s if s >= 500 => ErrorKind::Retryable,
+        _ => ErrorKind::Rejected,
+    };
+    VendorError::new(Vendor::Watchguard, kind, op, format!("{} ({})", message, resp.status.as_u16()))
+}
+
+impl VendorReader for WatchGuard {
+    fn vendor(&self) -> Vendor {
+        Vendor::Watchguard
+    }
+
+    fn observe<'a>(&'a self, scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
+        Box::pin(async move {
+            let top = self.children(&self.home).await?;
+            let mut accounts: Vec<Json> = top.clone();
+            for sp in top.iter().filter(|a| a.get("type").and_then(Json::as_u64) == Some(1)) {
+                if let Some(id) = sp.get("accountId").and_then(Json::as_str) {
+                    accounts.extend(self.children(id).await?);
+                }
+            }
+            let mut objects: Vec<ObservedObject> = accounts.iter().filter_map(account).collect();
+            // Operators: one read per account tenantry manages (no list across accounts).
+            let bound: Vec<&str> =
+                scope.bound.iter().filter(|(k, _)| k.kind == "account").map(|(_, b)| b.vendor_id.as_str()).collect();
+            let wanted: Vec<(String, String)> = scope
+                .desired
+                .iter()
+                .filter(|d| d.key.kind == "account")
+                .map(|d| {
+                    (
+                        d.natural_key.values.get("name").cloned().unwrap_or_default().to_ascii_lowercase(),
+                        d.natural_key.values.get("type").cloned().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let managed: Vec<String> = objects
+                .iter()
+                .filter(|o| {
+                    bound.contains(&o.id.as_str())
+                        || wanted.iter().any(|(n, t)| {
+                            o.natural_key.get("name").map(|x| x.to_ascii_lowercase()).as_ref() == Some(n)
+                                && o.natural_key.get("type") == Some(t)
+                        })
+                })
+                .map(|o| o.id.clone())
+                .collect();
+            for id in managed {
+                objects.extend(self.operators(&id).await?);
+            }
+            // Transactions earlier runs left behind.
+            let mut work = BTreeMap::new();
+            for (key, intent) in &scope.intents {
+                if let Some(txn) = intent.detail.as_deref().and_then(|d| d.strip_prefix("transaction ")) {
+                    match self.follow(txn, Duration::ZERO).await {
+                        Ok(None) => {
+                            work.insert(key.clone(), WorkStatus::Pending);
+                        }
+                        Ok(Some(Err(why))) => {
+                            work.insert(key.clone(), WorkStatus::Failed(why));
+                        }
+                        Ok(Some(Ok(()))) => {}
+                        Err(e) if e.kind == ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(Observation { objects, work })
+        })
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        d: &'a DesiredObject,
+        parent_id: Option<&'a str>,
+    ) -> BoxFut<'a, Result<Option<ObservedObject>, VendorError>> {
+        Box::pin(async move {
+            let parent = parent_id.unwrap_or(&self.home);
+            match d.key.kind.as_str() {
+                "account" => {
+                    let name = d.natural_key.values.get("name").cloned().unwrap_or_default();
+                    let kind = d.natural_key.values.get("type").cloned().unwrap_or_default();
+                    let children = self.children(parent).await?;
+                    Ok(children.iter().filter_map(account).find(|a| {
+                        a.natural_key.get("name").is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                            && a.natural_key.get("type") == Some(&kind)
+                    }))
+                }
+                "operator" => {
+                    let username = d.natural_key.values.get("username").cloned().unwrap_or_default();
+                    Ok(self.operators(parent).await?.into_iter().find(|o| o.id.eq_ignore_ascii_case(&username)))
+                }
+                _ => Ok(None),
+            }
+        })
+    }
+}
+
+impl VendorWriter for WatchGuard {
+    fn execute<'a>(&'a self, cx: &'a ActionContext<'a>) -> BoxFut<'a, Result<Outcome, VendorError>> {
+        Box::pin(async move {
+            let a = cx.action;
+            let op = format!("{} {}", a.kind.word(), a.title);
+            let fail = |kind, m: &str| VendorError::new(Vendor::Watchguard, kind, &op, m);
+            let v = |f: &str| {
+                a.object
+                    .as_ref()
+                    .and_then(|d| d.fields.get(f))
+                    .and_then(|f| f.value.json())
+                    .cloned()
+                    .unwrap_or(Json::Null)
+            };
+            match (a.kind, a.key.kind.as_str()) {
+                (ActionKind::Create, "account") => {
+                    let parent = cx.parent_id.clone().unwrap_or_else(|| self.home.clone());
+                    let kind: u8 = v("type").as_str().and_then(|t| t.parse().ok()).unwrap_or(2);
+                    let body = json!({"type": kind, "name": v("name"), "firstName": v("firstName"), "lastName": v("lastName"), "email": v("email")});
+                    let j = self.ok(Req::post(format!("{ACC}/accounts/{parent}")).json(body)).await?.json();
+                    Ok(Outcome {
+                        vendor_id: j.get("accountId").and_then(Json::as_str).map(str::to_string),
+                        ..Outcome::default()
+                    })
+                }
+                (ActionKind::Sync | ActionKind::Adopt, "account") => {
+                    let id = a.vendor_id.clone().ok_or_else(|| fail(ErrorKind::Rejected, "no account id"))?;
+                    if !a.changes.is_empty() {
+                        // PATCH takes all four fields.
+                        let body = json!({"name": v("name"), "firstName": v("firstName"), "lastName": v("lastName"), "email": v("email")});
+                        self.ok(Req::new(Method::PATCH, format!("{ACC}/accounts/{id}")).json(body).idempotent())
+                            .await?;
+                    }
+                    Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
+                }
+                (ActionKind::Delete, "account") => {
+                    let id = a.vendor_id.clone().ok_or_else(|| fail(ErrorKind::Rejected, "no account id"))?;
+                    self.ok(Req::new(Method::DELETE, format!("{ACC}/accounts/{id}")).query("force", "false")).await?;
+                    Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
+                }
+                (ActionKind::Create | ActionKind::Sync | ActionKind::Adopt, "operator") => {
+                    let account =
+                        cx.parent_id.clone().ok_or_else(|| fail(ErrorKind::Rejected, "the account has no id"))?;
+                    let username = v("username");
+                    if a.kind != ActionKind::Create && a.changes.is_empty() {
+                        return Ok(Outcome { vendor_id: username.as_str().map(str::to_string), ..Outcome::default() });
+                    }
+                    let (method, body) = if a.kind == ActionKind::Create {
+                        (
+                            Method::POST,
+                            json!({
+                                "username": username, "accountId": account, "firstName": v("firstName"), "lastName": v("lastName"),
+                                "email": v("email"), "phone": v("phone"), "role": v("role"),
+                            }),
+                        )
+                    } else {
+                        (
+                            Method::PATCH,
+                            json!({
+                                "username": username, "accountId": account, "firstName": v("firstName"), "lastName": v("lastName"),
+                                "phone": v("phone"), "role": v("role"),
+                            }),
+                        )
+                    };
+                    let j = self.ok(Req::new(method, format!("{OPS}/operators")).json(body)).await?.json();
+                    let txn = j
+                        .get("transaction_id")
+                        .and_then(Json::as_str)
+                        .ok_or_else(|| fail(ErrorKind::Unknown, "no transaction id in the answer"))?
+                        .to_string();
+                    match self.follow(&txn, self.txn_wait).await? {
+                        Some(Ok(())) => {
+                            Ok(Outcome { vendor_id: username.as_str().map(str::to_string), ..Outcome::default() })
+                        }
+                        Some(Err(why)) => Err(fail(
+                            ErrorKind::Rejected,
+                            &format!("WatchGuard reports the operator transaction failed: {why}"),
+                        )
+                        .with_hint("the next run looks the operator up before trying again")),
+                        None => Ok(Outcome { pending: Some(format!("transaction {txn}")), ..Outcome::default() }),
+                    }
+                }
+                (kind, object) => {
+                    Err(fail(ErrorKind::Rejected, &format!("tenantry cannot {} a WatchGuard {object}", kind.word())))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,217 @@
+//! The sandbox's own endpoints (never a vendor's): `/_sandbox/*` to inspect and steer the
+//! simulation, `/_portal/*` for the portal steps that have no API, and `/_operator/tasks`, where
+//! the simulated operator takes portal tasks (through `tenantry sandbox operator`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value as Json, json};
+
+use super::{Shared, World};
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/_sandbox/dump", get(dump))
+        .route("/_sandbox/reset", post(reset))
+        .route("/_sandbox/clock", post(clock))
+        .route("/_sandbox/velocloud/edges", post(add_edge))
+        .route("/_sandbox/velocloud/creation", post(creation))
+        .route("/_sandbox/veeam/fail-next-mapping", post(fail_mapping))
+        .route("/_sandbox/watchguard/fail-next-operator", post(fail_operator))
+        .route("/_sandbox/edit", post(edit))
+        .route("/_portal/{vendor}/{step}", post(portal))
+        .route("/_operator/tasks", post(operator))
+        .with_state(shared)
+}
+
+async fn dump(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.read(|w, _| w.dump())).into_response()
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    shared.reset();
+    axum::Json(json!({"reset": true})).into_response()
+}
+
+/// Move the sandbox clock forward: `{"advanceSeconds": 259200}`.
+async fn clock(State(shared): State<Arc<Shared>>, axum::Json(body): axum::Json<Json>) -> Response {
+    let secs = body.get("advanceSeconds").and_then(Json::as_i64).unwrap_or(0);
+    let now = shared.mutate(|w, _| {
+        w.clock_offset += secs;
+        w.clock_offset
+    });
+    axum::Json(json!({"offsetSeconds": now, "now": shared.now().to_string()})).into_response()
+}
+
+fn answer(r: Result<String, String>) -> Response {
+    match r {
+        Ok(note) => axum::Json(json!({"status": "done", "note": note})).into_response(),
+        Err(message) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"status": "refused", "message": message})))
+                .into_response()
+        }
+    }
+}
+
+/// An edge running an image at a customer (edges come from hardware, not from tenantry):
+/// `{"enterprise": "Acme Corp", "edge": "leeds-edge-1", "image": "edge-5.2.0"}`.
+async fn add_edge(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<Json>) -> Response {
+    let s = |k: &str| b.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
+    answer(shared.mutate(|w, _| super::velocloud::add_edge(w, &s("enterprise"), &s("edge"), &s("image"))))
+}
+
+/// The operator's partner setting: `{"disabled": true}`.
+async fn creation(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<Json>) -> Response {
+    let disabled = b.get("disabled").and_then(Json::as_bool).unwrap_or(false);
+    shared.mutate(|w, _| w.velocloud.creation_disabled = disabled);
+    answer(Ok(format!("customer creation {}", if disabled { "disabled" } else { "enabled" })))
+}
+
+async fn fail_mapping(State(shared): State<Arc<Shared>>) -> Response {
+    shared.mutate(|w, _| w.veeam.fail_next_mapping = true);
+    answer(Ok("the next Pulse mapping fails".into()))
+}
+
+async fn fail_operator(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<Json>) -> Response {
+    let message = b.get("message").and_then(Json::as_str).unwrap_or("Operator creation failed").to_string();
+    shared.mutate(|w, _| w.watchguard.fail_next_operator = Some(message));
+    answer(Ok("the next operator transaction fails".into()))
+}
+
+/// Change a vendor object behind tenantry's back (drift):
+/// `{"vendor": "acronis", "kind": "tenant", "name": "Acme Corp", "field": "customer_id", "value": "X"}`.
+async fn edit(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<Json>) -> Response {
+    let s = |k: &str| b.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
+    let value = b.get("value").cloned().unwrap_or(Json::Null);
+    let (vendor, kind, name, field) = (s("vendor"), s("kind"), s("name"), s("field"));
+    answer(shared.mutate(|w, _| edit_world(w, &vendor, &kind, &name, &field, value)))
+}
+
+fn edit_world(w: &mut World, vendor: &str, kind: &str, name: &str, field: &str, value: Json) -> Result<String, String> {
+    let text = || value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+    match (vendor, kind) {
+        ("acronis", "tenant") => {
+            let t =
+                w.acronis.tenants.values_mut().find(|t| t.name.eq_ignore_ascii_case(name)).ok_or("no such tenant")?;
+            match field {
+                "name" => t.name = text(),
+                "customer_id" => t.customer_id = value.as_str().map(str::to_string),
+                "internal_tag" => t.internal_tag = value.as_str().map(str::to_string),
+                f => {
+                    if let Some(c) = t.contact.as_object_mut() {
+                        c.insert(f.to_string(), value.clone());
+                    }
+                }
+            }
+            t.version += 1;
+        }
+        ("velocloud", "enterprise") => {
+            let e = w
+                .velocloud
+                .enterprises
+                .values_mut()
+                .find(|e| e.name.eq_ignore_ascii_case(name))
+                .ok_or("no such enterprise")?;
+            match field {
+                "name" => e.name = text(),
+                "accountNumber" => e.account_number = text(),
+                "domain" => e.domain = text(),
+                f => {
+                    e.site.insert(f.to_string(), value.clone());
+                }
+            }
+        }
+        ("watchguard", "account") => {
+            let a = w
+                .watchguard
+                .accounts
+                .values_mut()
+                .find(|a| a.name.eq_ignore_ascii_case(name))
+                .ok_or("no such account")?;
+            match field {
+                "name" => a.name = text(),
+                "email" => a.email = text(),
+                "firstName" => a.first_name = text(),
+                "lastName" => a.last_name = text(),
+                _ => return Err(format!("cannot edit {field}")),
+            }
+        }
+        ("veeam", "company") => {
+            let c = w
+                .veeam
+                .companies
+                .values_mut()
+                .find(|c| {
+                    c.organization.get("name").and_then(Json::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+                .ok_or("no such company")?;
+            c.organization.insert(field.to_string(), value.clone());
+        }
+        ("datto", "client") => {
+            let c = w.datto.clients.values_mut().find(|c| c.name.eq_ignore_ascii_case(name)).ok_or("no such client")?;
+            match field {
+                "retention" => c.retention = text(),
+                "name" => c.name = text(),
+                _ => return Err(format!("cannot edit {field}")),
+            }
+        }
+        ("avepoint", "customer") => {
+            let c = w
+                .avepoint
+                .customers
+                .values_mut()
+                .find(|c| c.organization.eq_ignore_ascii_case(name))
+                .ok_or("no such customer")?;
+            match field {
+                "managementMode" => c.management_mode = value.as_u64().unwrap_or(1) as u8,
+                "organization" => c.organization = text(),
+                _ => return Err(format!("cannot edit {field}")),
+            }
+        }
+        _ => return Err(format!("cannot edit {vendor} {kind}")),
+    }
+    Ok(format!("{vendor} {kind} {name}: {field} changed"))
+}
+
+/// A portal step done by a person through the sandbox: `POST /_portal/datto/add-saas-client`
+/// with the form's values (and `vendorId` for steps on an existing object).
+async fn portal(
+    State(shared): State<Arc<Shared>>,
+    Path((vendor, step)): Path<(String, String)>,
+    axum::Json(values): axum::Json<Json>,
+) -> Response {
+    let task = format!("{vendor}/{step}");
+    let target = values.get("vendorId").and_then(Json::as_str).map(str::to_string);
+    answer(perform(&shared, &task, &values, target.as_deref()))
+}
+
+/// Carry out one portal step.
+pub fn perform(shared: &Shared, task: &str, values: &Json, target: Option<&str>) -> Result<String, String> {
+    let opts = shared.opts.clone();
+    shared.mutate(|w, now| match task {
+        "veeam/vdc-registration" => super::veeam::register_for_vdc(w, values),
+        "datto/add-saas-client" => super::datto::add_client(w, values, now, &opts),
+        "datto/check-authorization" => super::datto::check_authorization(w, values, target, now, &opts),
+        "datto/change-term" | "datto/change-retention" | "datto/licensing" | "datto/edit-client" => {
+            super::datto::change_client(w, values, target)
+        }
+        t if t.starts_with("avepoint/") => super::avepoint::portal(w, t, values, target, now),
+        other => Err(format!("the sandbox has no portal step `{other}`")),
+    })
+}
+
+/// The simulated operator: takes a task (the JSON tenantry's `command` and `webhook` executors
+/// send), works on it for the configured delay, then does it in the portal.
+async fn operator(State(shared): State<Arc<Shared>>, axum::Json(task): axum::Json<Json>) -> Response {
+    let kind = task.get("task").and_then(Json::as_str).unwrap_or_default().to_string();
+    let values = task.get("values").cloned().unwrap_or(json!({}));
+    let target = task.get("vendorId").and_then(Json::as_str).map(str::to_string);
+    tokio::time::sleep(shared.opts.operator_delay).await;
+    let result = perform(&shared, &kind, &values, target.as_deref());
+    tracing::info!(task = %kind, "sandbox operator: {result:?}");
+    answer(result)
+}

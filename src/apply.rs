@@ -65,6 +65,8 @@ impl RunReport {
 
 /// Called as actions start and finish (progress bars, logs).
 pub trait Progress: Send + Sync {
+    /// A converging apply is about to execute round `n`'s plan.
+    fn round(&self, _n: usize, _plan: &Plan) {}
     fn started(&self, _action: &Action) {}
     fn finished(&self, _result: &ActionResult) {}
 }
@@ -235,10 +237,12 @@ impl Executor {
             ActionKind::Create | ActionKind::Register => self.create(a, initial, resolved).await,
             ActionKind::Sync | ActionKind::Adopt | ActionKind::Delete => self.update(a, resolved).await,
             ActionKind::PortalTask => {
+                // The object the task is about, or for a new object, the one it goes under.
                 let target = a
                     .vendor_id
                     .clone()
-                    .or_else(|| resolved.lock().unwrap_or_else(|p| p.into_inner()).get(&a.key).cloned());
+                    .or_else(|| resolved.lock().unwrap_or_else(|p| p.into_inner()).get(&a.key).cloned())
+                    .or_else(|| a.object.as_ref().and_then(|d| self.parent_id(d, resolved).ok().flatten()));
                 self.portal_task(a, target).await
             }
             ActionKind::Await | ActionKind::Conflict => (None, Outcomed::Skipped("nothing to execute".into())),
@@ -478,14 +482,10 @@ impl Executor {
             Ok(delivery) => {
                 let _ = self.store.set_task_delivered(&record.id, &delivery.how);
                 if delivery.done && record.verify == crate::provider::Verify::Attestation {
-                    let _ = self.store.set_task_status(
-                        &record.id,
-                        TaskStatus::Done {
-                            at: Timestamp::now(),
-                            note: delivery.note.clone(),
-                            by: Some(delivery.how.clone()),
-                        },
-                    );
+                    if let Err(e) = attest(&*self.store, &record.id, delivery.note.clone(), Some(delivery.how.clone()))
+                    {
+                        return (Some(record.id.clone()), fail(e));
+                    }
                     return (
                         Some(record.id.clone()),
                         Outcomed::Done(format!("portal task {} done by {}", record.id, delivery.how)),
@@ -517,11 +517,11 @@ impl Executor {
             match deliver(&self.delivery, t, &self.secrets).await {
                 Ok(d) => {
                     let _ = self.store.set_task_delivered(&t.id, &d.how);
-                    if d.done && t.verify == crate::provider::Verify::Attestation {
-                        let _ = self.store.set_task_status(
-                            &t.id,
-                            TaskStatus::Done { at: Timestamp::now(), note: d.note, by: Some(d.how.clone()) },
-                        );
+                    if d.done
+                        && t.verify == crate::provider::Verify::Attestation
+                        && let Err(e) = attest(&*self.store, &t.id, d.note, Some(d.how.clone()))
+                    {
+                        messages.push(e);
                     }
                     messages.push(format!("portal task {} delivered ({})", t.id, d.how));
                 }
@@ -640,7 +640,7 @@ async fn deliver(delivery: &PortalTaskDelivery, t: &TaskRecord, secrets: &Secret
     match delivery {
         PortalTaskDelivery::Record => Ok(Delivery { how: "recorded".into(), done: false, note: None }),
         PortalTaskDelivery::Webhook { url, headers } => {
-            let client = reqwest::Client::builder()
+            let client = crate::provider::http::client_builder()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .map_err(|e| e.to_string())?;
@@ -686,6 +686,76 @@ async fn deliver(delivery: &PortalTaskDelivery, t: &TaskRecord, secrets: &Secret
     }
 }
 
+/// Record that a person (or the MSP's automation) did a portal task: the task becomes done, and
+/// for an object tenantry already tracks, the values the task entered become the applied values
+/// (the vendor cannot report them, so this is how the next plan knows they are set).
+pub fn attest(
+    store: &dyn StateStore,
+    id: &str,
+    note: Option<String>,
+    by: Option<String>,
+) -> Result<TaskRecord, String> {
+    let tasks = store.tasks().map_err(|e| format!("cannot read the state: {e}"))?;
+    let Some(task) = tasks.iter().find(|t| t.id.eq_ignore_ascii_case(id)) else {
+        let open: Vec<&str> = tasks.iter().filter(|t| t.is_open()).map(|t| t.id.as_str()).collect();
+        return Err(if open.is_empty() {
+            format!("there is no task {id}, and no task is open")
+        } else {
+            format!("there is no task {id}; open tasks: {}", open.join(", "))
+        });
+    };
+    match &task.status {
+        TaskStatus::Open => {}
+        TaskStatus::Done { at, .. } => {
+            return Err(format!("task {} was already marked done at {}", task.id, crate::plan::fmt_time(*at)));
+        }
+        TaskStatus::Verified { at } => {
+            return Err(format!(
+                "task {} was already verified at the vendor at {}",
+                task.id,
+                crate::plan::fmt_time(*at)
+            ));
+        }
+        TaskStatus::Superseded { .. } => {
+            let newer = tasks
+                .iter()
+                .filter(|t| t.key == task.key && t.task == task.task && t.is_open())
+                .map(|t| t.id.clone())
+                .next();
+            return Err(match newer {
+                Some(n) => format!("task {} was replaced by {n}; do that one instead", task.id),
+                None => format!("task {} was replaced by a newer plan", task.id),
+            });
+        }
+    }
+    if let Ok(Some(mut binding)) = store.binding(&task.key) {
+        for (name, value) in &task.values {
+            let value = match value.get("secretRef") {
+                Some(r) => r.clone(),
+                None => value.clone(),
+            };
+            binding.applied.insert(name.clone(), value);
+        }
+        binding.updated_at = Timestamp::now();
+        store.put_binding(&binding).map_err(|e| format!("cannot record the values task {} entered: {e}", task.id))?;
+    }
+    store
+        .set_task_status(&task.id, TaskStatus::Done { at: Timestamp::now(), note, by })
+        .map_err(|e| format!("cannot record task {}: {e}", task.id))
+}
+
+/// Close the open tasks the plan found verified at the vendor.
+pub fn close_verified(store: &dyn StateStore, plan: &Plan) -> Vec<String> {
+    let mut closed = Vec::new();
+    for id in &plan.verified_tasks {
+        match store.set_task_status(id, TaskStatus::Verified { at: Timestamp::now() }) {
+            Ok(_) => closed.push(id.clone()),
+            Err(e) => tracing::warn!("cannot close portal task {id}: {e}"),
+        }
+    }
+    closed
+}
+
 /// Refuse a plan whose guarded actions were not allowed: irreversible changes need
 /// `--allow-irreversible`.
 pub fn check_guards(plan: &Plan, allow_irreversible: bool) -> Result<(), String> {
@@ -715,6 +785,8 @@ pub struct Converge<'a> {
     /// How long to keep following what this run started (verifications, authorizations).
     pub wait: std::time::Duration,
     pub max_rounds: usize,
+    /// The plan for round 1 when it was already made (and shown, and approved).
+    pub first: Option<Plan>,
 }
 
 /// Why converging stopped.
@@ -750,7 +822,13 @@ pub async fn converge(
     let mut rounds = Vec::new();
     let mut pause = std::time::Duration::from_millis(500);
     let mut previous: BTreeSet<String> = BTreeSet::new();
-    for n in 1..=input.max_rounds.max(1) {
+    // Actions that failed in this run are not tried again in it (their dependents wait); the
+    // other customers carry on.
+    let mut failures: BTreeMap<String, String> = BTreeMap::new();
+    let mut executed = 0;
+    let mut n = 0;
+    loop {
+        n += 1;
         if exec.stop.load(Ordering::SeqCst) {
             return (rounds, Stopped::Interrupted);
         }
@@ -758,19 +836,33 @@ pub async fn converge(
             Ok(s) => s,
             Err(e) => return (rounds, Stopped::Refused(format!("cannot read the state: {e}"))),
         };
-        let plan = crate::engine::make_plan(
-            input.desired,
-            input.sources,
-            &exec.vendors,
-            &state,
-            input.options.clone(),
-            Timestamp::now(),
-        )
-        .await;
+        let mut plan = match (&input.first, n) {
+            (Some(first), 1) => first.clone(),
+            _ => {
+                crate::engine::make_plan(
+                    input.desired,
+                    input.sources,
+                    &exec.vendors,
+                    &state,
+                    input.options.clone(),
+                    Timestamp::now(),
+                )
+                .await
+            }
+        };
+        close_verified(&*exec.store, &plan);
         if let Err(why) = check_guards(&plan, input.allow_irreversible) {
             on_round(n, &plan, None);
             return (rounds, Stopped::Refused(why));
         }
+        for a in plan.actions.iter_mut().filter(|a| a.is_executable()) {
+            if let Some(m) = failures.get(&a.id) {
+                a.blocked = Some(format!("{FAILED_EARLIER}: {m}"));
+            }
+        }
+        let done_with_failures = |rounds: Vec<Round>, otherwise: Stopped| {
+            (rounds, if failures.is_empty() { otherwise } else { Stopped::Failed })
+        };
         if !plan.has_changes() {
             // Only waits (and blocked steps) remain: follow those this run started.
             let ours = plan.actions.iter().any(|a| {
@@ -784,11 +876,11 @@ pub async fn converge(
                     Stopped::Converged
                 };
                 rounds.push(Round { plan, report: RunReport::default() });
-                return (rounds, stopped);
+                return done_with_failures(rounds, stopped);
             }
             if clock.elapsed() + pause > input.wait {
                 rounds.push(Round { plan, report: RunReport::default() });
-                return (rounds, Stopped::Waiting);
+                return done_with_failures(rounds, Stopped::Waiting);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 3 / 2).min(std::time::Duration::from_secs(10));
@@ -801,19 +893,26 @@ pub async fn converge(
             on_round(n, &plan, None);
             return (rounds, Stopped::NotConverging(planned.into_iter().collect()));
         }
+        if executed >= input.max_rounds.max(1) {
+            rounds.push(Round { plan, report: RunReport::default() });
+            return done_with_failures(rounds, Stopped::Waiting);
+        }
+        executed += 1;
         previous = planned;
         let plan = Arc::new(plan);
+        exec.progress.round(n, &plan);
         let report = exec.run(plan.clone()).await;
         for r in &report.results {
             touched.insert(r.key.clone());
+            if let Outcomed::Failed { message, .. } = &r.outcome {
+                failures.insert(r.action.clone(), message.clone());
+            }
         }
         on_round(n, &plan, Some(&report));
-        let failed = report.failed() > 0;
         rounds.push(Round { plan: (*plan).clone(), report });
-        if failed {
-            return (rounds, Stopped::Failed);
-        }
         pause = std::time::Duration::from_millis(500);
     }
-    (rounds, Stopped::Waiting)
 }
+
+/// How an action that failed earlier in the same run is marked in later rounds.
+pub const FAILED_EARLIER: &str = "failed earlier in this run";

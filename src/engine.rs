@@ -8,9 +8,10 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::SourceMap;
-use crate::model::{DesiredState, Vendor};
+use crate::model::{Connection, DesiredState, Vendor};
 use crate::plan::{Plan, PlanInputs, PlanOptions};
 use crate::provider::{DesiredObject, ObserveScope, ObservedState, VendorModel, VendorReader, VendorWriter};
+use crate::secrets::Secrets;
 use crate::state::StateSnapshot;
 
 /// The vendors a run talks to: a reader and a writer per vendor.
@@ -18,12 +19,41 @@ use crate::state::StateSnapshot;
 pub struct Vendors {
     pub readers: BTreeMap<Vendor, Arc<dyn VendorReader>>,
     pub writers: BTreeMap<Vendor, Arc<dyn VendorWriter>>,
+    /// Vendors with a connection that cannot be used, and why (a secret that cannot be read).
+    pub broken: BTreeMap<Vendor, String>,
 }
 
 impl Vendors {
     pub fn add<T: VendorReader + VendorWriter + 'static>(&mut self, vendor: Vendor, v: Arc<T>) {
         self.readers.insert(vendor, v.clone());
         self.writers.insert(vendor, v);
+    }
+
+    /// HTTP clients for every connection in `tenantry.yaml`. A connection that cannot be set up
+    /// (an unreadable credential) makes only that vendor unavailable; the plan says why.
+    pub fn connect(connections: &BTreeMap<Vendor, Connection>, secrets: &Secrets) -> Vendors {
+        use crate::provider::{acronis, avepoint, datto, veeam, velocloud, watchguard};
+        let mut vendors = Vendors::default();
+        for (&vendor, conn) in connections {
+            let added = match vendor {
+                Vendor::Veeam => veeam::Veeam::new(conn, secrets).map(|c| vendors.add(vendor, Arc::new(c))),
+                Vendor::Datto => datto::Datto::new(conn, secrets).map(|c| vendors.add(vendor, Arc::new(c))),
+                Vendor::Velocloud => velocloud::VeloCloud::new(conn, secrets).map(|c| vendors.add(vendor, Arc::new(c))),
+                Vendor::Acronis => acronis::Acronis::new(conn, secrets).map(|c| vendors.add(vendor, Arc::new(c))),
+                Vendor::Watchguard => {
+                    watchguard::WatchGuard::new(conn, secrets).map(|c| vendors.add(vendor, Arc::new(c)))
+                }
+                Vendor::Avepoint => avepoint::AvePoint::new(conn, secrets).map(|c| vendors.add(vendor, Arc::new(c))),
+            };
+            if let Err(e) = added {
+                let mut why = e.message.clone();
+                if let Some(h) = &e.hint {
+                    why.push_str(&format!(" (hint: {h})"));
+                }
+                vendors.broken.insert(vendor, format!("connections.{vendor}: {why}"));
+            }
+        }
+        vendors
     }
 }
 
@@ -58,7 +88,10 @@ pub async fn observe(vendors: &Vendors, desired: &[DesiredObject], state: &State
                 });
             }
             None => {
-                observed.unavailable.insert(vendor, "no connection is configured for it in tenantry.yaml".into());
+                let why = vendors.broken.get(&vendor).cloned().unwrap_or_else(|| {
+                    format!("no connection is configured for it (connections.{vendor} in tenantry.yaml)")
+                });
+                observed.unavailable.insert(vendor, why);
             }
         }
     }
@@ -84,16 +117,27 @@ pub async fn observe(vendors: &Vendors, desired: &[DesiredObject], state: &State
     observed
 }
 
-/// A hash of every manifest file's path and content.
-pub fn manifests_fingerprint(sources: &SourceMap) -> String {
-    let mut hasher = Sha256::new();
+/// A hash of each manifest file's content, by the path shown to the user.
+pub fn manifest_files(sources: &SourceMap) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
     let mut id = 0;
     while let Some(f) = sources.file(id) {
-        hasher.update(f.display.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(f.text.as_bytes());
-        hasher.update([0]);
+        let digest = Sha256::digest(f.text.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        files.insert(f.display.to_string_lossy().replace('\\', "/"), format!("sha256:{hex}"));
         id += 1;
+    }
+    files
+}
+
+/// One hash over every manifest file's path and content hash.
+pub fn manifests_fingerprint(files: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (path, hash) in files {
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update(hash.as_bytes());
+        hasher.update([0]);
     }
     format!("sha256:{}", hasher.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
@@ -117,6 +161,6 @@ pub async fn make_plan(
         models: &models,
         now,
         options,
-        manifests_fingerprint: manifests_fingerprint(sources),
+        manifest_files: manifest_files(sources),
     })
 }

@@ -36,6 +36,18 @@ impl Secrets {
         Secrets { base: base.into(), sandbox, cache: Mutex::new(BTreeMap::new()) }
     }
 
+    /// Known values for some references (the sandbox's own credentials), by reference text
+    /// (`env:NAME`); they win over the environment.
+    pub fn with_values(self, values: BTreeMap<String, String>) -> Self {
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, v) in values {
+                cache.insert(k, SecretString::from(v));
+            }
+        }
+        self
+    }
+
     pub fn resolve(&self, r: &SecretRef) -> Result<SecretString, SecretError> {
         let reference = secret_ref_text(r);
         if let Some(v) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&reference) {

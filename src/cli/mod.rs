@@ -1,7 +1,12 @@
 //! The command line: clap definitions, and one function per command that turns parsed arguments
 //! into library calls. Data goes to stdout; logs, progress and prompts go to stderr.
 
+mod apply;
+mod plan;
+mod sandbox;
+mod state;
 mod validate;
+mod workspace;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,7 +21,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "tenantry", version, propagate_version = true, max_term_width = 100)]
 #[command(
-    after_help = "Examples:\n  tenantry validate manifests/\n  tenantry schema --check\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=tenantry=debug) or use -v for more."
+    after_help = "Examples:\n  tenantry apply --sandbox manifests/      # everything, against the built-in simulators\n  tenantry validate manifests/\n  tenantry plan manifests/ --format markdown\n  tenantry apply --auto-approve manifests/\n  tenantry tasks -d manifests/\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=tenantry=debug) or use -v for more."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -70,6 +75,47 @@ pub enum Command {
         after_help = "Examples:\n  tenantry schema            # regenerate schemas/\n  tenantry schema --check    # exit 1 if schemas/ is out of date"
     )]
     Schema(validate::SchemaArgs),
+
+    /// Show what apply would change: observe the vendors, compare with the manifests.
+    ///
+    /// Every action says why, and what it waits for. Nothing is changed and no secret is read
+    /// beyond the connection credentials. Exit status: 0, or 1 on errors (including a vendor
+    /// that could not be observed); with --detailed-exitcode, 2 when there are changes.
+    #[command(
+        after_help = "Examples:\n  tenantry plan --sandbox manifests/\n  tenantry plan manifests/ --format markdown > plan.md\n  tenantry plan manifests/ --out plan.json --detailed-exitcode\n  tenantry plan manifests/ --target acme --format json | jq '.actions[].reason'"
+    )]
+    Plan(plan::PlanArgs),
+
+    /// Make the vendors match the manifests, or carry out a saved plan.
+    ///
+    /// Prints the plan, asks for confirmation (or --auto-approve), then applies it under the
+    /// state lock: in dependency order, concurrently per vendor, following what it started
+    /// (verifications, authorizations) for up to --wait. Safe to interrupt and re-run: creates
+    /// are looked up before they are sent, so nothing is duplicated. Exit status 1 if anything
+    /// failed.
+    #[command(
+        after_help = "Examples:\n  tenantry apply --sandbox manifests/\n  tenantry apply --auto-approve manifests/\n  tenantry plan manifests/ --out plan.json && tenantry apply plan.json\n  tenantry apply manifests/ --target acme --lock-timeout 5m"
+    )]
+    Apply(apply::ApplyArgs),
+
+    /// Portal tasks: steps a vendor has no API for, with every value to enter.
+    #[command(
+        after_help = "Examples:\n  tenantry tasks -d manifests/\n  tenantry tasks show T-3 -d manifests/\n  tenantry tasks done T-3 --note \"done by jo, ticket 4711\" -d manifests/"
+    )]
+    Tasks(state::TasksArgs),
+
+    /// What tenantry did: every executed action with time, result, vendor id and git commit.
+    #[command(
+        after_help = "Examples:\n  tenantry history -d manifests/\n  tenantry history -d manifests/ --customer acme --format json"
+    )]
+    History(state::HistoryArgs),
+
+    /// Remove the state lock of a run that is gone (its id is printed by the run that waits).
+    #[command(name = "force-unlock", after_help = "Example:\n  tenantry force-unlock 3f2a9c1b7d4e -d manifests/")]
+    ForceUnlock(state::ForceUnlockArgs),
+
+    /// The built-in sandbox: simulated vendor APIs for trying tenantry without vendor accounts.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// How the output should look, decided once from flags, the environment and the terminal.
@@ -136,6 +182,12 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::validate(args, output),
         Command::Schema(args) => validate::schema(args),
+        Command::Tasks(args) => state::tasks(args, output),
+        Command::History(args) => state::history(args),
+        Command::ForceUnlock(args) => state::force_unlock(args),
+        Command::Plan(args) => run_async(plan::plan(args, output)),
+        Command::Apply(args) => run_async(apply::apply(args, output)),
+        Command::Sandbox(args) => run_async(sandbox::sandbox(args)),
     };
     match result {
         Ok(code) => code,
@@ -144,6 +196,14 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn run_async(f: impl std::future::Future<Output = CliResult>) -> CliResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(f)
 }
 
 /// An error that ends a command: its message, and a hint where one helps.

@@ -35,11 +35,18 @@ pub struct Plan {
     #[schemars(with = "String")]
     pub created_at: Timestamp,
     pub options: PlanOptions,
+    /// The manifest directory as given to `tenantry plan` (relative to where it ran), so that
+    /// `tenantry apply PLANFILE` finds the manifests to check the plan against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests_dir: Option<String>,
     pub actions: Vec<Action>,
     /// Vendor objects tenantry owns whose manifest is gone (deleted only with prune).
     pub orphans: Vec<Orphan>,
     /// Vendors that could not be observed: nothing is planned for them.
     pub unavailable: BTreeMap<Vendor, String>,
+    /// Open portal tasks whose result the vendor now shows (ids); applying closes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified_tasks: Vec<String>,
     /// What the plan relied on, so a saved plan can be refused when any of it changed.
     pub fingerprints: Fingerprints,
 }
@@ -61,8 +68,11 @@ pub struct PlanOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Fingerprints {
-    /// Hash of every manifest file (path and content).
+    /// Hash over every manifest file (path and content).
     pub manifests: String,
+    /// Hash of each manifest file by path, so a stale plan can name what changed.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
     /// Per observed object (`vendor:kind:id`): its version or a hash of its fields.
     pub observed: BTreeMap<String, String>,
 }

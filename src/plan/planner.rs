@@ -36,7 +36,8 @@ pub struct PlanInputs<'a> {
     pub models: &'a [Box<dyn VendorModel>],
     pub now: Timestamp,
     pub options: PlanOptions,
-    pub manifests_fingerprint: String,
+    /// Hash of each manifest file by path (see `engine::manifest_files`).
+    pub manifest_files: BTreeMap<String, String>,
 }
 
 /// Plan. Pure: no I/O, no clock, no randomness.
@@ -75,6 +76,8 @@ struct Planner<'a> {
     /// Observed handles matched to a desired object.
     matched: BTreeSet<String>,
     orphans: Vec<Orphan>,
+    /// Open portal tasks whose result the vendor now shows.
+    verified: BTreeSet<String>,
 }
 
 /// How a desired object was found at the vendor.
@@ -109,6 +112,7 @@ impl<'a> Planner<'a> {
             fingerprints: BTreeMap::new(),
             matched: BTreeSet::new(),
             orphans: Vec::new(),
+            verified: BTreeSet::new(),
         }
     }
 
@@ -616,6 +620,15 @@ impl<'a> Planner<'a> {
             self.push(a);
         }
 
+        // Open tasks verified by observation whose result now shows: they close themselves.
+        for t in self.inputs.state.tasks.iter().filter(|t| t.key == d.key && t.is_open()) {
+            if t.verify == Verify::Observation
+                && !self.actions.iter().any(|a| a.key == d.key && a.reason.contains(&t.id))
+            {
+                self.verified.insert(t.id.clone());
+            }
+        }
+
         // Create-only differences: reported, never acted on.
         if !create_only.is_empty() {
             let fields: Vec<&str> = create_only.iter().map(|c| c.field.as_str()).collect();
@@ -857,11 +870,14 @@ impl<'a> Planner<'a> {
             format_version: super::FORMAT_VERSION,
             created_at: self.inputs.now,
             options: self.inputs.options.clone(),
+            manifests_dir: None,
             actions,
             orphans,
             unavailable: self.inputs.observed.unavailable.clone(),
+            verified_tasks: self.verified.into_iter().collect(),
             fingerprints: Fingerprints {
-                manifests: self.inputs.manifests_fingerprint.clone(),
+                manifests: crate::engine::manifests_fingerprint(&self.inputs.manifest_files),
+                files: self.inputs.manifest_files.clone(),
                 observed: self.fingerprints,
             },
         }

@@ -59,6 +59,13 @@ impl Style {
 /// Owner display names (`Customer/acme` -> `Acme Corp`), when known.
 pub type Names = BTreeMap<ManifestRef, String>;
 
+/// Company names of every customer and reseller.
+pub fn names(desired: &crate::model::DesiredState) -> Names {
+    let customers = desired.customers.values().map(|c| (ManifestRef::customer(&c.name), c.company.name.clone()));
+    let resellers = desired.resellers.values().map(|r| (ManifestRef::reseller(&r.name), r.company.name.clone()));
+    customers.chain(resellers).collect()
+}
+
 /// The plan as text.
 pub fn text(plan: &Plan, names: &Names, style: Style) -> String {
     let s = style;

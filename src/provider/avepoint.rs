@@ -231,11 +231,9 @@ impl VendorReader for AvePoint {
                 for p in &mine {
                     let Some(name) = p.get("service").and_then(Json::as_str) else { continue };
                     let Some(slug) = slug(name) else { continue };
-                    let license = if p.get("subscriptionModel").and_then(Json::as_str) == Some("Enterprise") {
-                        "enterprise"
-                    } else {
-                        "trial"
-                    };
+                    let enterprise = p.get("licenseType").and_then(Json::as_u64) == Some(1)
+                        || p.get("subscriptionModel").and_then(Json::as_str) == Some("Enterprise");
+                    let license = if enterprise { "enterprise" } else { "trial" };
                     objects.push(ObservedObject {
                         vendor: Vendor::Avepoint,
                         kind: format!("service/{slug}"),

@@ -119,6 +119,17 @@ impl Resp {
     }
 }
 
+/// A reqwest client builder with the TLS provider installed. reqwest is built without a default
+/// provider (ring instead of aws-lc-rs keeps the C build light), so every client starts here.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // Fails only when a provider is already installed, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
 /// How a vendor authenticates.
 pub trait Auth: Send + Sync {
     /// Headers to add to a request (fetching a token first when needed).
@@ -150,7 +161,7 @@ struct Attempt {
 
 impl Http {
     pub fn new(vendor: Vendor, base: &str, limits: &Limits) -> Result<Self, VendorError> {
-        let client = reqwest::Client::builder()
+        let client = client_builder()
             .timeout(limits.timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("tenantry/", env!("CARGO_PKG_VERSION")))

@@ -58,8 +58,8 @@ mod wire {
         pub mapped_master_organization_uid: Option<String>,
     }
 
+    /// OAuth2 token answer: snake_case, unlike the rest of the API.
     #[derive(Debug, Deserialize)]
-    #[serde(rename_all = "camelCase")]
     pub struct Token {
         pub access_token: String,
         pub refresh_token: Option<String>,

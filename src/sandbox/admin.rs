@@ -16,6 +16,7 @@ use super::{Shared, World};
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/_sandbox/dump", get(dump))
+        .route("/_sandbox/info", get(info))
         .route("/_sandbox/reset", post(reset))
         .route("/_sandbox/clock", post(clock))
         .route("/_sandbox/velocloud/edges", post(add_edge))
@@ -30,6 +31,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 async fn dump(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.read(|w, _| w.dump())).into_response()
+}
+
+/// Where each simulator listens and how it behaves, so another process can connect to it
+/// (`tenantry apply --sandbox-url`).
+async fn info(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({"urls": shared.urls.get(), "options": shared.opts})).into_response()
 }
 
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {

@@ -602,7 +602,14 @@ pub fn portal(
         "avepoint/add-service" => {
             let name = values.get("product").and_then(Json::as_str).unwrap_or_default().to_string();
             if !c.services.iter().any(|s| s.get("service").and_then(Json::as_str) == Some(name.as_str())) {
-                c.services.push(json!({"service": name, "licenseType": if values.get("licenseType").and_then(Json::as_str) == Some("enterprise") { 1 } else { 0 }, "subscriptionModel": "N/A", "source": "AvePoint subscription", "expirationDate": after(now, Duration::from_secs(365 * 86_400)).to_string()}));
+                let enterprise = values.get("licenseType").and_then(Json::as_str) == Some("enterprise");
+                c.services.push(json!({
+                    "service": name,
+                    "licenseType": u8::from(enterprise),
+                    "subscriptionModel": if enterprise { "Enterprise" } else { "Trial" },
+                    "source": "AvePoint subscription",
+                    "expirationDate": after(now, Duration::from_secs(365 * 86_400)).to_string(),
+                }));
             }
             Ok(format!("{name} added for {}", c.organization))
         }

@@ -177,6 +177,8 @@ pub struct Shared {
     pub tokens: Mutex<BTreeMap<String, (Vendor, Timestamp)>>,
     /// VCO rate limiting: requests in the current window and the penalty end.
     pub vco_limiter: Mutex<(Timestamp, u32, Option<Timestamp>)>,
+    /// Where every listener ended up (set once all are bound).
+    pub urls: std::sync::OnceLock<Urls>,
 }
 
 impl Shared {
@@ -288,6 +290,7 @@ impl Sandbox {
             opts: opts.clone(),
             tokens: Mutex::new(BTreeMap::new()),
             vco_limiter: Mutex::new((Timestamp::UNIX_EPOCH, 0, None)),
+            urls: std::sync::OnceLock::new(),
         });
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();
@@ -334,6 +337,7 @@ impl Sandbox {
             avepoint_identity: u("avepoint-identity"),
             admin: u("admin"),
         };
+        let _ = shared.urls.set(urls.clone());
         Ok(Sandbox { urls, shared, shutdown: tx, servers })
     }
 

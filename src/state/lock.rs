@@ -66,6 +66,11 @@ impl LockGuard {
     pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
+
+    /// The flag that turns true when the lock is lost, to stop a run with.
+    pub fn lost_flag(&self) -> Arc<AtomicBool> {
+        self.lost.clone()
+    }
 }
 
 impl Drop for LockGuard {

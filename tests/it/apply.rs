@@ -114,6 +114,16 @@ impl World {
     }
 
     async fn apply(&self, desired: &DesiredState, options: PlanOptions) -> (Vec<tenantry::apply::Round>, Stopped) {
+        self.apply_rounds(desired, options, 10).await
+    }
+
+    /// An apply that executes at most `max_rounds` rounds (1: the process "dies" after it).
+    async fn apply_rounds(
+        &self,
+        desired: &DesiredState,
+        options: PlanOptions,
+        max_rounds: usize,
+    ) -> (Vec<tenantry::apply::Round>, Stopped) {
         let (_, sources) = example();
         let input = Converge {
             desired,
@@ -121,7 +131,8 @@ impl World {
             options,
             allow_irreversible: false,
             wait: Duration::ZERO,
-            max_rounds: 10,
+            max_rounds,
+            first: None,
         };
         converge(&self.executor(), &input, |_, _, _| {}).await
     }
@@ -184,7 +195,8 @@ async fn a_crash_between_the_vendor_commit_and_the_binding_write_duplicates_noth
     let w = World::new();
     let key = "customer/acme/acronis/tenant";
     *w.store.fail_binding_of.lock().unwrap() = Some(key.into());
-    let (rounds, stopped) = w.apply(&desired, PlanOptions::default()).await;
+    // One round, then the process is gone.
+    let (rounds, stopped) = w.apply_rounds(&desired, PlanOptions::default(), 1).await;
     assert_eq!(stopped, Stopped::Failed);
     let failed: Vec<_> =
         rounds[0].report.results.iter().filter(|r| matches!(r.outcome, Outcomed::Failed { .. })).collect();
@@ -367,6 +379,7 @@ async fn irreversible_changes_are_refused_without_the_flag() {
         allow_irreversible: false,
         wait: Duration::ZERO,
         max_rounds: 3,
+        first: None,
     };
     let (_, stopped) = converge(&w.executor(), &input, |_, _, _| {}).await;
     let Stopped::Refused(why) = stopped else { panic!("{stopped:?}") };

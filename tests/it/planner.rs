@@ -59,14 +59,7 @@ pub async fn plan_with(
 }
 
 pub fn names(desired: &DesiredState) -> render::Names {
-    let mut n = render::Names::new();
-    for c in desired.customers.values() {
-        n.insert(ManifestRef::customer(&c.name), c.company.name.clone());
-    }
-    for r in desired.resellers.values() {
-        n.insert(ManifestRef::reseller(&r.name), r.company.name.clone());
-    }
-    n
+    render::names(desired)
 }
 
 fn observed(vendor: Vendor, kind: &str, id: &str, nk: &[(&str, &str)], fields: serde_json::Value) -> ObservedObject {

@@ -3,9 +3,11 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{adoption, object, opt, owners, set};
-use crate::model::{DesiredState, VeloCloudConfiguration, Vendor};
-use crate::provider::{Change, DesiredObject, Field, NaturalKey, ObservedObject, Realize, Retire, VendorModel};
+use super::{adoption, depends, object, opt, owners, set};
+use crate::model::{DesiredState, ManifestRef, VeloCloudConfiguration, Vendor};
+use crate::provider::{
+    Change, DesiredObject, Field, NaturalKey, Need, ObjectKey, ObservedObject, Realize, Retire, VendorModel,
+};
 
 pub struct VeloCloud;
 
@@ -34,6 +36,14 @@ impl VendorModel for VeloCloud {
                 VeloCloudConfiguration::CloneFrom(other) => {
                     let name =
                         desired.customers.get(other).map(|o| o.company.name.clone()).unwrap_or_else(|| other.clone());
+                    // Cloning reads the source customer's configuration: it must exist first.
+                    if desired.customers.get(other).is_some_and(|o| o.services.velocloud.is_some()) {
+                        e.depends_on.push(depends(
+                            ObjectKey::new(ManifestRef::customer(other), Vendor::Velocloud, "enterprise"),
+                            Need::Exists,
+                            format!("the customer to clone ({other}) must exist on the VCO first"),
+                        ));
+                    }
                     json!({"cloneFrom": name})
                 }
             };

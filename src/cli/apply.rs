@@ -1,0 +1,502 @@
+//! `tenantry apply`: make the vendors match the manifests (or carry out a saved plan), under the
+//! state lock, with a confirmation, progress, and a per-customer summary.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::plan::make;
+use super::workspace::{self, ConnectArgs, TargetArgs, Workspace};
+use super::{CliError, CliResult, Output};
+use crate::apply::{self as exec_mod, ActionResult, Converge, Executor, Outcomed, Progress, RunReport, Stopped};
+use crate::model::{ManifestRef, parse_duration};
+use crate::plan::{Action, ActionKind, Plan, json, render};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest directory, or a plan file saved by `tenantry plan --out FILE`.
+    #[arg(default_value = ".", value_name = "DIR|PLANFILE")]
+    pub path: PathBuf,
+    /// With a plan file: the manifest directory to check it against (default: the directory the
+    /// plan was made from).
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
+    /// Do not ask for confirmation (needed when stdin is not a terminal, e.g. in CI).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Allow one-way changes (e.g. AvePoint management mode partner -> customer).
+    #[arg(long)]
+    pub allow_irreversible: bool,
+    /// How many actions run at once per vendor (default: each connection's concurrency).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallelism: Option<u32>,
+    /// How long to wait for the state lock when another run holds it (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    pub lock_timeout: Duration,
+    /// How long to keep following what this run started (verifications, authorizations,
+    /// activations) before reporting it as pending; the next run or `serve` picks it up.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    pub wait: Duration,
+    /// In the sandbox: only record portal tasks (as with real vendors) instead of handing them to
+    /// the simulated operator.
+    #[arg(long)]
+    pub no_operator: bool,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text).ok_or_else(|| format!("`{text}` is not a duration; write e.g. 0s, 30s, 5m or 1h"))
+}
+
+pub async fn apply(args: ApplyArgs, output: Output) -> CliResult {
+    if args.path.is_file() {
+        return apply_saved(args, output).await;
+    }
+    let dir = args.path.clone();
+    let (mut desired, sources) = workspace::load_manifests(&dir, output.stderr_terminal, output.stderr_color)?;
+    let names = render::names(&desired);
+    workspace::select(&mut desired, &args.targets)?;
+    let ws = Workspace::open(&dir, desired, sources, &args.connect, !args.no_operator).await?;
+    let result = run_dir(&args, &ws, &names, output).await;
+    ws.close().await;
+    result
+}
+
+async fn run_dir(args: &ApplyArgs, ws: &Workspace, names: &render::Names, output: Output) -> CliResult {
+    let (_lock, exec) = start(args, ws).await?;
+    for m in exec.redeliver().await {
+        eprintln!("{m}");
+    }
+    let first = make(ws, &args.targets, &ws.dir).await?;
+    print!("{}", render::text(&first, names, render::Style::new(output.stdout_color)));
+    if !first.unavailable.is_empty() {
+        return Err(CliError::new("some vendors could not be observed; nothing was applied")
+            .hint("the reasons are printed above; fix them and run apply again"));
+    }
+    if let Err(why) = exec_mod::check_guards(&first, args.allow_irreversible) {
+        return Err(CliError::new(why).hint("review them, then run again with --allow-irreversible"));
+    }
+    if first.has_changes() {
+        confirm(&first, args.auto_approve)?;
+    }
+    let options = first.options.clone();
+    let input = Converge {
+        desired: &ws.desired,
+        sources: &ws.sources,
+        options,
+        allow_irreversible: args.allow_irreversible,
+        wait: args.wait,
+        max_rounds: 25,
+        first: Some(first),
+    };
+    let (rounds, stopped) = exec_mod::converge(&exec, &input, |_, _, _| {}).await;
+    let reports: Vec<&RunReport> = rounds.iter().map(|r| &r.report).collect();
+    let last = rounds.last().map(|r| &r.plan);
+    finish(&reports, last, &stopped, names, output)
+}
+
+/// Take the lock, and build the executor with its progress display and stop switches.
+async fn start(args: &ApplyArgs, ws: &Workspace) -> Result<(crate::state::lock::LockGuard, Arc<Executor>), CliError> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let (lock, takeover) =
+        crate::state::lock::acquire(ws.store.clone(), &command, args.lock_timeout, Duration::from_secs(60), |holder| {
+            eprintln!("Waiting up to {}s for the state lock held by {holder}...", args.lock_timeout.as_secs())
+        })
+        .await
+        .map_err(|e| {
+            let hint = e.hint();
+            let err = CliError::from(e);
+            match hint {
+                Some(h) => err.hint(h),
+                None => err,
+            }
+        })?;
+    if let Some(t) = takeover {
+        eprintln!("warning: took over the state lock of {} ({})", t.previous, t.why);
+    }
+    let mut exec = Executor::new(ws.vendors.clone(), ws.store.clone(), ws.secrets.clone());
+    exec.limits = ws.limits.clone();
+    exec.parallelism = args.parallelism;
+    exec.delivery = ws.delivery.clone();
+    exec.commit = git_commit(&ws.dir);
+    exec.progress = Arc::new(Display::new());
+    let stop = exec.stop.clone();
+    // Someone force-unlocked us: stop starting actions.
+    let lost = lock.lost_flag();
+    let stop_on_loss = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if lost.load(Ordering::SeqCst) {
+                stop_on_loss.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+    });
+    // First Ctrl-C: finish what is in flight, start nothing new. Second: leave at once (intents
+    // make that safe: the next run looks before it creates).
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nInterrupted: finishing the actions in flight, starting no new ones (Ctrl-C again to stop now; the next run picks up safely)."
+            );
+            stop.store(true, Ordering::SeqCst);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("Stopped.");
+                std::process::exit(130);
+            }
+        }
+    });
+    Ok((lock, Arc::new(exec)))
+}
+
+/// Ask for "yes" on a terminal; refuse without one unless --auto-approve.
+fn confirm(plan: &Plan, auto_approve: bool) -> Result<(), CliError> {
+    if auto_approve {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::new("apply needs confirmation, and stdin is not a terminal; nothing was applied")
+            .hint("review the plan above, then run again with --auto-approve (as CI jobs do)"));
+    }
+    let deletes = plan.actions.iter().filter(|a| a.kind == ActionKind::Delete && a.is_executable()).count();
+    let irreversible = plan.actions.iter().filter(|a| a.irreversible && a.is_executable()).count();
+    let mut stderr = std::io::stderr();
+    if deletes > 0 {
+        let _ = writeln!(stderr, "This plan DELETES {deletes} vendor object(s).");
+    }
+    if irreversible > 0 {
+        let _ = writeln!(stderr, "This plan makes {irreversible} change(s) that cannot be undone.");
+    }
+    let _ = write!(stderr, "Apply these changes? Only 'yes' is accepted: ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::new(format!("cannot read the answer: {e}")))?;
+    if answer.trim() != "yes" {
+        return Err(CliError::new("apply cancelled; nothing was applied"));
+    }
+    Ok(())
+}
+
+/// `tenantry apply PLANFILE`: exactly the saved plan, refused when anything it relied on changed.
+async fn apply_saved(args: ApplyArgs, output: Output) -> CliResult {
+    let text = std::fs::read_to_string(&args.path)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", args.path.display())))?;
+    let plan = json::parse(&text).map_err(|e| CliError::new(format!("{}: {e}", args.path.display())))?;
+    let dir = match (&args.manifests, &plan.manifests_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => PathBuf::from(d),
+        (None, None) => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(CliError::new(format!("the plan was made from {}, which is not a directory here", dir.display()))
+            .hint("pass the manifest directory with --manifests DIR"));
+    }
+    let mut connect = args.connect.clone();
+    match (plan.options.sandbox, connect.sandboxed()) {
+        (true, false) => connect.sandbox = true,
+        (false, true) => {
+            return Err(CliError::new(
+                "the plan was made against the real vendors; it cannot be applied to the sandbox",
+            ));
+        }
+        _ => {}
+    }
+    let (mut desired, sources) = workspace::load_manifests(&dir, output.stderr_terminal, output.stderr_color)?;
+    let names = render::names(&desired);
+    let targets = TargetArgs {
+        targets: plan.options.targets.clone(),
+        excludes: plan.options.excludes.clone(),
+        prune: plan.options.prune,
+    };
+    workspace::select(&mut desired, &targets)?;
+    let ws = Workspace::open(&dir, desired, sources, &connect, !args.no_operator).await?;
+    let result = run_saved(&args, &ws, plan, &names, output).await;
+    ws.close().await;
+    result
+}
+
+async fn run_saved(args: &ApplyArgs, ws: &Workspace, plan: Plan, names: &render::Names, output: Output) -> CliResult {
+    let (_lock, exec) = start(args, ws).await?;
+    let stale = staleness(ws, &plan).await?;
+    if !stale.is_empty() {
+        return Err(CliError::new(format!("the saved plan is stale; nothing was applied:\n  {}", stale.join("\n  ")))
+            .hint("make a new plan (`tenantry plan --out FILE`), review it, and apply that"));
+    }
+    if let Err(why) = exec_mod::check_guards(&plan, args.allow_irreversible) {
+        return Err(CliError::new(why).hint("make the plan again and apply with --allow-irreversible"));
+    }
+    exec_mod::close_verified(&*exec.store, &plan);
+    let plan = Arc::new(plan);
+    exec.progress.round(1, &plan);
+    let report = exec.run(plan.clone()).await;
+    let stopped = if exec.stop.load(Ordering::SeqCst) {
+        Stopped::Interrupted
+    } else if report.failed() > 0 {
+        Stopped::Failed
+    } else {
+        Stopped::Converged
+    };
+    finish(&[&report], None, &stopped, names, output)
+}
+
+/// What changed since the plan was made: manifest files, and observed objects it relied on.
+async fn staleness(ws: &Workspace, plan: &Plan) -> Result<Vec<String>, CliError> {
+    let mut stale = Vec::new();
+    let now = crate::engine::manifest_files(&ws.sources);
+    let then = &plan.fingerprints.files;
+    for (path, hash) in &now {
+        match then.get(path) {
+            None => stale.push(format!("manifest {path} is new since the plan")),
+            Some(h) if h != hash => stale.push(format!("manifest {path} changed since the plan")),
+            _ => {}
+        }
+    }
+    for path in then.keys().filter(|p| !now.contains_key(*p)) {
+        stale.push(format!("manifest {path} was removed since the plan"));
+    }
+    if then.is_empty() && crate::engine::manifests_fingerprint(&now) != plan.fingerprints.manifests {
+        stale.push("the manifests changed since the plan".into());
+    }
+    let state = ws.store.snapshot().map_err(CliError::from)?;
+    let models = crate::provider::models();
+    let desired = crate::engine::desire(&ws.desired, &models);
+    let observed = crate::engine::observe(&ws.vendors, &desired, &state).await;
+    for (vendor, why) in &observed.unavailable {
+        stale.push(format!("{vendor} cannot be observed to check the plan: {why}"));
+    }
+    let by_handle: BTreeMap<String, &crate::provider::ObservedObject> =
+        observed.objects.iter().map(|o| (o.handle(), o)).collect();
+    for (handle, fingerprint) in &plan.fingerprints.observed {
+        let vendor_ok = handle.split(':').next().and_then(crate::model::Vendor::parse);
+        if vendor_ok.is_some_and(|v| observed.unavailable.contains_key(&v)) {
+            continue;
+        }
+        match by_handle.get(handle) {
+            None => stale.push(format!("{} no longer exists", describe_handle(handle, None))),
+            Some(o) if &o.fingerprint() != fingerprint => {
+                stale.push(format!("{} changed since the plan", describe_handle(handle, Some(o))))
+            }
+            _ => {}
+        }
+    }
+    Ok(stale)
+}
+
+fn describe_handle(handle: &str, o: Option<&crate::provider::ObservedObject>) -> String {
+    let mut parts = handle.splitn(3, ':');
+    let (vendor, kind, id) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    match o {
+        Some(o) if !o.natural_key.is_empty() => {
+            let nk: Vec<String> = o.natural_key.iter().map(|(k, v)| format!("{k} \"{v}\"")).collect();
+            format!("{vendor} {kind} {} (id {id})", nk.join(", "))
+        }
+        _ => format!("{vendor} {kind} {id}"),
+    }
+}
+
+/// The per-customer summary and the exit status.
+fn finish(
+    reports: &[&RunReport],
+    last: Option<&Plan>,
+    stopped: &Stopped,
+    names: &render::Names,
+    output: Output,
+) -> CliResult {
+    let (bold, red, green, cyan, reset) = if output.stdout_color {
+        ("\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[36m", "\x1b[0m")
+    } else {
+        ("", "", "", "", "")
+    };
+    #[derive(Default)]
+    struct Owner<'a> {
+        done: usize,
+        failed: Vec<&'a ActionResult>,
+        waiting: Vec<&'a Action>,
+        blocked: Vec<&'a Action>,
+    }
+    let mut owners: BTreeMap<&ManifestRef, Owner> = BTreeMap::new();
+    for r in reports.iter().flat_map(|r| r.results.iter()) {
+        let o = owners.entry(&r.key.owner).or_default();
+        match r.outcome {
+            Outcomed::Done(_) | Outcomed::Pending(_) => o.done += 1,
+            Outcomed::Failed { .. } => o.failed.push(r),
+            Outcomed::Skipped(_) => {}
+        }
+    }
+    if let Some(plan) = last {
+        for a in &plan.actions {
+            if a.blocked.as_deref().is_some_and(|b| b.starts_with(exec_mod::FAILED_EARLIER)) {
+                continue; // already reported as failed
+            }
+            if a.blocked.is_some() || a.kind == ActionKind::Conflict {
+                owners.entry(&a.key.owner).or_default().blocked.push(a);
+            } else if a.kind == ActionKind::Await {
+                owners.entry(&a.key.owner).or_default().waiting.push(a);
+            }
+        }
+    }
+    let mut totals = (0, 0, 0, 0);
+    if !owners.is_empty() {
+        println!("\n{bold}Summary{reset}");
+    }
+    for (owner, o) in &owners {
+        totals.0 += o.done;
+        totals.1 += o.failed.len();
+        totals.2 += o.waiting.len();
+        totals.3 += o.blocked.len();
+        let name = names.get(*owner).map(|n| format!(" ({n})")).unwrap_or_default();
+        let mut parts = vec![format!("{} done", o.done)];
+        if !o.failed.is_empty() {
+            parts.push(format!("{red}{} failed{reset}", o.failed.len()));
+        }
+        if !o.waiting.is_empty() {
+            parts.push(format!("{cyan}{} waiting{reset}", o.waiting.len()));
+        }
+        if !o.blocked.is_empty() {
+            parts.push(format!("{} blocked", o.blocked.len()));
+        }
+        println!("  {owner}{name}: {}", parts.join(", "));
+        for f in &o.failed {
+            if let Outcomed::Failed { message, hint } = &f.outcome {
+                println!("    {red}x{reset} {} {}: {message}", f.key.vendor, f.title);
+                if let Some(h) = hint {
+                    println!("      hint: {h}");
+                }
+            }
+        }
+        for a in &o.waiting {
+            println!("    {cyan}?{reset} {} {}: {}", a.key.vendor, a.title, a.reason);
+            if let Some(h) = &a.hint {
+                println!("      hint: {h}");
+            }
+        }
+        for a in &o.blocked {
+            println!("    ! {} {}: {}", a.key.vendor, a.title, a.blocked.as_deref().unwrap_or(&a.reason));
+        }
+    }
+    let line = format!("{} done, {} failed, {} waiting, {} blocked", totals.0, totals.1, totals.2, totals.3);
+    match stopped {
+        Stopped::Converged => println!("\n{green}{bold}Apply complete:{reset} {line}."),
+        Stopped::Waiting => println!(
+            "\n{bold}Apply complete:{reset} {line}. What is waiting completes at the vendor; the next apply (or `tenantry serve`) follows it."
+        ),
+        Stopped::Failed => println!("\n{red}{bold}Apply finished with failures:{reset} {line}."),
+        Stopped::Interrupted => {
+            println!("\n{red}{bold}Apply interrupted:{reset} {line}. Run it again to continue; nothing is duplicated.")
+        }
+        Stopped::Refused(why) => {
+            println!("\n{red}{bold}Apply stopped:{reset} {line}.");
+            return Err(CliError::new(why.clone()));
+        }
+        Stopped::NotConverging(ids) => {
+            println!("\n{red}{bold}Apply stopped:{reset} {line}.");
+            return Err(CliError::new(format!(
+                "the vendors did not keep what was applied; the same actions were planned again: {}",
+                ids.join(", ")
+            ))
+            .hint("another tool may be changing these objects; check them at the vendor"));
+        }
+    }
+    Ok(match stopped {
+        Stopped::Converged | Stopped::Waiting if totals.1 == 0 => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
+/// The manifests' git commit, for history (none outside a repository).
+fn git_commit(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Progress on stderr: a bar per round on a terminal, one line per finished action otherwise.
+struct Display {
+    terminal: bool,
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+impl Display {
+    fn new() -> Self {
+        Display { terminal: std::io::stderr().is_terminal(), bar: std::sync::Mutex::new(None) }
+    }
+
+    fn line(&self, text: String) {
+        match &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Progress for Display {
+    fn round(&self, n: usize, plan: &Plan) {
+        let count = plan.actions.iter().filter(|a| a.is_executable()).count() as u64;
+        let what = if n == 1 { "Applying".to_string() } else { format!("Round {n}: what became possible") };
+        if self.terminal {
+            let bar = ProgressBar::new(count);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(what);
+            let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(old) = slot.take() {
+                old.finish_and_clear();
+            }
+            *slot = Some(bar);
+        } else {
+            eprintln!("{what} ({count} action{})", if count == 1 { "" } else { "s" });
+        }
+    }
+
+    fn started(&self, action: &Action) {
+        if let Some(bar) = &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
+            bar.set_message(format!("{} {}", action.kind.word(), action.title));
+        }
+    }
+
+    fn finished(&self, r: &ActionResult) {
+        let (mark, text) = match &r.outcome {
+            Outcomed::Done(m) => ("ok", m.clone()),
+            Outcomed::Pending(m) => ("..", m.clone()),
+            Outcomed::Failed { message, .. } => ("FAILED", message.clone()),
+            Outcomed::Skipped(m) => ("skipped", m.clone()),
+        };
+        let id = r.vendor_id.as_deref().map(|i| format!(" (id {i})")).unwrap_or_default();
+        self.line(format!("  {mark:>7}  {} {} {} {}{id}: {text}", r.key.owner, r.key.vendor, r.kind.word(), r.title));
+        if let Some(bar) = &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
+            bar.inc(1);
+        }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}

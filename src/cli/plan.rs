@@ -1,0 +1,88 @@
+//! `tenantry plan`: observe the vendors, compare with the manifests, print what apply would do.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use jiff::Timestamp;
+
+use super::workspace::{self, ConnectArgs, TargetArgs, Workspace};
+use super::{CliError, CliResult, Output};
+use crate::plan::{Plan, PlanOptions, json, render};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest directory (holds tenantry.yaml, customers, resellers and profiles).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Output format on stdout: text (for people and logs), markdown (for pull-request comments)
+    /// or json (the documented plan format, schemas/plan.schema.json).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Also save the plan (JSON) to FILE, for `tenantry apply FILE`. It holds no secret.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when the plan has changes, 0 when it has none (1 stays "error").
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+pub async fn plan(args: PlanArgs, output: Output) -> CliResult {
+    let (mut desired, sources) = workspace::load_manifests(&args.dir, output.stderr_terminal, output.stderr_color)?;
+    let names = render::names(&desired);
+    workspace::select(&mut desired, &args.targets)?;
+    let ws = Workspace::open(&args.dir, desired, sources, &args.connect, false).await?;
+    let result = make(&ws, &args.targets, &args.dir).await;
+    ws.close().await;
+    let plan = result?;
+
+    match args.format {
+        PlanFormat::Text => print!("{}", render::text(&plan, &names, render::Style::new(output.stdout_color))),
+        PlanFormat::Markdown => print!("{}", render::markdown(&plan, &names)),
+        PlanFormat::Json => print!("{}", json::render(&plan)),
+    }
+    if let Some(out) = &args.out {
+        save(&plan, out)?;
+        eprintln!("Saved the plan to {}; apply exactly it with `tenantry apply {}`.", out.display(), out.display());
+    }
+    if !plan.unavailable.is_empty() {
+        let vendors: Vec<String> = plan.unavailable.keys().map(|v| v.to_string()).collect();
+        return Err(CliError::new(format!("the plan is incomplete: {} could not be observed", vendors.join(", ")))
+            .hint("the reasons are printed above; try --sandbox to run against the built-in simulators"));
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// The plan for a workspace, with the CLI's options.
+pub async fn make(ws: &Workspace, targets: &TargetArgs, dir: &Path) -> Result<Plan, CliError> {
+    let state = ws.store.snapshot().map_err(CliError::from)?;
+    let options = PlanOptions {
+        prune: targets.prune || ws.desired.config.policies.prune,
+        targets: targets.targets.clone(),
+        excludes: targets.excludes.clone(),
+        sandbox: ws.sandbox_admin.is_some(),
+    };
+    let mut plan =
+        crate::engine::make_plan(&ws.desired, &ws.sources, &ws.vendors, &state, options, Timestamp::now()).await;
+    plan.manifests_dir = Some(dir.display().to_string());
+    Ok(plan)
+}
+
+/// Write a plan file atomically.
+pub fn save(plan: &Plan, path: &Path) -> Result<(), CliError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, json::render(plan))
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| CliError::new(format!("cannot write the plan to {}: {e}", path.display())))
+}

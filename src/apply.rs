@@ -809,16 +809,14 @@ pub enum Stopped {
 
 /// Plan and execute in rounds: each round observes again and plans again, so what becomes
 /// possible after an earlier step (a registration after its company, a task after a
-/// verification) happens in the same run. Keeps following the waits this run started, up to
-/// `wait`; what is left is reported, not waited for forever.
+/// verification) happens in the same run. Keeps following what the vendors complete on their
+/// own, up to `wait`; what waits for a person is reported, not waited for.
 pub async fn converge(
     exec: &Arc<Executor>,
     input: &Converge<'_>,
     mut on_round: impl FnMut(usize, &Plan, Option<&RunReport>),
 ) -> (Vec<Round>, Stopped) {
-    let started = Timestamp::now();
     let clock = std::time::Instant::now();
-    let mut touched: BTreeSet<crate::provider::ObjectKey> = BTreeSet::new();
     let mut rounds = Vec::new();
     let mut pause = std::time::Duration::from_millis(500);
     let mut previous: BTreeSet<String> = BTreeSet::new();
@@ -864,9 +862,13 @@ pub async fn converge(
             (rounds, if failures.is_empty() { otherwise } else { Stopped::Failed })
         };
         if !plan.has_changes() {
-            // Only waits (and blocked steps) remain: follow those this run started.
+            // Only waits (and blocked steps) remain. Follow those the vendor completes on its
+            // own (minutes); those that wait for a person are reported, not sat out. In the
+            // sandbox the "persons" are simulated and quick, so everything is followed.
             let ours = plan.actions.iter().any(|a| {
-                a.kind == ActionKind::Await && (touched.contains(&a.key) || a.since.is_some_and(|s| s >= started))
+                a.kind == ActionKind::Await
+                    && a.blocked.is_none()
+                    && (input.options.sandbox || a.waits_for == Some(crate::provider::Party::Vendor))
             });
             on_round(n, &plan, None);
             if !ours {
@@ -903,7 +905,6 @@ pub async fn converge(
         exec.progress.round(n, &plan);
         let report = exec.run(plan.clone()).await;
         for r in &report.results {
-            touched.insert(r.key.clone());
             if let Outcomed::Failed { message, .. } = &r.outcome {
                 failures.insert(r.action.clone(), message.clone());
             }

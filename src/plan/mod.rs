@@ -167,6 +167,9 @@ pub struct Action {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub since: Option<Timestamp>,
+    /// For awaits: who completes it (the vendor's processing, or a person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<crate::provider::Party>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskSpec>,
     /// The desired object, for the executor (secrets as references).

@@ -21,6 +21,7 @@ use serde_json::Value as Json;
 
 use super::{Action, ActionKind, Fingerprints, Orphan, Plan, PlanOptions, TaskSpec};
 use crate::model::{ManifestRef, SecretRef};
+use crate::provider::Party;
 use crate::provider::{
     Change, DesiredObject, Field, FieldValue, Need, ObjectKey, ObjectState, ObservedObject, ObservedState, Overdue,
     PortalForm, Realize, Retire, TransitionRule, Update, VendorModel, Verify, WorkStatus,
@@ -277,6 +278,7 @@ impl<'a> Planner<'a> {
             irreversible: false,
             hint: None,
             since: None,
+            waits_for: None,
             task: None,
             object: Some(d.clone()),
             version: None,
@@ -332,6 +334,7 @@ impl<'a> Planner<'a> {
                         ),
                     );
                     a.since = Some(i.started_at);
+                    a.waits_for = Some(Party::Vendor);
                     a.object = None;
                     self.push(a);
                     self.resolved
@@ -402,6 +405,7 @@ impl<'a> Planner<'a> {
                             ActionKind::Await,
                             format!("waiting for {} to report it", d.key.vendor.title()),
                         );
+                        a.waits_for = Some(Party::Vendor);
                         a.object = None;
                         self.push(a);
                         "the vendor does not report it yet".to_string()
@@ -425,6 +429,7 @@ impl<'a> Planner<'a> {
                                 ),
                             );
                             a.since = Some(task.created_at);
+                            a.waits_for = Some(Party::Person);
                             a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", task.id));
                             if form.verify == Verify::Observation {
                                 a.hint = Some(format!(
@@ -452,6 +457,7 @@ impl<'a> Planner<'a> {
                                 ),
                             );
                             a.since = Some(task.created_at);
+                            a.waits_for = Some(Party::Vendor);
                             self.push(a);
                             self.resolved.insert(
                                 d.key.clone(),
@@ -608,6 +614,7 @@ impl<'a> Planner<'a> {
                 a.reason =
                     format!("waiting for portal task {} since {}: {}", open.id, fmt_time(open.created_at), form.page);
                 a.since = Some(open.created_at);
+                a.waits_for = Some(Party::Person);
                 a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", open.id));
             } else {
                 a.task = Some(task_spec(d, &form, Some(&list)));
@@ -676,6 +683,8 @@ impl<'a> Planner<'a> {
                 a.id = format!("{}:await", d.key.id());
                 a.vendor_id = Some(o.id.clone());
                 a.since = since;
+                // Past its usual time, nothing is gained by waiting: a person has to look.
+                a.waits_for = Some(if overdue { Party::Person } else { p.by });
                 a.object = None;
                 if overdue && let Some(rule) = rule {
                     let expected = expected.map(crate::model::format_duration).unwrap_or_default();
@@ -792,6 +801,7 @@ impl<'a> Planner<'a> {
                         irreversible: *irreversible,
                         hint: None,
                         since: None,
+                        waits_for: None,
                         task: None,
                         object: None,
                         version: o.version.clone(),
@@ -814,6 +824,7 @@ impl<'a> Planner<'a> {
                         irreversible: *irreversible,
                         hint: None,
                         since: None,
+                        waits_for: None,
                         task: Some(TaskSpec {
                             form: form.clone(),
                             title: format!("{}: {title}", form.page),

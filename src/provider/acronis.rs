@@ -223,6 +223,7 @@ fn user(u: &Json) -> Option<ObservedObject> {
             since: None,
             expected: None,
             overdue: None,
+            by: crate::provider::Party::Person,
         })
     };
     Some(ObservedObject {

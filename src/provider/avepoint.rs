@@ -281,6 +281,7 @@ impl VendorReader for AvePoint {
                         since: None,
                         expected: None,
                         overdue: None,
+                        by: crate::provider::Party::Person,
                     })
                 };
                 objects.push(ObservedObject {

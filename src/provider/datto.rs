@@ -149,6 +149,7 @@ fn client(d: &wire::Domain) -> ObservedObject {
             since: None,
             expected: None,
             overdue: None,
+            by: crate::provider::Party::Person,
         })
     };
     ObservedObject {

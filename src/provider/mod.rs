@@ -428,6 +428,20 @@ pub struct Pending {
     pub expected: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overdue: Option<Overdue>,
+    /// Who completes it: the vendor's own machinery (worth waiting for) or a person.
+    #[serde(default)]
+    pub by: Party,
+}
+
+/// Who an await waits for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Party {
+    /// The vendor's own processing (Pulse mapping, an asynchronous job): minutes at most.
+    Vendor,
+    /// A person: a customer authorizing or activating, an operator doing a portal task.
+    #[default]
+    Person,
 }
 
 /// What to do when a pending state outlives its expected time.
@@ -469,14 +483,17 @@ pub struct ObservedObject {
 impl ObservedObject {
     /// A fingerprint of what the plan relied on: the vendor version where there is one,
     /// otherwise a hash of the observed fields and state.
+    /// What a saved plan checks: the vendor's version where it has one, and always a hash of
+    /// what tenantry observed (a version field alone can be too coarse, e.g. a timestamp).
     pub fn fingerprint(&self) -> String {
-        if let Some(v) = &self.version {
-            return format!("version:{v}");
-        }
         use sha2::{Digest, Sha256};
         let bytes = serde_json::to_vec(&(&self.fields, &self.state, &self.marker, &self.parent_id)).unwrap_or_default();
         let digest = Sha256::digest(&bytes);
-        format!("sha256:{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>())
+        let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        match &self.version {
+            Some(v) => format!("version:{v};sha256:{hash}"),
+            None => format!("sha256:{hash}"),
+        }
     }
 
     /// `acronis:tenant:<id>`, unique across vendors.

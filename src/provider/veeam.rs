@@ -304,7 +304,7 @@ fn tenant(t: wire::PulseTenant) -> ObservedObject {
             message: format!("VCSP Pulse could not map the customer: {}", t.mapping_status_message.clone().unwrap_or_default()),
             hint: Some("check the customer in VCSP Pulse (ProPartner portal, Customers); once it is fixed, remove the Pulse tenant in the Service Provider Console so tenantry registers it again, or ask Veeam support".into()),
         },
-        _ => ObjectState::Pending(Pending { what: "VCSP Pulse mapping (Veeam verifies the customer)".into(), since: None, expected: None, overdue: None }),
+        _ => ObjectState::Pending(Pending { what: "VCSP Pulse mapping (Veeam verifies the customer)".into(), since: None, expected: None, overdue: None, by: crate::provider::Party::Vendor }),
     };
     ObservedObject {
         vendor: Vendor::Veeam,

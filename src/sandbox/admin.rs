@@ -95,10 +95,18 @@ async fn edit(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<Json>
     let s = |k: &str| b.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
     let value = b.get("value").cloned().unwrap_or(Json::Null);
     let (vendor, kind, name, field) = (s("vendor"), s("kind"), s("name"), s("field"));
-    answer(shared.mutate(|w, _| edit_world(w, &vendor, &kind, &name, &field, value)))
+    answer(shared.mutate(|w, now| edit_world(w, now, &vendor, &kind, &name, &field, value)))
 }
 
-fn edit_world(w: &mut World, vendor: &str, kind: &str, name: &str, field: &str, value: Json) -> Result<String, String> {
+fn edit_world(
+    w: &mut World,
+    now: jiff::Timestamp,
+    vendor: &str,
+    kind: &str,
+    name: &str,
+    field: &str,
+    value: Json,
+) -> Result<String, String> {
     let text = || value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
     match (vendor, kind) {
         ("acronis", "tenant") => {
@@ -131,6 +139,7 @@ fn edit_world(w: &mut World, vendor: &str, kind: &str, name: &str, field: &str, 
                     e.site.insert(f.to_string(), value.clone());
                 }
             }
+            e.modified = super::plain_time(now);
         }
         ("watchguard", "account") => {
             let a = w

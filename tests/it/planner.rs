@@ -281,6 +281,7 @@ async fn pending_states_are_awaited_with_since_and_overdue_ones_say_what_next() 
         since: None,
         expected: None,
         overdue: None,
+        by: tenantry::provider::Party::Person,
     });
     m.vendor(Vendor::Acronis).insert(u);
     bind(&mut state, tk, "t-1", "2026-11-19T08:00:00Z", json!({}));
@@ -293,8 +294,13 @@ async fn pending_states_are_awaited_with_since_and_overdue_ones_say_what_next() 
     let pk = key("Customer/acme", Vendor::Veeam, "pulse-tenant");
     let mut pt = observed(Vendor::Veeam, "pulse-tenant", "p-1", &[("name", "Acme Corp")], json!({}));
     pt.parent_id = Some("co-1".into());
-    pt.state =
-        ObjectState::Pending(Pending { what: "VCSP Pulse mapping".into(), since: None, expected: None, overdue: None });
+    pt.state = ObjectState::Pending(Pending {
+        what: "VCSP Pulse mapping".into(),
+        since: None,
+        expected: None,
+        overdue: None,
+        by: tenantry::provider::Party::Vendor,
+    });
     m.vendor(Vendor::Veeam).insert(pt);
     bind(
         &mut state,
@@ -343,6 +349,7 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
         since: None,
         expected: None,
         overdue: None,
+        by: tenantry::provider::Party::Person,
     });
     m.vendor(Vendor::Avepoint).insert(consent);
     // The link was renewed 4 days ago: expired (72 h).
@@ -361,6 +368,7 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
         since: None,
         expected: None,
         overdue: None,
+        by: tenantry::provider::Party::Person,
     });
     m.vendor(Vendor::Datto).insert(client);
     bind(&mut state, dk.clone(), "991", "2026-11-15T08:00:00Z", json!({}));

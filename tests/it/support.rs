@@ -45,3 +45,145 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The tenantry binary built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tenantry"))
+}
+
+/// A copy of the example manifests in a fresh directory (so runs do not share state).
+pub fn example_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&repo().join("manifests"), dir.path());
+    dir
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name == ".tenantry" {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).expect("copy");
+        }
+    }
+}
+
+/// What a finished tenantry process printed.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// `tenantry ARGS` with a clean environment for colour and logs.
+pub fn command(args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(bin());
+    c.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("TENANTRY_SANDBOX_URL")
+        .env_remove("TENANTRY_STATE");
+    c.stdin(std::process::Stdio::null());
+    c
+}
+
+pub fn run(args: &[&str]) -> Run {
+    run_with(command(args))
+}
+
+pub fn run_with(mut c: std::process::Command) -> Run {
+    let out = c.output().expect("run tenantry");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A `tenantry sandbox serve` process, stopped when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub admin: String,
+    pub urls: serde_json::Value,
+}
+
+impl Served {
+    pub fn start(extra: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut args = vec!["sandbox", "serve", "--json"];
+        args.extend_from_slice(extra);
+        let mut c = command(&args);
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        let mut child = c.spawn().expect("start the sandbox");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("read the sandbox URLs");
+        let urls: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("sandbox said {line:?}: {e}"));
+        let admin = urls["admin"].as_str().expect("admin url").to_string();
+        Served { child, admin, urls }
+    }
+
+    /// `tenantry ARGS` against this sandbox.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = command(args);
+        c.env("TENANTRY_SANDBOX_URL", &self.admin);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_with(self.command(args))
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        client().get(format!("{}{path}", self.admin)).send().await.expect("GET").json().await.expect("JSON")
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        client()
+            .post(format!("{}{path}", self.admin))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    pub async fn dump(&self) -> serde_json::Value {
+        self.get("/_sandbox/dump").await
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP client for talking to simulators directly.
+pub fn client() -> reqwest::Client {
+    tenantry::provider::http::client_builder().timeout(std::time::Duration::from_secs(30)).build().expect("client")
+}

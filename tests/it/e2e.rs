@@ -1,0 +1,219 @@
+//! End to end, as a user runs it: the `tenantry` binary against the sandbox over real HTTP
+//! (in-process with `--sandbox`, or a separate `tenantry sandbox serve` process).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value as Json, json};
+use tenantry::model::Vendor;
+
+use crate::support::{Run, Served, example_copy, run};
+
+fn dir_arg(dir: &Path) -> String {
+    dir.display().to_string()
+}
+
+/// How many objects of each (vendor, type) the manifests declare, as the sandbox dump names them.
+fn declared(dir: &Path) -> BTreeMap<(String, String), usize> {
+    let loaded = tenantry::manifest::load_dir(dir).expect("load");
+    let desired = loaded.desired.expect("valid manifests");
+    let objects = tenantry::engine::desire(&desired, &tenantry::provider::models());
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut add = |v: &str, t: &str| *counts.entry((v.to_string(), t.to_string())).or_default() += 1;
+    for d in &objects {
+        match (d.key.vendor, d.key.kind.as_str()) {
+            (Vendor::Veeam, "company") => add("veeam", "company"),
+            (Vendor::Veeam, "pulse-tenant") => {
+                add("veeam", "pulseTenant");
+                add("veeam", "pulsePortalCustomer");
+            }
+            (Vendor::Veeam, "vdc-registration") => add("veeam", "vdcRegistered"),
+            (Vendor::Datto, "client") => add("datto", "saasClient"),
+            (Vendor::Velocloud, "enterprise") => add("velocloud", "enterprise"),
+            (Vendor::Acronis, k) => add("acronis", k),
+            (Vendor::Watchguard, k) => add("watchguard", k),
+            (Vendor::Avepoint, "customer") => add("avepoint", "customer"),
+            (Vendor::Avepoint, k) if k.starts_with("service/") => add("avepoint", "service"),
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// The same counts from a sandbox dump, failing on any duplicate name.
+fn dumped(dump: &Json) -> BTreeMap<(String, String), usize> {
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut names: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut add = |v: &str, t: &str, name: &Json| {
+        *counts.entry((v.to_string(), t.to_string())).or_default() += 1;
+        names.entry((v.to_string(), t.to_string())).or_default().push(name.to_string());
+    };
+    for (vendor, list) in dump.as_object().expect("dump is an object") {
+        for o in list.as_array().expect("a list per vendor") {
+            let t = o["type"].as_str().unwrap_or_default();
+            match (vendor.as_str(), t) {
+                ("veeam", "company") => add("veeam", t, &o["company"]["name"]),
+                ("veeam", "pulseTenant") => add("veeam", t, &o["tenant"]["name"]),
+                ("veeam", "pulsePortalCustomer") => {
+                    add("veeam", t, &o["customer"]["name"]);
+                    if o["customer"]["vdcRegistered"] == json!(true) {
+                        add("veeam", "vdcRegistered", &o["customer"]["name"]);
+                    }
+                }
+                ("datto", _) => add("datto", t, &o["client"]["name"]),
+                ("velocloud", _) => add("velocloud", t, &o["enterprise"]["accountNumber"]),
+                ("acronis", "tenant") => add("acronis", t, &o["tenant"]["name"]),
+                ("acronis", "user") => add("acronis", t, &o["user"]["login"]),
+                ("watchguard", "account") => add("watchguard", t, &o["account"]["name"]),
+                ("watchguard", "operator") => add("watchguard", t, &o["operator"]["userName"]),
+                ("avepoint", "customer") => {
+                    add("avepoint", t, &o["customer"]["ownerEmail"]);
+                    for s in o["customer"]["services"].as_array().into_iter().flatten() {
+                        add("avepoint", "service", &json!(format!("{}/{}", o["customer"]["id"], s["service"])));
+                    }
+                }
+                other => panic!("unexpected dump entry {other:?}"),
+            }
+        }
+    }
+    for ((v, t), list) in &names {
+        let mut sorted = list.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), list.len(), "duplicate {v} {t} in the sandbox: {list:?}");
+    }
+    counts
+}
+
+fn assert_one_of_each(dir: &Path, dump: &Json) {
+    assert_eq!(dumped(dump), declared(dir), "the sandbox holds exactly one object per declared thing");
+}
+
+fn ok(r: &Run) {
+    assert_eq!(r.code, 0, "{r}");
+}
+
+#[test]
+fn apply_sandbox_converges_the_example_and_a_second_run_does_nothing() {
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let first = run(&["apply", "--sandbox", &d, "--auto-approve"]);
+    ok(&first);
+    assert!(first.stdout.contains("Apply complete: "), "{first}");
+    assert!(!first.stdout.contains(" failed, ") || first.stdout.contains(" 0 failed, "), "{first}");
+
+    let second = run(&["apply", "--sandbox", &d, "--auto-approve"]);
+    ok(&second);
+    assert!(second.stdout.contains("No changes."), "{second}");
+    assert!(second.stdout.contains("Apply complete: 0 done, 0 failed, 0 waiting, 0 blocked."), "{second}");
+
+    let plan = run(&["plan", "--sandbox", &d, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan}");
+
+    let dump = run(&["sandbox", "dump", "-d", &d]);
+    ok(&dump);
+    let dump: Json = serde_json::from_str(&dump.stdout).expect("dump is JSON");
+    assert_one_of_each(dir.path(), &dump);
+
+    let tasks = run(&["tasks", "-d", &d, "--sandbox"]);
+    ok(&tasks);
+    assert_eq!(tasks.stdout.trim(), "No open portal tasks.", "{tasks}");
+    let history = run(&["history", "-d", &d, "--sandbox", "--customer", "acme", "--format", "json"]);
+    let entries: Vec<Json> = serde_json::from_str(&history.stdout).expect("history JSON");
+    assert!(entries.len() > 5 && entries.iter().all(|e| e["owner"] == "Customer/acme"), "{history}");
+}
+
+#[tokio::test]
+async fn drift_shows_exactly_the_changed_field_and_apply_puts_it_back() {
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    ok(&served.run(&["apply", &d, "--auto-approve"]));
+
+    // Someone edits two objects in the vendors' portals.
+    let edits = [
+        json!({"vendor": "acronis", "kind": "tenant", "name": "Acme Corp", "field": "customer_id", "value": "ACME-9999"}),
+        json!({"vendor": "velocloud", "kind": "enterprise", "name": "Soylent Foods Inc", "field": "domain", "value": "soylent-old.example"}),
+    ];
+    for e in edits {
+        let answer = served.post("/_sandbox/edit", e).await;
+        assert_eq!(answer["status"], "done", "{answer}");
+    }
+    let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan}");
+    let plan: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let executable: Vec<&Json> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["blocked"].is_null() && a["kind"] != "await" && a["kind"] != "conflict")
+        .collect();
+    let ids: Vec<&str> = executable.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["customer/acme/acronis/tenant:sync", "customer/soylent/velocloud/enterprise:sync"]);
+    let fields = |a: &Json| -> Vec<(String, Json, Json)> {
+        a["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["field"].as_str().unwrap().to_string(), c["before"].clone(), c["after"].clone()))
+            .collect()
+    };
+    assert_eq!(fields(executable[0]), [("customerId".to_string(), json!("ACME-9999"), json!("ACME-0001"))]);
+    assert_eq!(fields(executable[1]), [("domain".to_string(), json!("soylent-old.example"), json!("soylent.example"))]);
+    let text = served.run(&["plan", &d]);
+    assert!(text.stdout.contains("customerId differs: 'ACME-9999' -> 'ACME-0001'"), "{text}");
+
+    ok(&served.run(&["apply", &d, "--auto-approve"]));
+    let after = served.run(&["plan", &d, "--detailed-exitcode"]);
+    assert_eq!(after.code, 0, "{after}");
+}
+
+#[test]
+fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_naming_what_changed() {
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let file = dir.path().join("plan.json");
+    let f = dir_arg(&file);
+
+    let plan = served.run(&["plan", &d, "--target", "soylent", "--out", &f]);
+    ok(&plan);
+    let saved: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(saved["manifestsDir"], json!(d));
+    // A manifest edited after planning: refused, naming the file.
+    let acme = dir.path().join("customers/acme.yaml");
+    let text = std::fs::read_to_string(&acme).unwrap();
+    std::fs::write(&acme, text.replace("Leeds", "York")).unwrap();
+    let stale = served.run(&["apply", &f]);
+    assert_eq!(stale.code, 1, "{stale}");
+    assert!(
+        stale.stderr.contains("the saved plan is stale") && stale.stderr.contains("customers/acme.yaml changed"),
+        "{stale}"
+    );
+    std::fs::write(&acme, text).unwrap();
+
+    // Unchanged: applied exactly (only soylent's objects), without a prompt.
+    let applied = served.run(&["apply", &f]);
+    ok(&applied);
+    assert!(applied.stdout.contains("Customer/soylent") && !applied.stdout.contains("Customer/acme"), "{applied}");
+
+    // Converge what the saved plan started (Pulse mapping, VDC), so nothing moves on its own.
+    ok(&served.run(&["apply", &d, "--target", "soylent", "--auto-approve"]));
+    // A vendor object the plan relied on changed since: refused, naming it.
+    let plan = served.run(&["plan", &d, "--target", "soylent", "--out", &f]);
+    ok(&plan);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let answer = rt.block_on(served.post(
+        "/_sandbox/edit",
+        json!({"vendor": "velocloud", "kind": "enterprise", "name": "Soylent Foods Inc", "field": "domain", "value": "x.example"}),
+    ));
+    assert_eq!(answer["status"], "done", "{answer}");
+    let planned: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(
+        planned["fingerprints"]["observed"].as_object().unwrap().keys().any(|k| k.starts_with("velocloud:enterprise:")),
+        "{planned}"
+    );
+    let stale = served.run(&["apply", &f]);
+    assert_eq!(stale.code, 1, "{stale}");
+    assert!(stale.stderr.contains("velocloud enterprise name \"Soylent Foods Inc\""), "{stale}");
+}

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::engine::Vendors;
 use crate::model::{Limits, PortalTaskDelivery, Vendor};
 use crate::plan::{Action, ActionKind, Plan};
-use crate::provider::{ActionContext, DesiredObject, ErrorKind, ObservedObject, Outcome, VendorError};
+use crate::provider::{ActionContext, DesiredObject, ErrorKind, FieldValue, ObservedObject, Outcome, VendorError};
 use crate::secrets::Secrets;
 use crate::state::{Binding, HistoryEntry, Intent, NewTask, StateSnapshot, StateStore, TaskRecord, TaskStatus};
 
@@ -67,6 +67,8 @@ impl RunReport {
 pub trait Progress: Send + Sync {
     /// A converging apply is about to execute round `n`'s plan.
     fn round(&self, _n: usize, _plan: &Plan) {}
+    /// A converging apply waits for these (followed) awaits; `left` of the wait budget remains.
+    fn waiting(&self, _awaits: &[&Action], _left: std::time::Duration) {}
     fn started(&self, _action: &Action) {}
     fn finished(&self, _result: &ActionResult) {}
 }
@@ -151,9 +153,16 @@ impl Executor {
                 (v, Arc::new(tokio::sync::Semaphore::new(n as usize)))
             })
             .collect();
-        let resolved: Arc<std::sync::Mutex<BTreeMap<crate::provider::ObjectKey, String>>> = Arc::new(
-            std::sync::Mutex::new(initial.bindings.iter().map(|(k, b)| (k.clone(), b.vendor_id.clone())).collect()),
-        );
+        // Vendor ids known before anything runs: bindings, and objects the plan found at the vendor
+        // but has yet to bind (an adopt runs beside the children that need its id).
+        let mut known: BTreeMap<crate::provider::ObjectKey, String> =
+            initial.bindings.iter().map(|(k, b)| (k.clone(), b.vendor_id.clone())).collect();
+        for a in &plan.actions {
+            if let (Some(id), false) = (&a.vendor_id, matches!(a.kind, ActionKind::Conflict | ActionKind::Delete)) {
+                known.entry(a.key.clone()).or_insert_with(|| id.clone());
+            }
+        }
+        let resolved = Arc::new(std::sync::Mutex::new(known));
 
         let mut results: BTreeMap<usize, ActionResult> = BTreeMap::new();
         let mut running = tokio::task::JoinSet::new();
@@ -231,8 +240,17 @@ impl Executor {
         initial: &StateSnapshot,
         resolved: &std::sync::Mutex<BTreeMap<crate::provider::ObjectKey, String>>,
     ) -> ActionResult {
+        use tracing::Instrument;
         let span = tracing::info_span!("action", id = %a.id);
-        let _e = span.enter();
+        self.run_action_inner(a, initial, resolved).instrument(span).await
+    }
+
+    async fn run_action_inner(
+        &self,
+        a: &Action,
+        initial: &StateSnapshot,
+        resolved: &std::sync::Mutex<BTreeMap<crate::provider::ObjectKey, String>>,
+    ) -> ActionResult {
         let r = match a.kind {
             ActionKind::Create | ActionKind::Register => self.create(a, initial, resolved).await,
             ActionKind::Sync | ActionKind::Adopt | ActionKind::Delete => self.update(a, resolved).await,
@@ -293,7 +311,7 @@ impl Executor {
                     return self.bound(
                         a,
                         &o.id,
-                        &a.record,
+                        &made_by_someone(d, &a.record),
                         &Outcome::default(),
                         resolved,
                         "it already existed; bound it",
@@ -357,7 +375,7 @@ impl Executor {
                     Ok(Some(o)) => self.bound(
                         a,
                         &o.id,
-                        &a.record,
+                        &made_by_someone(d, &a.record),
                         &Outcome::default(),
                         resolved,
                         "the answer was lost, but it was made: bound it",
@@ -480,17 +498,20 @@ impl Executor {
         };
         match deliver(&self.delivery, &record, &self.secrets).await {
             Ok(delivery) => {
-                let _ = self.store.set_task_delivered(&record.id, &delivery.how);
+                // Done before delivered: a crash in between leaves a done task, never an open
+                // one that looks delivered (and so would never be delivered again).
                 if delivery.done && record.verify == crate::provider::Verify::Attestation {
                     if let Err(e) = attest(&*self.store, &record.id, delivery.note.clone(), Some(delivery.how.clone()))
                     {
                         return (Some(record.id.clone()), fail(e));
                     }
+                    let _ = self.store.set_task_delivered(&record.id, &delivery.how);
                     return (
                         Some(record.id.clone()),
                         Outcomed::Done(format!("portal task {} done by {}", record.id, delivery.how)),
                     );
                 }
+                let _ = self.store.set_task_delivered(&record.id, &delivery.how);
                 (
                     Some(record.id.clone()),
                     Outcomed::Done(format!("portal task {} opened ({})", record.id, delivery.how)),
@@ -516,13 +537,13 @@ impl Executor {
         for t in tasks.iter().filter(|t| t.is_open() && t.delivered.is_none()) {
             match deliver(&self.delivery, t, &self.secrets).await {
                 Ok(d) => {
-                    let _ = self.store.set_task_delivered(&t.id, &d.how);
                     if d.done
                         && t.verify == crate::provider::Verify::Attestation
                         && let Err(e) = attest(&*self.store, &t.id, d.note, Some(d.how.clone()))
                     {
                         messages.push(e);
                     }
+                    let _ = self.store.set_task_delivered(&t.id, &d.how);
                     messages.push(format!("portal task {} delivered ({})", t.id, d.how));
                 }
                 Err(why) => messages.push(format!("portal task {} still not delivered: {why}", t.id)),
@@ -787,6 +808,8 @@ pub struct Converge<'a> {
     pub max_rounds: usize,
     /// The plan for round 1 when it was already made (and shown, and approved).
     pub first: Option<Plan>,
+    /// Whose work to wait for (up to `wait`): normally only the vendor's own processing.
+    pub follow: BTreeSet<crate::provider::Party>,
 }
 
 /// Why converging stopped.
@@ -802,8 +825,8 @@ pub enum Stopped {
     Refused(String),
     /// The run was stopped (interrupt or lost lock).
     Interrupted,
-    /// A round planned exactly what the previous round had just done: the vendor does not
-    /// keep what was applied. Stopping rather than looping.
+    /// A round planned again what an earlier round of the same run had done: the vendor does not
+    /// keep what was applied (or something else changes it back). Stopping rather than looping.
     NotConverging(Vec<String>),
 }
 
@@ -819,7 +842,8 @@ pub async fn converge(
     let clock = std::time::Instant::now();
     let mut rounds = Vec::new();
     let mut pause = std::time::Duration::from_millis(500);
-    let mut previous: BTreeSet<String> = BTreeSet::new();
+    // Actions done in this run: planned again means what they did did not hold.
+    let mut done: BTreeSet<String> = BTreeSet::new();
     // Actions that failed in this run are not tried again in it (their dependents wait); the
     // other customers carry on.
     let mut failures: BTreeMap<String, String> = BTreeMap::new();
@@ -853,22 +877,18 @@ pub async fn converge(
             on_round(n, &plan, None);
             return (rounds, Stopped::Refused(why));
         }
-        for a in plan.actions.iter_mut().filter(|a| a.is_executable()) {
-            if let Some(m) = failures.get(&a.id) {
-                a.blocked = Some(format!("{FAILED_EARLIER}: {m}"));
-            }
-        }
+        block_failed_earlier(&mut plan, &failures);
         let done_with_failures = |rounds: Vec<Round>, otherwise: Stopped| {
             (rounds, if failures.is_empty() { otherwise } else { Stopped::Failed })
         };
         if !plan.has_changes() {
-            // Only waits (and blocked steps) remain. Follow those the vendor completes on its
-            // own (minutes); those that wait for a person are reported, not sat out. In the
-            // sandbox the "persons" are simulated and quick, so everything is followed.
+            // Only waits (and blocked steps) remain. Follow those completed by someone worth
+            // waiting for (the vendor's own processing; in the sandbox, the simulated people);
+            // the rest are reported, not sat out.
             let ours = plan.actions.iter().any(|a| {
                 a.kind == ActionKind::Await
                     && a.blocked.is_none()
-                    && (input.options.sandbox || a.waits_for == Some(crate::provider::Party::Vendor))
+                    && a.waits_for.is_some_and(|p| input.follow.contains(&p))
             });
             on_round(n, &plan, None);
             if !ours {
@@ -884,29 +904,43 @@ pub async fn converge(
                 rounds.push(Round { plan, report: RunReport::default() });
                 return done_with_failures(rounds, Stopped::Waiting);
             }
+            let followed: Vec<&Action> = plan
+                .actions
+                .iter()
+                .filter(|a| a.kind == ActionKind::Await && a.waits_for.is_some_and(|p| input.follow.contains(&p)))
+                .collect();
+            exec.progress.waiting(&followed, input.wait.saturating_sub(clock.elapsed()));
+            for m in exec.redeliver().await {
+                tracing::info!("{m}");
+            }
             tokio::time::sleep(pause).await;
             pause = (pause * 3 / 2).min(std::time::Duration::from_secs(10));
             rounds.push(Round { plan, report: RunReport::default() });
             continue;
         }
-        let planned: BTreeSet<String> =
-            plan.actions.iter().filter(|a| a.is_executable()).map(|a| a.id.clone()).collect();
-        if planned == previous {
+        let again: Vec<String> =
+            plan.actions.iter().filter(|a| a.is_executable() && done.contains(&a.id)).map(|a| a.id.clone()).collect();
+        if !again.is_empty() {
             on_round(n, &plan, None);
-            return (rounds, Stopped::NotConverging(planned.into_iter().collect()));
+            return (rounds, Stopped::NotConverging(again));
         }
         if executed >= input.max_rounds.max(1) {
             rounds.push(Round { plan, report: RunReport::default() });
             return done_with_failures(rounds, Stopped::Waiting);
         }
         executed += 1;
-        previous = planned;
         let plan = Arc::new(plan);
         exec.progress.round(n, &plan);
         let report = exec.run(plan.clone()).await;
         for r in &report.results {
-            if let Outcomed::Failed { message, .. } = &r.outcome {
-                failures.insert(r.action.clone(), message.clone());
+            match &r.outcome {
+                Outcomed::Failed { message, .. } => {
+                    failures.insert(r.action.clone(), message.clone());
+                }
+                Outcomed::Done(_) => {
+                    done.insert(r.action.clone());
+                }
+                _ => {}
             }
         }
         on_round(n, &plan, Some(&report));
@@ -917,3 +951,49 @@ pub async fn converge(
 
 /// How an action that failed earlier in the same run is marked in later rounds.
 pub const FAILED_EARLIER: &str = "failed earlier in this run";
+
+/// Mark the actions that failed earlier in this run, and everything that needs them, as
+/// blocked: a later round retries neither (the next run does).
+fn block_failed_earlier(plan: &mut Plan, failures: &BTreeMap<String, String>) {
+    for a in plan.actions.iter_mut().filter(|a| a.is_executable()) {
+        if let Some(m) = failures.get(&a.id) {
+            a.blocked = Some(format!("{FAILED_EARLIER}: {m}"));
+        }
+    }
+    loop {
+        let blocked: BTreeMap<&str, &str> = plan
+            .actions
+            .iter()
+            .filter(|a| a.blocked.as_deref().is_some_and(|b| b.starts_with(FAILED_EARLIER)))
+            .map(|a| (a.id.as_str(), a.title.as_str()))
+            .collect();
+        let newly: Vec<(usize, String)> = plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.is_executable())
+            .filter_map(|(i, a)| {
+                let dep = a.depends_on.iter().find_map(|d| blocked.get(d.as_str()))?;
+                Some((i, format!("{FAILED_EARLIER}: it needs {dep}, which did not complete")))
+            })
+            .collect();
+        if newly.is_empty() {
+            return;
+        }
+        for (i, why) in newly {
+            plan.actions[i].blocked = Some(why);
+        }
+    }
+}
+
+/// What to remember of an object found made rather than seen made (the answer was lost, or an
+/// earlier run stopped mid-create): the secret references its creating request carried, but
+/// nothing the vendor cannot report, since the later steps of a create (an activation e-mail,
+/// an access policy) may never have run. The next plan sets those again.
+fn made_by_someone(d: &DesiredObject, record: &BTreeMap<String, Json>) -> BTreeMap<String, Json> {
+    record
+        .iter()
+        .filter(|(name, _)| d.fields.get(*name).is_some_and(|f| matches!(f.value, FieldValue::Secret(_))))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -81,11 +81,9 @@ pub async fn observe(vendors: &Vendors, desired: &[DesiredObject], state: &State
         match vendors.readers.get(&vendor) {
             Some(reader) => {
                 let reader = reader.clone();
-                tasks.spawn(async move {
-                    let span = tracing::info_span!("observe", vendor = %vendor);
-                    let _enter = span.enter();
-                    (vendor, reader.observe(&scope).await)
-                });
+                use tracing::Instrument;
+                let span = tracing::info_span!("observe", vendor = %vendor);
+                tasks.spawn(async move { (vendor, reader.observe(&scope).await) }.instrument(span));
             }
             None => {
                 let why = vendors.broken.get(&vendor).cloned().unwrap_or_else(|| {

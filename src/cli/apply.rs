@@ -18,6 +18,7 @@ use super::{CliError, CliResult, Output};
 use crate::apply::{self as exec_mod, ActionResult, Converge, Executor, Outcomed, Progress, RunReport, Stopped};
 use crate::model::{ManifestRef, parse_duration};
 use crate::plan::{Action, ActionKind, Plan, json, render};
+use crate::provider::Party;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -101,11 +102,25 @@ async fn run_dir(args: &ApplyArgs, ws: &Workspace, names: &render::Names, output
         wait: args.wait,
         max_rounds: 25,
         first: Some(first),
+        follow: follow(ws, args),
     };
     let (rounds, stopped) = exec_mod::converge(&exec, &input, |_, _, _| {}).await;
     let reports: Vec<&RunReport> = rounds.iter().map(|r| &r.report).collect();
     let last = rounds.last().map(|r| &r.plan);
     finish(&reports, last, &stopped, names, output)
+}
+
+/// Whose work apply waits for: the vendors' own processing; in the sandbox also the simulated
+/// customers, and the simulated operator when it gets the portal tasks.
+fn follow(ws: &Workspace, args: &ApplyArgs) -> std::collections::BTreeSet<Party> {
+    let mut follow = std::collections::BTreeSet::from([Party::Vendor]);
+    if ws.sandbox_admin.is_some() {
+        follow.insert(Party::Customer);
+        if !args.no_operator {
+            follow.insert(Party::Operator);
+        }
+    }
+    follow
 }
 
 /// Take the lock, and build the executor with its progress display and stop switches.
@@ -435,11 +450,17 @@ fn git_commit(dir: &Path) -> Option<String> {
 struct Display {
     terminal: bool,
     bar: std::sync::Mutex<Option<ProgressBar>>,
+    /// The awaits last reported, so each set is printed once.
+    waiting: std::sync::Mutex<String>,
 }
 
 impl Display {
     fn new() -> Self {
-        Display { terminal: std::io::stderr().is_terminal(), bar: std::sync::Mutex::new(None) }
+        Display {
+            terminal: std::io::stderr().is_terminal(),
+            bar: std::sync::Mutex::new(None),
+            waiting: std::sync::Mutex::new(String::new()),
+        }
     }
 
     fn line(&self, text: String) {
@@ -470,6 +491,25 @@ impl Progress for Display {
         } else {
             eprintln!("{what} ({count} action{})", if count == 1 { "" } else { "s" });
         }
+    }
+
+    fn waiting(&self, awaits: &[&Action], left: Duration) {
+        let what: Vec<String> =
+            awaits.iter().map(|a| format!("{} {} {}", a.key.owner, a.key.vendor, a.title)).collect();
+        let text = what.join(", ");
+        let mut last = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if *last == text {
+            return;
+        }
+        *last = text;
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+        eprintln!(
+            "Waiting (up to {} more; Ctrl-C stops safely) for: {}",
+            crate::model::format_duration(Duration::from_secs(left.as_secs())),
+            what.join("; ")
+        );
     }
 
     fn started(&self, action: &Action) {

@@ -79,6 +79,8 @@ struct Planner<'a> {
     orphans: Vec<Orphan>,
     /// Open portal tasks whose result the vendor now shows.
     verified: BTreeSet<String>,
+    /// Vendor objects more than one binding names, with the keys that name them.
+    shared: BTreeMap<(crate::model::Vendor, &'a str, &'a str), Vec<&'a ObjectKey>>,
 }
 
 /// How a desired object was found at the vendor.
@@ -86,6 +88,8 @@ enum Found<'a> {
     Bound(&'a ObservedObject, &'a Binding),
     /// Bound, but the vendor no longer has it.
     Gone(&'a Binding),
+    /// Bound to an object another desired object is bound to and named by.
+    Misbound(&'a Binding, &'a ObjectKey),
     External(&'a ObservedObject),
     ExternalMissing(String),
     /// By natural key, with the reason it is known to be tenantry's.
@@ -104,8 +108,16 @@ impl<'a> Planner<'a> {
         for list in index.values_mut() {
             list.sort_by(|a, b| a.id.cmp(&b.id));
         }
+        // A vendor object is one customer's: two bindings naming it mean the state store and the
+        // vendor disagree (a store restored from another environment, a sandbox reset).
+        let mut shared: BTreeMap<_, Vec<&ObjectKey>> = BTreeMap::new();
+        for (key, b) in &inputs.state.bindings {
+            shared.entry((key.vendor, key.kind.as_str(), b.vendor_id.as_str())).or_default().push(key);
+        }
+        shared.retain(|_, keys| keys.len() > 1);
         Planner {
             inputs,
+            shared,
             by_key: inputs.desired.iter().map(|d| (d.key.clone(), d)).collect(),
             index,
             resolved: BTreeMap::new(),
@@ -158,6 +170,13 @@ impl<'a> Planner<'a> {
             Found::Ours(o, how) => self.matched_object(d, o, None, Some(how)),
             Found::Gone(b) => {
                 let why = format!("it was bound to id {}, which no longer exists at the vendor", b.vendor_id);
+                self.missing_object(d, Some(why));
+            }
+            Found::Misbound(b, other) => {
+                let why = format!(
+                    "its binding names id {}, but that is {}'s {} (bound to it too, and named as it)",
+                    b.vendor_id, other.owner, d.key.kind
+                );
                 self.missing_object(d, Some(why));
             }
             Found::Nothing => self.missing_object(d, None),
@@ -221,10 +240,16 @@ impl<'a> Planner<'a> {
         let state = self.inputs.state;
         let candidates = self.candidates(d);
         if let Some(b) = state.bindings.get(&d.key) {
-            return match candidates.iter().find(|o| o.id == b.vendor_id) {
-                Some(o) => Found::Bound(o, b),
-                None => Found::Gone(b),
-            };
+            let Some(o) = candidates.iter().find(|o| o.id == b.vendor_id) else { return Found::Gone(b) };
+            let sharing = self.shared.get(&(d.key.vendor, d.key.kind.as_str(), b.vendor_id.as_str()));
+            if let Some(keys) = sharing
+                && !names_match(d, o)
+                && let Some(other) =
+                    keys.iter().find(|k| ***k != d.key && self.by_key.get(**k).is_some_and(|x| names_match(x, o)))
+            {
+                return Found::Misbound(b, other);
+            }
+            return Found::Bound(o, b);
         }
         if let Some(id) = d.adoption.as_ref().and_then(|a| a.external_id.clone()) {
             return match candidates.iter().find(|o| o.id == id) {
@@ -429,8 +454,13 @@ impl<'a> Planner<'a> {
                                 ),
                             );
                             a.since = Some(task.created_at);
-                            a.waits_for = Some(Party::Person);
+                            a.waits_for = Some(Party::Operator);
                             a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", task.id));
+                            if task.delivered.is_none() {
+                                // Nobody has it yet: nothing to wait for until it is delivered.
+                                a.reason = format!("{} (not delivered yet; apply delivers it again)", a.reason);
+                                a.waits_for = None;
+                            }
                             if form.verify == Verify::Observation {
                                 a.hint = Some(format!(
                                     "it closes itself once the result shows at {}; `tenantry tasks show {}` has the values to enter",
@@ -614,7 +644,7 @@ impl<'a> Planner<'a> {
                 a.reason =
                     format!("waiting for portal task {} since {}: {}", open.id, fmt_time(open.created_at), form.page);
                 a.since = Some(open.created_at);
-                a.waits_for = Some(Party::Person);
+                a.waits_for = open.delivered.is_some().then_some(Party::Operator);
                 a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", open.id));
             } else {
                 a.task = Some(task_spec(d, &form, Some(&list)));
@@ -684,7 +714,7 @@ impl<'a> Planner<'a> {
                 a.vendor_id = Some(o.id.clone());
                 a.since = since;
                 // Past its usual time, nothing is gained by waiting: a person has to look.
-                a.waits_for = Some(if overdue { Party::Person } else { p.by });
+                a.waits_for = Some(if overdue { Party::Operator } else { p.by });
                 a.object = None;
                 if overdue && let Some(rule) = rule {
                     let expected = expected.map(crate::model::format_duration).unwrap_or_default();
@@ -937,6 +967,12 @@ fn topological_order(desired: &[DesiredObject]) -> Vec<ObjectKey> {
 
 /// Whether `o` is the object `d` describes: same natural key values (case-insensitive) and,
 /// when `d` sits under a parent, the same parent id.
+/// Whether `o` carries `d`'s natural key (ignoring where it sits).
+fn names_match(d: &DesiredObject, o: &ObservedObject) -> bool {
+    !d.natural_key.values.is_empty()
+        && d.natural_key.values.iter().all(|(k, v)| o.natural_key.get(k).is_some_and(|ov| ov.eq_ignore_ascii_case(v)))
+}
+
 fn natural_match(d: &DesiredObject, o: &ObservedObject, parent_id: Option<&str>) -> bool {
     if d.natural_key.values.is_empty() {
         return false;

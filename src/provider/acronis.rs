@@ -223,7 +223,7 @@ fn user(u: &Json) -> Option<ObservedObject> {
             since: None,
             expected: None,
             overdue: None,
-            by: crate::provider::Party::Person,
+            by: crate::provider::Party::Customer,
         })
     };
     Some(ObservedObject {

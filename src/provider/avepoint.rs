@@ -281,7 +281,7 @@ impl VendorReader for AvePoint {
                         since: None,
                         expected: None,
                         overdue: None,
-                        by: crate::provider::Party::Person,
+                        by: crate::provider::Party::Customer,
                     })
                 };
                 objects.push(ObservedObject {

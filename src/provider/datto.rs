@@ -149,7 +149,7 @@ fn client(d: &wire::Domain) -> ObservedObject {
             since: None,
             expected: None,
             overdue: None,
-            by: crate::provider::Party::Person,
+            by: crate::provider::Party::Customer,
         })
     };
     ObservedObject {

@@ -434,14 +434,16 @@ pub struct Pending {
 }
 
 /// Who an await waits for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Party {
     /// The vendor's own processing (Pulse mapping, an asynchronous job): minutes at most.
     Vendor,
-    /// A person: a customer authorizing or activating, an operator doing a portal task.
+    /// The customer: authorizing a backup, consenting, activating an account.
     #[default]
-    Person,
+    Customer,
+    /// The MSP's operator: a portal task, or a vendor's support desk.
+    Operator,
 }
 
 /// What to do when a pending state outlives its expected time.

@@ -227,7 +227,29 @@ async fn operator(State(shared): State<Arc<Shared>>, axum::Json(task): axum::Jso
     let values = task.get("values").cloned().unwrap_or(json!({}));
     let target = task.get("vendorId").and_then(Json::as_str).map(str::to_string);
     tokio::time::sleep(shared.opts.operator_delay).await;
+    // A person given a task that is already done (an earlier delivery got there, and its
+    // answer was lost) sees the result in the portal and reports it done.
+    if shared.read(|w, _| already_done(w, &kind, &values)) {
+        tracing::info!(task = %kind, "sandbox operator: already done");
+        return answer(Ok("already done in the portal".into()));
+    }
     let result = perform(&shared, &kind, &values, target.as_deref());
     tracing::info!(task = %kind, "sandbox operator: {result:?}");
     answer(result)
+}
+
+/// Whether the portal already shows what the task asks for.
+fn already_done(w: &World, task: &str, values: &Json) -> bool {
+    let text = |k: &str| values.get(k).and_then(Json::as_str).unwrap_or_default();
+    match task {
+        "veeam/vdc-registration" => {
+            w.veeam.portal.values().any(|c| c.name.eq_ignore_ascii_case(text("customerName")) && c.vdc_registered)
+        }
+        "datto/add-saas-client" => w
+            .datto
+            .clients
+            .values()
+            .any(|c| c.domain.eq_ignore_ascii_case(text("domain")) && c.product == text("productType")),
+        _ => false,
+    }
 }

@@ -133,6 +133,7 @@ impl World {
             wait: Duration::ZERO,
             max_rounds,
             first: None,
+            follow: [tenantry::provider::Party::Vendor].into(),
         };
         converge(&self.executor(), &input, |_, _, _| {}).await
     }
@@ -380,6 +381,7 @@ async fn irreversible_changes_are_refused_without_the_flag() {
         wait: Duration::ZERO,
         max_rounds: 3,
         first: None,
+        follow: [tenantry::provider::Party::Vendor].into(),
     };
     let (_, stopped) = converge(&w.executor(), &input, |_, _, _| {}).await;
     let Stopped::Refused(why) = stopped else { panic!("{stopped:?}") };

@@ -217,3 +217,114 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_naming_what_changed()
     assert_eq!(stale.code, 1, "{stale}");
     assert!(stale.stderr.contains("velocloud enterprise name \"Soylent Foods Inc\""), "{stale}");
 }
+
+/// Reset a served sandbox and the manifest directory's sandbox state.
+async fn fresh(served: &Served, dir: &Path) {
+    served.post("/_sandbox/reset", json!({})).await;
+    let _ = std::fs::remove_dir_all(dir.join(".tenantry"));
+}
+
+/// Apply until the plan is empty (at most `tries` applies); returns the last apply.
+fn converge(served: &Served, d: &str, tries: usize) -> Run {
+    let mut last = None;
+    for _ in 0..tries {
+        let r = served.run(&["apply", d, "--auto-approve"]);
+        let plan = served.run(&["plan", d, "--detailed-exitcode"]);
+        let done = r.code == 0 && plan.code == 0;
+        last = Some((r, plan));
+        if done {
+            break;
+        }
+    }
+    let (r, plan) = last.expect("at least one try");
+    assert_eq!(plan.code, 0, "not converged after {tries} applies:\n{r}\n{plan}");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_nine_at_random_points_then_apply_again_duplicates_nothing() {
+    use rand::{Rng, SeedableRng};
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    // How long an uninterrupted apply takes here, so the kills land all through it.
+    fresh(&served, dir.path()).await;
+    let started = std::time::Instant::now();
+    ok(&served.run(&["apply", &d, "--auto-approve"]));
+    let full = started.elapsed().as_millis() as u64;
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x7e4a_4721);
+    for trial in 0..20 {
+        fresh(&served, dir.path()).await;
+        let at = rng.random_range(0..full.max(200));
+        let mut child = served
+            .command(&["apply", &d, "--auto-approve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start apply");
+        tokio::time::sleep(std::time::Duration::from_millis(at)).await;
+        child.kill().expect("kill -9"); // SIGKILL: no cleanup at all
+        let _ = child.wait();
+
+        let r = converge(&served, &d, 2);
+        assert!(
+            !r.stdout.contains(" failed, ") || r.stdout.contains(" 0 failed, "),
+            "trial {trial} (killed at {at} ms):\n{r}"
+        );
+        let dump = served.dump().await;
+        let got = std::panic::catch_unwind(|| assert_one_of_each(dir.path(), &dump));
+        assert!(got.is_ok(), "trial {trial}: killed at {at} ms of {full} ms");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_5xx_429_drops_and_lost_answers_still_converge_without_duplicates() {
+    let served = Served::start(&["--faults", "5xx=0.05,429=0.03,drop=0.03,lose=0.05", "--seed", "11"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    converge(&served, &d, 4);
+    assert_one_of_each(dir.path(), &served.dump().await);
+}
+
+#[test]
+fn with_the_operator_off_every_human_step_is_listed_and_tasks_done_closes_one() {
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let first = run(&["apply", "--sandbox", "--no-operator", &d, "--auto-approve"]);
+    ok(&first);
+    assert!(first.stdout.contains("What is waiting completes at the vendor"), "{first}");
+
+    let plan = run(&["plan", "--sandbox", &d]);
+    ok(&plan);
+    assert!(plan.stdout.contains("waiting for portal task T-"), "{plan}");
+    assert!(
+        plan.stdout.contains("Datto Partner Portal › Status › SaaS Protection Status › Add SaaS Protection Client"),
+        "{plan}"
+    );
+    assert!(plan.stdout.contains("hint: when it is done, run `tenantry tasks done T-"), "{plan}");
+
+    let tasks = run(&["tasks", "--sandbox", "-d", &d, "--format", "json"]);
+    ok(&tasks);
+    let list: Vec<Json> = serde_json::from_str(&tasks.stdout).expect("tasks JSON");
+    assert!(list.len() >= 5, "{tasks}");
+    let attested = list
+        .iter()
+        .find(|t| t["verify"] == "attestation" && t["task"] == "avepoint/report-recipients")
+        .unwrap_or_else(|| panic!("an attestation task: {tasks}"));
+    let id = attested["id"].as_str().unwrap();
+    let text = run(&["tasks", "--sandbox", "-d", &d]);
+    assert!(text.stdout.contains(id) && text.stdout.contains("ago"), "{text}");
+    let show = run(&["tasks", "show", id, "--sandbox", "-d", &d]);
+    assert!(show.stdout.contains("portal:") && show.stdout.contains("enter:"), "{show}");
+
+    let done = run(&["tasks", "done", id, "--note", "done by the test", "--sandbox", "-d", &d]);
+    ok(&done);
+    let again = run(&["tasks", "done", id, "--sandbox", "-d", &d]);
+    assert_eq!(again.code, 1, "{again}");
+    assert!(again.stderr.contains("already marked done"), "{again}");
+    let plan = run(&["plan", "--sandbox", &d]);
+    assert!(!plan.stdout.contains(&format!("portal task {id} ")), "{plan}");
+    let unknown = run(&["tasks", "done", "T-999", "--sandbox", "-d", &d]);
+    assert!(unknown.code == 1 && unknown.stderr.contains("there is no task T-999; open tasks: T-"), "{unknown}");
+}

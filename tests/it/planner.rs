@@ -264,6 +264,33 @@ async fn drift_on_a_bound_object_is_a_field_level_sync() {
 }
 
 #[tokio::test]
+async fn two_bindings_to_one_object_keep_the_one_it_is_named_for_and_create_the_other() {
+    // A state store that does not match the vendor (restored from elsewhere, a sandbox reset):
+    // acme and soylent are both bound to enterprise 42, which is Soylent's.
+    let (desired, sources) = example();
+    let m = Memory::new();
+    let soylent = key("Customer/soylent", Vendor::Velocloud, "enterprise");
+    let acme = key("Customer/acme", Vendor::Velocloud, "enterprise");
+    m.vendor(Vendor::Velocloud).insert(observed(
+        Vendor::Velocloud,
+        "enterprise",
+        "42",
+        &[("name", "Soylent Foods Inc")],
+        as_created(&desired, &soylent),
+    ));
+    let mut state = StateSnapshot::default();
+    bind(&mut state, soylent.clone(), "42", "2026-11-01T09:00:00Z", as_applied(&desired, &soylent));
+    bind(&mut state, acme, "42", "2026-11-01T09:00:00Z", json!({}));
+    let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    assert!(!p.actions.iter().any(|a| a.id == "customer/soylent/velocloud/enterprise:sync"), "{:#?}", p.actions);
+    let a = action(&p, "customer/acme/velocloud/enterprise:create");
+    assert_eq!(
+        a.reason,
+        "its binding names id 42, but that is Customer/soylent's enterprise (bound to it too, and named as it); creating it again"
+    );
+}
+
+#[tokio::test]
 async fn pending_states_are_awaited_with_since_and_overdue_ones_say_what_next() {
     let (desired, sources) = example();
     let m = Memory::new();
@@ -281,7 +308,7 @@ async fn pending_states_are_awaited_with_since_and_overdue_ones_say_what_next() 
         since: None,
         expected: None,
         overdue: None,
-        by: tenantry::provider::Party::Person,
+        by: tenantry::provider::Party::Customer,
     });
     m.vendor(Vendor::Acronis).insert(u);
     bind(&mut state, tk, "t-1", "2026-11-19T08:00:00Z", json!({}));
@@ -349,7 +376,7 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
         since: None,
         expected: None,
         overdue: None,
-        by: tenantry::provider::Party::Person,
+        by: tenantry::provider::Party::Customer,
     });
     m.vendor(Vendor::Avepoint).insert(consent);
     // The link was renewed 4 days ago: expired (72 h).
@@ -368,7 +395,7 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
         since: None,
         expected: None,
         overdue: None,
-        by: tenantry::provider::Party::Person,
+        by: tenantry::provider::Party::Customer,
     });
     m.vendor(Vendor::Datto).insert(client);
     bind(&mut state, dk.clone(), "991", "2026-11-15T08:00:00Z", json!({}));

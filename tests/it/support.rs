@@ -83,12 +83,6 @@ pub struct Run {
     pub stderr: String,
 }
 
-impl Run {
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
@@ -124,7 +118,6 @@ pub fn run_with(mut c: std::process::Command) -> Run {
 pub struct Served {
     pub child: std::process::Child,
     pub admin: String,
-    pub urls: serde_json::Value,
 }
 
 impl Served {
@@ -141,7 +134,7 @@ impl Served {
         let urls: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("sandbox said {line:?}: {e}"));
         let admin = urls["admin"].as_str().expect("admin url").to_string();
-        Served { child, admin, urls }
+        Served { child, admin }
     }
 
     /// `tenantry ARGS` against this sandbox.
@@ -153,10 +146,6 @@ impl Served {
 
     pub fn run(&self, args: &[&str]) -> Run {
         run_with(self.command(args))
-    }
-
-    pub async fn get(&self, path: &str) -> serde_json::Value {
-        client().get(format!("{}{path}", self.admin)).send().await.expect("GET").json().await.expect("JSON")
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
@@ -172,7 +161,8 @@ impl Served {
     }
 
     pub async fn dump(&self) -> serde_json::Value {
-        self.get("/_sandbox/dump").await
+        let url = format!("{}/_sandbox/dump", self.admin);
+        client().get(url).send().await.expect("GET").json().await.expect("JSON")
     }
 }
 

@@ -172,9 +172,10 @@ pub struct Action {
     pub waits_for: Option<crate::provider::Party>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskSpec>,
-    /// The desired object, for the executor (secrets as references).
+    /// The desired object, for the executor (secrets as references). Shared: a plan of 10,000
+    /// customers would otherwise copy 150,000 objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object: Option<DesiredObject>,
+    pub object: Option<std::sync::Arc<DesiredObject>>,
     /// The observed version the change is based on (optimistic concurrency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,

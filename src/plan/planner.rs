@@ -69,8 +69,8 @@ enum Res {
 struct Planner<'a> {
     inputs: &'a PlanInputs<'a>,
     by_key: BTreeMap<ObjectKey, &'a DesiredObject>,
-    /// Observed objects by (vendor, kind).
-    index: BTreeMap<(crate::model::Vendor, String), Vec<&'a ObservedObject>>,
+    /// Observed objects by (vendor, kind), by id and by (natural key name, lowercased value).
+    index: BTreeMap<(crate::model::Vendor, &'a str), Kind<'a>>,
     resolved: BTreeMap<ObjectKey, Res>,
     actions: Vec<Action>,
     fingerprints: BTreeMap<String, String>,
@@ -79,8 +79,17 @@ struct Planner<'a> {
     orphans: Vec<Orphan>,
     /// Open portal tasks whose result the vendor now shows.
     verified: BTreeSet<String>,
+    /// Each desired object an action carries, copied once and shared by its actions.
+    objects: std::cell::RefCell<std::collections::HashMap<*const DesiredObject, std::sync::Arc<DesiredObject>>>,
     /// Vendor objects more than one binding names, with the keys that name them.
     shared: BTreeMap<(crate::model::Vendor, &'a str, &'a str), Vec<&'a ObjectKey>>,
+}
+
+/// The observed objects of one (vendor, kind), indexed the two ways planning looks them up.
+#[derive(Default)]
+struct Kind<'a> {
+    by_id: std::collections::HashMap<&'a str, &'a ObservedObject>,
+    by_name: std::collections::HashMap<(String, String), Vec<&'a ObservedObject>>,
 }
 
 /// How a desired object was found at the vendor.
@@ -101,12 +110,18 @@ enum Found<'a> {
 
 impl<'a> Planner<'a> {
     fn new(inputs: &'a PlanInputs<'a>) -> Self {
-        let mut index: BTreeMap<_, Vec<&ObservedObject>> = BTreeMap::new();
+        let mut index: BTreeMap<_, Kind> = BTreeMap::new();
         for o in &inputs.observed.objects {
-            index.entry((o.vendor, o.kind.clone())).or_default().push(o);
+            let kind = index.entry((o.vendor, o.kind.as_str())).or_default();
+            kind.by_id.insert(o.id.as_str(), o);
+            for (name, value) in &o.natural_key {
+                kind.by_name.entry((name.clone(), value.to_ascii_lowercase())).or_default().push(o);
+            }
         }
-        for list in index.values_mut() {
-            list.sort_by(|a, b| a.id.cmp(&b.id));
+        for kind in index.values_mut() {
+            for list in kind.by_name.values_mut() {
+                list.sort_by(|a, b| a.id.cmp(&b.id));
+            }
         }
         // A vendor object is one customer's: two bindings naming it mean the state store and the
         // vendor disagree (a store restored from another environment, a sandbox reset).
@@ -117,6 +132,7 @@ impl<'a> Planner<'a> {
         shared.retain(|_, keys| keys.len() > 1);
         Planner {
             inputs,
+            objects: Default::default(),
             shared,
             by_key: inputs.desired.iter().map(|d| (d.key.clone(), d)).collect(),
             index,
@@ -133,13 +149,24 @@ impl<'a> Planner<'a> {
         self.inputs.models.iter().find(|m| m.vendor() == vendor).map(|m| m.as_ref())
     }
 
-    fn candidates<'s>(&'s self, d: &DesiredObject) -> &'s [&'a ObservedObject] {
-        self.index.get(&(d.key.vendor, d.key.kind.clone())).map(Vec::as_slice).unwrap_or_default()
+    fn observed(&self, d: &DesiredObject, id: &str) -> Option<&'a ObservedObject> {
+        self.index.get(&(d.key.vendor, d.key.kind.as_str()))?.by_id.get(id).copied()
+    }
+
+    /// Observed objects of `d`'s kind carrying its first natural key value (sorted by id).
+    fn named_like<'s>(&'s self, d: &'s DesiredObject) -> &'s [&'a ObservedObject] {
+        let Some((name, value)) = d.natural_key.values.iter().next() else { return &[] };
+        self.index
+            .get(&(d.key.vendor, d.key.kind.as_str()))
+            .and_then(|k| k.by_name.get(&(name.clone(), value.to_ascii_lowercase())))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     fn rely_on(&mut self, o: &ObservedObject) {
-        self.fingerprints.insert(o.handle(), o.fingerprint());
-        self.matched.insert(o.handle());
+        let handle = o.handle();
+        self.fingerprints.insert(handle.clone(), o.fingerprint());
+        self.matched.insert(handle);
     }
 
     fn push(&mut self, action: Action) -> String {
@@ -238,9 +265,8 @@ impl<'a> Planner<'a> {
 
     fn find(&self, d: &DesiredObject, parent_id: Option<&Option<String>>) -> Found<'a> {
         let state = self.inputs.state;
-        let candidates = self.candidates(d);
         if let Some(b) = state.bindings.get(&d.key) {
-            let Some(o) = candidates.iter().find(|o| o.id == b.vendor_id) else { return Found::Gone(b) };
+            let Some(o) = self.observed(d, &b.vendor_id) else { return Found::Gone(b) };
             let sharing = self.shared.get(&(d.key.vendor, d.key.kind.as_str(), b.vendor_id.as_str()));
             if let Some(keys) = sharing
                 && !names_match(d, o)
@@ -252,7 +278,7 @@ impl<'a> Planner<'a> {
             return Found::Bound(o, b);
         }
         if let Some(id) = d.adoption.as_ref().and_then(|a| a.external_id.clone()) {
-            return match candidates.iter().find(|o| o.id == id) {
+            return match self.observed(d, &id) {
                 Some(o) => Found::External(o),
                 None => Found::ExternalMissing(id),
             };
@@ -260,7 +286,7 @@ impl<'a> Planner<'a> {
         // Under a parent that does not exist yet, nothing can exist.
         let Some(parent_id) = parent_id else { return Found::Nothing };
         let matches: Vec<&ObservedObject> =
-            candidates.iter().copied().filter(|o| natural_match(d, o, parent_id.as_deref())).collect();
+            self.named_like(d).iter().copied().filter(|o| natural_match(d, o, parent_id.as_deref())).collect();
         match matches.as_slice() {
             [] => Found::Nothing,
             [o] => {
@@ -288,6 +314,14 @@ impl<'a> Planner<'a> {
         }
     }
 
+    fn shared_object(&self, d: &DesiredObject) -> std::sync::Arc<DesiredObject> {
+        self.objects
+            .borrow_mut()
+            .entry(d as *const DesiredObject)
+            .or_insert_with(|| std::sync::Arc::new(d.clone()))
+            .clone()
+    }
+
     /// The skeleton of an action for `d`.
     fn base(&self, d: &DesiredObject, kind: ActionKind, reason: String) -> Action {
         Action {
@@ -305,7 +339,7 @@ impl<'a> Planner<'a> {
             since: None,
             waits_for: None,
             task: None,
-            object: Some(d.clone()),
+            object: Some(self.shared_object(d)),
             version: None,
             record: BTreeMap::new(),
         }
@@ -743,14 +777,14 @@ impl<'a> Planner<'a> {
                                 );
                                 a.reason = format!("{}; {why}", a.reason);
                                 a.task = Some(task_spec(d, form, None));
-                                a.object = Some(d.clone());
+                                a.object = Some(self.shared_object(d));
                             }
                         },
                         Overdue::Register { why } => {
                             a.kind = ActionKind::Register;
                             a.id = format!("{}:register", d.key.id());
                             a.reason = format!("{}; {why}", a.reason);
-                            a.object = Some(d.clone());
+                            a.object = Some(self.shared_object(d));
                         }
                     }
                 }
@@ -783,7 +817,11 @@ impl<'a> Planner<'a> {
             if desired_keys.contains(key) || self.inputs.observed.unavailable.contains_key(&key.vendor) {
                 continue;
             }
-            match self.index.get(&(key.vendor, key.kind.clone())).and_then(|l| l.iter().find(|o| o.id == b.vendor_id)) {
+            match self
+                .index
+                .get(&(key.vendor, key.kind.as_str()))
+                .and_then(|k| k.by_id.get(b.vendor_id.as_str()).copied())
+            {
                 Some(o) => {
                     found.insert(o.handle(), (key.clone(), o));
                 }
@@ -936,16 +974,17 @@ impl ActionKind {
 
 /// Dependency order (parents and dependencies first), ties broken by key.
 fn topological_order(desired: &[DesiredObject]) -> Vec<ObjectKey> {
-    let by_key: BTreeMap<&ObjectKey, &DesiredObject> = desired.iter().map(|d| (&d.key, d)).collect();
+    use std::collections::HashMap;
+    let by_key: HashMap<&ObjectKey, &DesiredObject> = desired.iter().map(|d| (&d.key, d)).collect();
     let mut out = Vec::with_capacity(desired.len());
-    let mut state: BTreeMap<&ObjectKey, u8> = BTreeMap::new(); // 1 = visiting, 2 = done
+    let mut state: HashMap<&ObjectKey, u8> = HashMap::with_capacity(desired.len()); // 1 = visiting, 2 = done
     fn visit<'a>(
         k: &'a ObjectKey,
-        by_key: &BTreeMap<&'a ObjectKey, &'a DesiredObject>,
-        state: &mut BTreeMap<&'a ObjectKey, u8>,
+        by_key: &HashMap<&'a ObjectKey, &'a DesiredObject>,
+        state: &mut HashMap<&'a ObjectKey, u8>,
         out: &mut Vec<ObjectKey>,
     ) {
-        if state.get(k).is_some() {
+        if state.contains_key(k) {
             return; // done, or a cycle (a model bug): keep going without looping
         }
         state.insert(k, 1);
@@ -959,20 +998,23 @@ fn topological_order(desired: &[DesiredObject]) -> Vec<ObjectKey> {
         state.insert(k, 2);
         out.push(k.clone());
     }
-    for k in by_key.keys() {
+    // In key order, so the result (and the plan) is deterministic.
+    let mut keys: Vec<&ObjectKey> = by_key.keys().copied().collect();
+    keys.sort();
+    for k in keys {
         visit(k, &by_key, &mut state, &mut out);
     }
     out
 }
 
-/// Whether `o` is the object `d` describes: same natural key values (case-insensitive) and,
-/// when `d` sits under a parent, the same parent id.
 /// Whether `o` carries `d`'s natural key (ignoring where it sits).
 fn names_match(d: &DesiredObject, o: &ObservedObject) -> bool {
     !d.natural_key.values.is_empty()
         && d.natural_key.values.iter().all(|(k, v)| o.natural_key.get(k).is_some_and(|ov| ov.eq_ignore_ascii_case(v)))
 }
 
+/// Whether `o` is the object `d` describes: same natural key values (case-insensitive) and,
+/// when `d` sits under a parent, the same parent id.
 fn natural_match(d: &DesiredObject, o: &ObservedObject, parent_id: Option<&str>) -> bool {
     if d.natural_key.values.is_empty() {
         return false;
@@ -1001,22 +1043,23 @@ fn diff_field(name: &str, field: &Field, o: &ObservedObject, binding: Option<&Bi
             })
         }
         FieldValue::Value(want) => {
+            const NULL: &Json = &Json::Null;
             let current = if field.observable {
-                o.fields.get(name).cloned().unwrap_or(Json::Null)
+                o.fields.get(name).unwrap_or(NULL)
             } else if fresh {
-                Json::Null
+                NULL
             } else {
                 match binding?.applied.get(name) {
-                    Some(v) => v.clone(),
+                    Some(v) => v,
                     // Never recorded (an adopted object, or a field the API could not set): one
                     // that can be set is set; a create-only one is unknown and left alone.
                     None if field.update == Update::CreateOnly => return None,
-                    None => Json::Null,
+                    None => NULL,
                 }
             };
-            (!json_equal(want, &current)).then(|| Change {
+            (!json_equal(want, current)).then(|| Change {
                 field: name.to_string(),
-                before: (!current.is_null()).then_some(current),
+                before: (!current.is_null()).then(|| current.clone()),
                 after: Some(want.clone()),
                 sensitive: false,
             })

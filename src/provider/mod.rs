@@ -491,7 +491,11 @@ impl ObservedObject {
         use sha2::{Digest, Sha256};
         let bytes = serde_json::to_vec(&(&self.fields, &self.state, &self.marker, &self.parent_id)).unwrap_or_default();
         let digest = Sha256::digest(&bytes);
-        let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        let mut hash = String::with_capacity(24);
+        for b in digest.iter().take(12) {
+            use std::fmt::Write;
+            let _ = write!(hash, "{b:02x}");
+        }
         match &self.version {
             Some(v) => format!("version:{v};sha256:{hash}"),
             None => format!("sha256:{hash}"),

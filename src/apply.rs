@@ -810,6 +810,8 @@ pub struct Converge<'a> {
     pub first: Option<Plan>,
     /// Whose work to wait for (up to `wait`): normally only the vendor's own processing.
     pub follow: BTreeSet<crate::provider::Party>,
+    /// Added to this machine's clock for planning (a sandbox's moved clock; else zero).
+    pub skew: jiff::SignedDuration,
 }
 
 /// Why converging stopped.
@@ -867,7 +869,7 @@ pub async fn converge(
                     &exec.vendors,
                     &state,
                     input.options.clone(),
-                    Timestamp::now(),
+                    Timestamp::now().checked_add(input.skew).unwrap_or_else(|_| Timestamp::now()),
                 )
                 .await
             }

@@ -1,3 +1,37 @@
+//! tenantry: customer onboarding as code for managed service providers.
+//!
+//! Manifests (YAML in git) declare customers, resellers and their vendor services; tenantry
+//! observes the vendors, plans the difference and applies it idempotently. The loop, in the
+//! order data flows:
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`manifest`] | loading YAML with spans, one-pass validation with file/line/column diagnostics, JSON Schemas |
+//! | [`model`] | the validated manifest model ([`model::DesiredState`]) and `tenantry.yaml` (connections, state, policies) |
+//! | [`provider`] | the vendor contract: [`provider::VendorModel`] (manifest -> desired objects, vendor rules), [`provider::VendorReader`] (bulk observe, lookup) and [`provider::VendorWriter`] (execute one action), the six HTTP clients, the shared retry / rate-limit layer, and an in-memory vendor for tests |
+//! | [`plan`] | the pure planner (desired x observed x bindings -> [`plan::Plan`]) and its text / JSON / Markdown renderers |
+//! | [`engine`] | wiring: connect the vendors, desire, observe concurrently, plan |
+//! | [`apply`] | the executor: dependency order, per-vendor concurrency, crash-safe creates, portal-task delivery, rounds that follow what the vendors complete |
+//! | [`state`] | the state store trait and its SQLite implementation: bindings, intents, portal tasks, the lock, history |
+//! | [`secrets`] | resolving `{env}` / `{file}` references at apply time into `SecretString`s |
+//! | [`sandbox`] | simulators of the six vendor APIs and their portals, a simulated operator and customers, fault injection |
+//! | [`cli`] | the `tenantry` commands |
+//!
+//! Invariants the code keeps (and the tests check):
+//! - **Planning is pure.** [`plan::plan`] does no I/O and reads no clock; the same inputs give
+//!   the same plan byte for byte. Apply decides nothing the plan did not decide.
+//! - **Never create blindly.** Every create looks the object up first, records an intent before
+//!   the request, and after a lost answer or a crash looks it up again: found is bound, absent is
+//!   created again. Killing tenantry at any point duplicates nothing.
+//! - **Bindings are identity.** A manifest object is bound to one vendor id; a vendor object with
+//!   the same natural key but no binding and no owner marker is a conflict, never taken over.
+//! - **Secrets are references.** Plans, plan files, state, history, logs and errors hold only
+//!   `env:NAME` / `file:PATH`; values exist in memory as `SecretString` while a request is built.
+//! - **Destruction is opt-in.** Deletes need prune and ownership; one-way changes need
+//!   `--allow-irreversible`.
+//! - **Waits are honest.** What completes at the vendor on its own is followed; what waits for
+//!   a person is reported with since-when and what to do, and portal tasks carry every value.
+
 pub mod apply;
 pub mod cli;
 pub mod engine;

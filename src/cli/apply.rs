@@ -103,6 +103,7 @@ async fn run_dir(args: &ApplyArgs, ws: &Workspace, names: &render::Names, output
         max_rounds: 25,
         first: Some(first),
         follow: follow(ws, args),
+        skew: ws.skew,
     };
     let (rounds, stopped) = exec_mod::converge(&exec, &input, |_, _, _| {}).await;
     let reports: Vec<&RunReport> = rounds.iter().map(|r| &r.report).collect();

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use jiff::Timestamp;
 
 use super::workspace::{self, ConnectArgs, TargetArgs, Workspace};
 use super::{CliError, CliResult, Output};
@@ -73,8 +72,7 @@ pub async fn make(ws: &Workspace, targets: &TargetArgs, dir: &Path) -> Result<Pl
         excludes: targets.excludes.clone(),
         sandbox: ws.sandbox_admin.is_some(),
     };
-    let mut plan =
-        crate::engine::make_plan(&ws.desired, &ws.sources, &ws.vendors, &state, options, Timestamp::now()).await;
+    let mut plan = crate::engine::make_plan(&ws.desired, &ws.sources, &ws.vendors, &state, options, ws.now()).await;
     plan.manifests_dir = Some(dir.display().to_string());
     Ok(plan)
 }

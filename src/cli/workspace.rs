@@ -67,6 +67,16 @@ pub struct Workspace {
     pub sandbox: Option<Sandbox>,
     /// The sandbox's admin URL, when running against one.
     pub sandbox_admin: Option<String>,
+    /// How far the clock plans are made with is ahead of this machine's: zero, except in a
+    /// sandbox whose clock was moved (`/_sandbox/clock`), whose time is the vendors' time.
+    pub skew: jiff::SignedDuration,
+}
+
+impl Workspace {
+    /// The time plans are made at.
+    pub fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now().checked_add(self.skew).unwrap_or_else(|_| jiff::Timestamp::now())
+    }
 }
 
 /// Load the manifests, refusing (with every diagnostic on stderr) when they have errors.
@@ -169,6 +179,7 @@ impl Workspace {
                 delivery,
                 limits: connections.iter().map(|(v, c)| (*v, c.limits)).collect(),
                 sandbox,
+                skew: sandbox_skew(&urls.admin).await,
                 sandbox_admin: Some(urls.admin),
             });
         }
@@ -188,6 +199,7 @@ impl Workspace {
             limits: config.connections.iter().map(|(v, c)| (*v, c.limits)).collect(),
             sandbox: None,
             sandbox_admin: None,
+            skew: jiff::SignedDuration::ZERO,
         })
     }
 
@@ -204,6 +216,21 @@ pub fn open_store(url: &str, dir: &Path) -> Result<Arc<dyn StateStore>, CliError
     crate::state::open(url, dir).map_err(|e| {
         CliError::from(e).hint("state URLs look like sqlite:.tenantry/state.db (relative to the manifest directory)")
     })
+}
+
+/// How far a sandbox's clock is ahead of this machine's (zero when it cannot say).
+async fn sandbox_skew(admin: &str) -> jiff::SignedDuration {
+    let url = format!("{}/_sandbox/info", admin.trim_end_matches('/'));
+    let Ok(client) = crate::provider::http::client_builder().timeout(std::time::Duration::from_secs(10)).build() else {
+        return jiff::SignedDuration::ZERO;
+    };
+    let now = match client.get(&url).send().await {
+        Ok(r) => r.json::<serde_json::Value>().await.ok(),
+        Err(_) => None,
+    };
+    now.and_then(|b| b["now"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()))
+        .map(|t| t.duration_since(jiff::Timestamp::now()))
+        .unwrap_or(jiff::SignedDuration::ZERO)
 }
 
 /// Ask a running sandbox where its simulators listen.

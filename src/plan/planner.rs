@@ -683,8 +683,17 @@ impl<'a> Planner<'a> {
             } else {
                 a.task = Some(task_spec(d, &form, Some(&list)));
             }
-            if !refused_here.is_empty() {
-                a.blocked = Some(refused_here.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "));
+            // A vendor rule refuses the object as desired (a cap below the protected seats):
+            // the portal would refuse it too, so no task is handed to anyone.
+            let blocked = match &vetoed {
+                Some(v) => Some(v.clone()),
+                None if !refused_here.is_empty() => {
+                    Some(refused_here.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "))
+                }
+                None => None,
+            };
+            if blocked.is_some() {
+                a.blocked = blocked;
                 a.kind = ActionKind::PortalTask;
                 a.task = None;
             }

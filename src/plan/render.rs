@@ -79,7 +79,7 @@ pub fn text(plan: &Plan, names: &Names, style: Style) -> String {
     }
     let groups = group(&plan.actions);
     if groups.is_empty() && plan.orphans.is_empty() {
-        let _ = writeln!(out, "No changes. The vendors match the manifests.\n");
+        let _ = writeln!(out, "{}\n", no_changes(plan));
     }
     for (owner, vendors) in &groups {
         let name = names.get(owner).map(|n| format!("  {}{n}{}", s.dim, s.reset)).unwrap_or_default();
@@ -283,7 +283,8 @@ pub fn markdown(plan: &Plan, names: &Names) -> String {
     }
     let groups = group(&plan.actions);
     if groups.is_empty() && plan.orphans.is_empty() {
-        out.push_str("No changes. The vendors match the manifests.\n");
+        out.push_str(&no_changes(plan));
+        out.push('\n');
     }
     for (owner, vendors) in &groups {
         let actions: Vec<&Action> = vendors.values().flatten().copied().collect();
@@ -331,4 +332,13 @@ pub fn markdown(plan: &Plan, names: &Names) -> String {
 
 fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// What an empty plan means: never "the vendors match" when some could not be looked at.
+fn no_changes(plan: &Plan) -> String {
+    if plan.unavailable.is_empty() {
+        "No changes. The vendors match the manifests.".into()
+    } else {
+        "No changes at the vendors that could be observed; what the others need is unknown.".into()
+    }
 }

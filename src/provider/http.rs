@@ -149,6 +149,9 @@ pub struct Http {
     penalty: Duration,
     max_attempts: usize,
     min_backoff: Duration,
+    /// Recognises a 5xx answer that is a definitive refusal, not a failure (the VCO answers
+    /// business errors with 500 and a JSON-RPC error): handed to the client, not retried.
+    refusal: Option<fn(&Resp) -> bool>,
 }
 
 /// An attempt's failure, with what retrying needs to know.
@@ -183,7 +186,14 @@ impl Http {
             penalty,
             max_attempts: 5,
             min_backoff: Duration::from_millis(200),
+            refusal: None,
         })
+    }
+
+    /// Treat 5xx answers that `refusal` recognises as the vendor's definitive answer.
+    pub fn with_refusals(mut self, refusal: fn(&Resp) -> bool) -> Self {
+        self.refusal = Some(refusal);
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -314,7 +324,7 @@ impl Http {
             // A throttled request was not processed: always safe to send again.
             return Err(fail(ErrorKind::Retryable, format!("throttled (429); waiting {wait:?}"), true, Some(wait)));
         }
-        if status.is_server_error() {
+        if status.is_server_error() && !self.refusal.is_some_and(|r| r(&resp)) {
             let text = format!("the vendor failed ({}){}", status.as_u16(), summary(&resp));
             return Err(if req.idempotent {
                 fail(ErrorKind::Retryable, text, true, None)

@@ -69,7 +69,7 @@ impl VeloCloud {
             .resolve(token)
             .map_err(|e| VendorError::new(Vendor::Velocloud, ErrorKind::Auth, "connect", e.to_string()))?;
         Ok(VeloCloud {
-            http: Http::new(Vendor::Velocloud, &conn.base_url, &conn.limits)?,
+            http: Http::new(Vendor::Velocloud, &conn.base_url, &conn.limits)?.with_refusals(refused),
             auth: TokenAuth(token),
             ids: conn.ids.clone(),
         })
@@ -225,6 +225,15 @@ fn pool_id(catalog: &Catalog, name: &str) -> Result<i64, VendorError> {
             format!("the VCO has no gateway pool named `{name}`"),
         )
     })
+}
+
+/// VCO messages that mean "no, and nothing was done", though they come with HTTP 500.
+const REFUSALS: [&str; 3] = ["disableCreateEnterprise", "creation of customers is disabled", "already exists"];
+
+/// Whether a 5xx answer is one of the VCO's definitive refusals (see [`REFUSALS`]).
+fn refused(resp: &Resp) -> bool {
+    let j = resp.json();
+    j.pointer("/error/message").and_then(Json::as_str).is_some_and(|m| REFUSALS.iter().any(|r| m.contains(r)))
 }
 
 fn error(method: &str, resp: &Resp) -> VendorError {

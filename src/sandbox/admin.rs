@@ -36,7 +36,7 @@ async fn dump(State(shared): State<Arc<Shared>>) -> Response {
 /// Where each simulator listens and how it behaves, so another process can connect to it
 /// (`tenantry apply --sandbox-url`).
 async fn info(State(shared): State<Arc<Shared>>) -> Response {
-    axum::Json(json!({"urls": shared.urls.get(), "options": shared.opts})).into_response()
+    axum::Json(json!({"urls": shared.urls.get(), "options": shared.opts, "now": shared.now()})).into_response()
 }
 
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {

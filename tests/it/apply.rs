@@ -134,6 +134,7 @@ impl World {
             max_rounds,
             first: None,
             follow: [tenantry::provider::Party::Vendor].into(),
+            skew: jiff::SignedDuration::ZERO,
         };
         converge(&self.executor(), &input, |_, _, _| {}).await
     }
@@ -382,6 +383,7 @@ async fn irreversible_changes_are_refused_without_the_flag() {
         max_rounds: 3,
         first: None,
         follow: [tenantry::provider::Party::Vendor].into(),
+        skew: jiff::SignedDuration::ZERO,
     };
     let (_, stopped) = converge(&w.executor(), &input, |_, _, _| {}).await;
     let Stopped::Refused(why) = stopped else { panic!("{stopped:?}") };

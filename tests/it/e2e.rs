@@ -328,3 +328,91 @@ fn with_the_operator_off_every_human_step_is_listed_and_tasks_done_closes_one() 
     let unknown = run(&["tasks", "done", "T-999", "--sandbox", "-d", &d]);
     assert!(unknown.code == 1 && unknown.stderr.contains("there is no task T-999; open tasks: T-"), "{unknown}");
 }
+
+/// Replace `from` with `to` in a manifest of `dir` (the test fails if it is not there).
+fn edit_manifest(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).expect("read manifest");
+    assert!(text.contains(from), "{file} has no {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write manifest");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vendor_rules_give_the_planned_messages() {
+    // Pulse never maps (so VDC stays blocked) and the VCO operator disabled customer creation.
+    let served = Served::start(&["--pulse-delay", "3600"]);
+    served.post("/_sandbox/velocloud/creation", json!({"disabled": true})).await;
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let first = served.run(&["apply", &d, "--auto-approve", "--wait", "1s"]);
+    assert_eq!(first.code, 1, "{first}");
+    assert!(first.stdout.contains("the VCO operator has disabled customer creation for this partner"), "{first}");
+    assert!(first.stdout.contains("ask your VCO operator to allow customer creation"), "{first}");
+
+    // A cap below the seats already protected, and a commitment term Datto forbids.
+    edit_manifest(
+        dir.path(),
+        "customers/acme.yaml",
+        "cap: {enabled: true, seats: 80}",
+        "cap: {enabled: true, seats: 5}",
+    );
+    edit_manifest(
+        dir.path(),
+        "customers/wayne.yaml",
+        "      region: eu\n",
+        "      region: eu\n      term: monthToMonth\n",
+    );
+    let plan = served.run(&["plan", &d, "--format", "json"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    let plan: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let blocked = |id: &str| -> String {
+        let a = plan["actions"].as_array().unwrap().iter().find(|a| a["id"] == id);
+        let a = a.unwrap_or_else(|| panic!("no action {id} in {plan:#}"));
+        a["blocked"].as_str().unwrap_or_else(|| panic!("{id} is not blocked: {a:#}")).to_string()
+    };
+    let pulse =
+        plan["actions"].as_array().unwrap().iter().find(|a| a["id"] == "customer/acme/veeam/pulse-tenant:await");
+    let since: jiff::Timestamp = pulse.expect("pulse await")["since"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        blocked("customer/acme/veeam/vdc-registration:portal-task"),
+        format!(
+            "VDC registration needs an Active End Customer in VCSP Pulse that is not yet VDC registered: waiting for VCSP Pulse mapping (Veeam verifies the customer) since {}",
+            tenantry::plan::fmt_time(since)
+        )
+    );
+    assert_eq!(
+        blocked("customer/acme/datto/client:task:licensing"),
+        "the license cap of 5 is below the 12 seats already protected; Datto refuses a cap under the protected seats"
+    );
+    assert_eq!(
+        blocked("customer/wayne/datto/client:task:change-term"),
+        "term: Datto does not allow a oneYear commitment to become monthToMonth"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_authorization_link_is_renewed() {
+    // Customers never consent; after 73 hours the AvePoint links (72 h) have expired.
+    let served = Served::start(&["--no-customers"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let first = served.run(&["apply", &d, "--auto-approve", "--wait", "1s"]);
+    assert_eq!(first.code, 0, "{first}");
+    let plan = served.run(&["plan", &d]);
+    assert!(plan.stdout.contains("waiting for consent"), "{plan}");
+    served.post("/_sandbox/clock", json!({"advanceSeconds": 73 * 3600})).await;
+    let plan = served.run(&["plan", &d, "--format", "json"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    let plan: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let renew: Vec<&Json> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["key"]["vendor"] == "avepoint" && a["kind"] == "register")
+        .collect();
+    assert!(!renew.is_empty(), "{plan:#}");
+    for a in renew {
+        let reason = a["reason"].as_str().unwrap();
+        assert!(reason.contains("the authorization link has expired (3d validity); a new link goes to"), "{reason}");
+    }
+}

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// avepoint-identity, admin) instead of free ones.
     #[arg(long, value_name = "N")]
     pub port_base: Option<u16>,
+    /// Keep every vendor request and answer, for `GET <admin>/_sandbox/requests` (grows
+    /// without bound: for tests and debugging). Request counts per vendor are always kept.
+    #[arg(long)]
+    pub journal: bool,
     /// Print the URLs as one JSON line (for scripts) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -97,8 +101,13 @@ fn secs(s: f64) -> Result<Duration, CliError> {
 }
 
 async fn serve(a: ServeArgs) -> CliResult {
-    let mut opts =
-        Options { state_file: a.state.clone(), seed: a.seed, customers: !a.no_customers, ..Options::default() };
+    let mut opts = Options {
+        state_file: a.state.clone(),
+        seed: a.seed,
+        customers: !a.no_customers,
+        journal: a.journal,
+        ..Options::default()
+    };
     if let Some(l) = a.latency {
         opts.latency = l;
     }

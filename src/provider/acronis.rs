@@ -443,8 +443,11 @@ impl VendorWriter for Acronis {
 
 impl Acronis {
     async fn set_role(&self, user: &str, tenant: &str, role: &str) -> Result<(), VendorError> {
-        let body = json!({"items": [{
+        // The documented body is a whole access-policy list, timestamps included.
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S").to_string();
+        let body = json!({"timestamp": now, "items": [{
             "id": ZERO, "issuer_id": ZERO, "trustee_id": user, "trustee_type": "user", "tenant_id": tenant, "role_id": role, "version": 0,
+            "created_at": now, "updated_at": now, "deleted_at": null,
         }]});
         self.ok(Req::new(Method::PUT, format!("/users/{user}/access_policies")).json(body)).await?;
         Ok(())

@@ -148,11 +148,11 @@ impl State {
         json!({
             "id": t.id, "version": t.version, "created_at": t.created_at, "updated_at": t.updated_at, "deleted_at": null,
             "production_start_date": null, "name": t.name, "customer_type": "default", "parent_id": t.parent_id, "kind": t.kind,
-            "contact": t.contact, "contacts": [], "enabled": t.enabled, "customer_id": t.customer_id, "brand_id": 1,
+            "contact": contact_json(t), "contacts": [], "enabled": t.enabled, "customer_id": t.customer_id, "brand_id": 1,
             "brand_enabled": false, "internal_tag": t.internal_tag, "language": t.language, "owner_id": null,
-            "has_children": self.tenants.values().any(|c| c.parent_id == t.id), "default_idp_id": null,
+            "has_children": self.tenants.values().any(|c| c.parent_id == t.id), "default_idp_id": DEFAULT_IDP,
             "update_lock": {"enabled": false, "owner_id": null}, "ancestral_access": true, "mfa_status": "disabled",
-            "pricing_mode": "trial",
+            "pricing_mode": "trial", "offering_items": [], "brand_uuid": BRAND_UUID, "barrier": 0,
         })
     }
 
@@ -171,13 +171,51 @@ impl State {
     }
 }
 
+/// A tenant's contact as the full tenant shape documents it: with its own id and timestamps.
+fn contact_json(t: &Tenant) -> Json {
+    let mut c = t.contact.clone();
+    if let Some(m) = c.as_object_mut() {
+        m.insert("id".into(), json!(t.id));
+        m.insert("created_at".into(), json!(t.created_at));
+        m.insert("updated_at".into(), json!(t.updated_at));
+    }
+    c
+}
+
 fn user_json(u: &User) -> Json {
     json!({
         "id": u.id, "version": u.version, "tenant_id": u.tenant_id, "login": u.login, "contact": u.contact,
         "activated": u.activated, "enabled": u.enabled, "created_at": u.created_at, "updated_at": u.created_at,
         "deleted_at": null, "language": "en", "business_types": [], "notifications": [], "mfa_status": "disabled",
-        "personal_tenant_id": null, "external_id": null,
+        "personal_tenant_id": null, "origin_id": null, "origin_external_id": null, "disable_after": null,
     })
+}
+
+/// A user as a single-object answer documents it (`user`): the list-only fields that are
+/// unset are left out, where the list shape (`userBatch`) has them as null.
+fn single_user_json(u: &User) -> Json {
+    let mut j = user_json(u);
+    if let Some(m) = j.as_object_mut() {
+        for k in ["origin_id", "origin_external_id", "disable_after"] {
+            m.remove(k);
+        }
+    }
+    j
+}
+
+/// The identity provider and brand every sandbox tenant has (the documented shape wants ids).
+const DEFAULT_IDP: &str = "11111111-2222-4333-8444-555555555555";
+const BRAND_UUID: &str = "66666666-7777-4888-9999-aaaaaaaaaaaa";
+
+/// An access policy as the API reports it: what was put, with its timestamps.
+fn stamped_policy(p: &Json, at: &str) -> Json {
+    let mut p = p.clone();
+    if let Some(m) = p.as_object_mut() {
+        m.entry("created_at").or_insert_with(|| json!(at));
+        m.insert("updated_at".into(), json!(at));
+        m.insert("deleted_at".into(), Json::Null);
+    }
+    p
 }
 
 pub fn settle(w: &mut World, now: Timestamp, _opts: &Options) {
@@ -279,7 +317,12 @@ fn paged(items: Vec<Json>, limit: usize, offset: usize, filters: &Json) -> Json 
     let slice: Vec<Json> = items[offset.min(items.len())..end].to_vec();
     let after = (end < items.len())
         .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"o": end, "f": filters}).to_string()));
-    json!({"items": slice, "paging": {"cursors": {"after": after}}, "timestamp": plain_time(Timestamp::now())})
+    // No `after` on the last page (the documented cursor is a string when present).
+    let cursors = match after {
+        Some(a) => json!({"after": a}),
+        None => json!({}),
+    };
+    json!({"items": slice, "paging": {"cursors": cursors}, "timestamp": plain_time(Timestamp::now())})
 }
 
 fn cursor(after: &str) -> Option<(usize, Json)> {
@@ -652,7 +695,7 @@ async fn create_user(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: axum
             created_at: plain_time(now),
             activate_at: None,
         };
-        let out = user_json(&u);
+        let out = single_user_json(&u);
         w.acronis.users.insert(u.id.clone(), u);
         axum::Json(out).into_response()
     })
@@ -702,7 +745,7 @@ async fn update_user(
             u.contact = c.clone();
         }
         u.version += 1;
-        axum::Json(user_json(u)).into_response()
+        axum::Json(single_user_json(u)).into_response()
     })
 }
 
@@ -787,6 +830,8 @@ async fn put_policies(
                 );
             }
         }
+        let at = plain_time(Timestamp::now());
+        let items: Vec<Json> = items.iter().map(|p| stamped_policy(p, &at)).collect();
         u.access_policies = items.clone();
         u.version += 1;
         axum::Json(json!({"items": items, "timestamp": plain_time(Timestamp::now())})).into_response()

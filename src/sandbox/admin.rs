@@ -17,6 +17,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/_sandbox/dump", get(dump))
         .route("/_sandbox/info", get(info))
+        .route("/_sandbox/requests", get(requests).delete(forget_requests))
         .route("/_sandbox/reset", post(reset))
         .route("/_sandbox/clock", post(clock))
         .route("/_sandbox/velocloud/edges", post(add_edge))
@@ -37,6 +38,16 @@ async fn dump(State(shared): State<Arc<Shared>>) -> Response {
 /// (`tenantry apply --sandbox-url`).
 async fn info(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(json!({"urls": shared.urls.get(), "options": shared.opts, "now": shared.now()})).into_response()
+}
+
+/// Requests per vendor, and each request and answer when the journal is on.
+async fn requests(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.journal.to_json()).into_response()
+}
+
+async fn forget_requests(State(shared): State<Arc<Shared>>) -> Response {
+    shared.journal.clear();
+    axum::Json(json!({"cleared": true})).into_response()
 }
 
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
@@ -139,7 +150,7 @@ fn edit_world(
                     e.site.insert(f.to_string(), value.clone());
                 }
             }
-            e.modified = super::plain_time(now);
+            e.modified = super::vco_time(now);
         }
         ("watchguard", "account") => {
             let a = w

@@ -90,6 +90,9 @@ pub struct Options {
     pub tenant_users: u32,
     /// Fixed ports (0 = any free port).
     pub ports: BTreeMap<String, u16>,
+    /// Keep every vendor request and answer in the [`Journal`].
+    #[serde(default)]
+    pub journal: bool,
 }
 
 impl Default for Options {
@@ -109,6 +112,7 @@ impl Default for Options {
             operator_txn_delay: Duration::from_millis(300),
             tenant_users: 12,
             ports: BTreeMap::new(),
+            journal: false,
         }
     }
 }
@@ -179,6 +183,47 @@ pub struct Shared {
     pub vco_limiter: Mutex<(Timestamp, u32, Option<Timestamp>)>,
     /// Where every listener ended up (set once all are bound).
     pub urls: std::sync::OnceLock<Urls>,
+    /// Requests per vendor, and (with `journal`) each request and answer.
+    pub journal: Journal,
+}
+
+/// What the vendors were asked: counts always, exchanges when [`Options::journal`] is on.
+#[derive(Debug, Default)]
+pub struct Journal {
+    pub counts: Mutex<BTreeMap<Vendor, u64>>,
+    pub exchanges: Mutex<Vec<Exchange>>,
+}
+
+/// One request to a simulated vendor and its answer (bodies as JSON when they are JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Exchange {
+    pub vendor: Vendor,
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Json::is_null")]
+    pub body: Json,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Json::is_null")]
+    pub answer: Json,
+}
+
+impl Journal {
+    pub fn count(&self, vendor: Vendor) {
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(vendor).or_default() += 1;
+    }
+
+    pub fn to_json(&self) -> Json {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let exchanges = self.exchanges.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        json!({"counts": counts, "exchanges": exchanges})
+    }
+
+    pub fn clear(&self) {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.exchanges.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 impl Shared {
@@ -291,6 +336,7 @@ impl Sandbox {
             tokens: Mutex::new(BTreeMap::new()),
             vco_limiter: Mutex::new((Timestamp::UNIX_EPOCH, 0, None)),
             urls: std::sync::OnceLock::new(),
+            journal: Journal::default(),
         });
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();
@@ -307,7 +353,7 @@ impl Sandbox {
         ];
         for (name, vendor, router) in listeners {
             let router = match vendor {
-                Some(v) => with_faults(router, v, &opts),
+                Some(v) => with_faults(router, v, &opts, shared.clone()),
                 None => router,
             };
             let port = opts.ports.get(name).copied().unwrap_or(0);
@@ -437,10 +483,54 @@ pub fn connections(urls: &Urls, opts: &Options) -> (BTreeMap<Vendor, Connection>
     (c, values)
 }
 
-/// Wrap a vendor router in the fault layer.
-fn with_faults(router: Router, vendor: Vendor, opts: &Options) -> Router {
+/// Wrap a vendor router in the fault layer (and the journal, outside it: a faulted request was
+/// still made).
+fn with_faults(router: Router, vendor: Vendor, opts: &Options, shared: Arc<Shared>) -> Router {
     let dice = Arc::new(faults::Dice::new(opts.seed, vendor, &opts.faults, opts.latency));
-    router.layer(axum::middleware::from_fn_with_state((dice, vendor), fault_layer))
+    router
+        .layer(axum::middleware::from_fn_with_state((dice, vendor), fault_layer))
+        .layer(axum::middleware::from_fn_with_state((shared, vendor), journal_layer))
+}
+
+async fn journal_layer(State((shared, vendor)): State<(Arc<Shared>, Vendor)>, req: Request, next: Next) -> Response {
+    shared.journal.count(vendor);
+    if !shared.opts.journal {
+        return next.run(req).await;
+    }
+    const LIMIT: usize = 16 << 20;
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, LIMIT).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large for the journal").into_response();
+    };
+    let mut exchange = Exchange {
+        vendor,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        body: as_json(&bytes),
+        status: 0,
+        answer: Json::Null,
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (parts, body) = response.into_parts();
+    let response = match axum::body::to_bytes(body, LIMIT).await {
+        Ok(bytes) => {
+            exchange.answer = as_json(&bytes);
+            Response::from_parts(parts.clone(), Body::from(bytes))
+        }
+        // The answer was cut off on purpose (a dropped connection): cut it off again.
+        Err(_) => dropped(),
+    };
+    exchange.status = parts.status.as_u16();
+    shared.journal.exchanges.lock().unwrap_or_else(|p| p.into_inner()).push(exchange);
+    response
+}
+
+fn as_json(bytes: &[u8]) -> Json {
+    if bytes.is_empty() {
+        return Json::Null;
+    }
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Json::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 async fn fault_layer(State((dice, vendor)): State<(Arc<faults::Dice>, Vendor)>, req: Request, next: Next) -> Response {
@@ -526,6 +616,11 @@ pub fn after(t: Timestamp, d: Duration) -> Timestamp {
 }
 
 /// RFC 3339 without zone, as several vendors print times.
+/// The VCO's timestamps: RFC 3339 in UTC with milliseconds (`2026-11-22T08:50:22.000Z`).
+pub fn vco_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
 pub fn plain_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }

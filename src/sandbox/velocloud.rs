@@ -372,7 +372,7 @@ fn call(shared: &Shared, method: &str, p: &Json) -> Result<Json, RpcError> {
     }
     shared.mutate(|w, now| {
         let s = &mut w.velocloud;
-        let stamp = super::plain_time(now);
+        let stamp = super::vco_time(now);
         match method {
             "logout" => Ok(json!({})),
             "enterpriseProxy/getEnterpriseProxyEnterprises" => {

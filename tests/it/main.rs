@@ -5,4 +5,5 @@ mod e2e;
 mod manifests;
 mod planner;
 mod schemas;
+mod specs;
 mod support;

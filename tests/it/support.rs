@@ -160,9 +160,13 @@ impl Served {
             .expect("JSON")
     }
 
-    pub async fn dump(&self) -> serde_json::Value {
-        let url = format!("{}/_sandbox/dump", self.admin);
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let url = format!("{}{path}", self.admin);
         client().get(url).send().await.expect("GET").json().await.expect("JSON")
+    }
+
+    pub async fn dump(&self) -> serde_json::Value {
+        self.get("/_sandbox/dump").await
     }
 }
 

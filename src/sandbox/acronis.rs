@@ -237,6 +237,29 @@ pub fn error(status: StatusCode, code: impl Into<Json>, message: &str, info: Opt
         .into_response()
 }
 
+/// The routes this simulator serves (method, path under `/api/2`): each exists in the vendor's
+/// OpenAPI, and each refuses a request without a valid token (tests check both).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/idp/token"),
+    ("GET", "/tenants"),
+    ("POST", "/tenants"),
+    ("GET", "/tenants/{id}"),
+    ("PUT", "/tenants/{id}"),
+    ("DELETE", "/tenants/{id}"),
+    ("GET", "/tenants/{id}/children"),
+    ("GET", "/tenants/{id}/users"),
+    ("GET", "/search"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("GET", "/users/check_login"),
+    ("GET", "/users/{id}"),
+    ("PUT", "/users/{id}"),
+    ("DELETE", "/users/{id}"),
+    ("PUT", "/users/{id}/access_policies"),
+    ("GET", "/users/{id}/access_policies"),
+    ("POST", "/users/{id}/send-activation-email"),
+];
+
 fn unauthorized() -> Response {
     error(StatusCode::UNAUTHORIZED, "Unauthorized", "The access token is missing, invalid or expired.", None)
 }

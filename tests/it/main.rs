@@ -1,6 +1,7 @@
 //! tenantry's integration tests: one binary, one module per area.
 
 mod apply;
+mod contract;
 mod e2e;
 mod manifests;
 mod planner;

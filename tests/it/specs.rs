@@ -212,3 +212,66 @@ async fn vco_and_acronis_requests_and_answers_match_the_vendor_specifications() 
     // The run exercised both vendors' routes, bodies and answers (not a vacuous pass).
     assert!(checked.0 > 20 && checked.1 > 5 && checked.2 > 10, "checked (routes, bodies, answers): {checked:?}");
 }
+
+#[test]
+fn every_vco_method_the_simulator_serves_is_in_the_swagger_and_extensions_are_named() {
+    use tenantry::sandbox::velocloud::{EXTENSIONS, METHODS};
+    let vco = spec("velocloud-vco-v1-swagger-5.0.0-dist.json");
+    for m in METHODS {
+        assert!(vco["paths"][format!("/{m}")]["post"].is_object(), "{m} is not a POST in the VCO v1 swagger");
+    }
+    for (method, field, why) in EXTENSIONS {
+        assert!(METHODS.contains(method), "extension for unserved method {method}");
+        assert!(!why.is_empty());
+        // An extension is a field the method's schema does not list (else it is no extension).
+        let body = vco["paths"][format!("/{method}")]["post"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().map(|p| deref(&vco, p)).find(|p| p["in"] == "body"))
+            .map(|p| p["schema"].clone())
+            .unwrap_or(Json::Null);
+        let listed = field.split('.').try_fold(body, |schema, part| {
+            let mut s = schema;
+            while let Some(r) = s.get("$ref").and_then(Json::as_str) {
+                s = vco.pointer(r.trim_start_matches('#')).cloned().unwrap_or(Json::Null);
+            }
+            s["properties"].get(part).cloned()
+        });
+        assert!(listed.is_none(), "{method}: {field} is in the swagger, so it is no extension");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_acronis_route_the_simulator_serves_is_documented_and_refuses_a_missing_token() {
+    use tenantry::sandbox::acronis::ROUTES;
+    let mut acronis = spec("acronis-account-management-v2-openapi.json");
+    nullable_to_types(&mut acronis);
+    let served = Served::start(&[]);
+    let base = served.urls["acronis"].as_str().expect("acronis URL").to_string();
+    let http = crate::support::client();
+    for (method, route) in ROUTES {
+        let documented = acronis["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(t, _)| template_matches(t, route))
+            .and_then(|(_, item)| item.get(method.to_lowercase()));
+        assert!(documented.is_some(), "{method} {route} is not in the Acronis OpenAPI");
+        let path = route.replace("{id}", "8f14e45f-ceea-467f-a0e6-1f8a3b2c9d70");
+        let req = http.request(method.parse().unwrap(), format!("{base}{path}"));
+        let req = match (*method, *route) {
+            ("GET" | "DELETE", _) => req,
+            (_, "/idp/token") => req.form(&[("grant_type", "client_credentials")]),
+            _ => req.json(&json!({})),
+        };
+        let resp = req.send().await.expect("request");
+        assert_eq!(resp.status().as_u16(), 401, "{method} {route} without a token");
+        let body: Json = resp.json().await.expect("JSON error body");
+        // The route's own documented 401 body (the token endpoint answers in OAuth 2 form).
+        let schema = documented
+            .and_then(|op| op.pointer("/responses/401/content/application~1json/schema"))
+            .cloned()
+            .unwrap_or_else(|| json!({"$ref": "#/components/schemas/errorScheme"}));
+        let errs = errors(&validator(&acronis, "components", &schema), &body);
+        assert!(errs.is_empty(), "{method} {route}: {body} is not the documented error: {errs:?}");
+    }
+}

@@ -118,6 +118,8 @@ pub fn run_with(mut c: std::process::Command) -> Run {
 pub struct Served {
     pub child: std::process::Child,
     pub admin: String,
+    /// Each simulator's base URL, by vendor (`acronis`: `http://127.0.0.1:PORT/api/2`).
+    pub urls: serde_json::Value,
 }
 
 impl Served {
@@ -134,7 +136,7 @@ impl Served {
         let urls: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("sandbox said {line:?}: {e}"));
         let admin = urls["admin"].as_str().expect("admin url").to_string();
-        Served { child, admin }
+        Served { child, admin, urls }
     }
 
     /// `tenantry ARGS` against this sandbox.

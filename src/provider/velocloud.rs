@@ -1,8 +1,8 @@
 //! VMware SD-WAN Orchestrator API v1 client (`/portal/rest`, POST only, token auth).
 //!
 //! Observing costs three list calls (customers with their edges, gateway pools, operator
-//! profiles with the customers using them) plus one analytics read per customer tenantry
-//! manages, never one per customer on the VCO.
+//! profiles with the customers using them), plus one analytics read for each managed customer
+//! whose analytics tenantry has not applied itself (the VCO has no bulk read of it).
 
 use std::collections::BTreeMap;
 
@@ -37,6 +37,8 @@ pub struct VeloCloud {
     auth: TokenAuth,
     /// Edge licence ids by name (`license:<name>`), from tenantry.yaml.
     ids: BTreeMap<String, String>,
+    /// Requests in flight at once (the connection's `concurrency`).
+    concurrency: usize,
 }
 
 const SITE: &[&str] = &[
@@ -72,6 +74,7 @@ impl VeloCloud {
             http: Http::new(Vendor::Velocloud, &conn.base_url, &conn.limits)?.with_refusals(refused),
             auth: TokenAuth(token),
             ids: conn.ids.clone(),
+            concurrency: conn.limits.concurrency.max(1) as usize,
         })
     }
 
@@ -267,19 +270,43 @@ impl VendorReader for VeloCloud {
     fn observe<'a>(&'a self, scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
         Box::pin(async move {
             let (list, catalog) = tokio::try_join!(self.enterprises(), self.catalog())?;
-            // Analytics is not in the list: read it only for customers tenantry manages.
-            let bound: Vec<String> = scope.bound.values().map(|b| b.vendor_id.clone()).collect();
-            let names: Vec<String> = scope
+            // Analytics is in no list (VCO v1 has no bulk read). What tenantry applied is in the
+            // binding; only a customer it never applied analytics to is read, one call each, so
+            // a converged partner costs the three list calls whatever its size. (A change made
+            // in the portal afterwards is not seen: the README says so.)
+            let applied: BTreeMap<&str, &Json> = scope
+                .bound
+                .values()
+                .filter_map(|b| b.applied.get("analytics").map(|a| (b.vendor_id.as_str(), a)))
+                .collect();
+            let bound: std::collections::HashSet<&str> = scope.bound.values().map(|b| b.vendor_id.as_str()).collect();
+            let names: std::collections::HashSet<String> = scope
                 .desired
                 .iter()
                 .filter_map(|d| d.natural_key.values.get("name").map(|n| n.to_ascii_lowercase()))
                 .collect();
+            let id_of = |e: &Json| e.get("id").and_then(Json::as_i64).unwrap_or(0);
+            let unread: Vec<i64> = list
+                .iter()
+                .filter(|e| {
+                    let id = id_of(e);
+                    let name = e.get("name").and_then(Json::as_str).unwrap_or_default().to_ascii_lowercase();
+                    let ours = bound.contains(id.to_string().as_str()) || names.contains(&name);
+                    ours && !applied.get(id.to_string().as_str()).is_some_and(|a| a.is_boolean())
+                })
+                .map(id_of)
+                .collect();
+            use futures_util::{StreamExt, TryStreamExt};
+            let read: BTreeMap<i64, bool> = futures_util::stream::iter(unread)
+                .map(|id| async move { self.analytics(id).await.map(|a| (id, a)) })
+                .buffer_unordered(self.concurrency)
+                .try_collect()
+                .await?;
             let mut objects = Vec::new();
             for e in &list {
-                let id = e.get("id").and_then(Json::as_i64).unwrap_or(0);
-                let name = e.get("name").and_then(Json::as_str).unwrap_or_default().to_ascii_lowercase();
-                let ours = bound.contains(&id.to_string()) || names.contains(&name);
-                let analytics = if ours { Some(self.analytics(id).await?) } else { None };
+                let id = id_of(e);
+                let analytics =
+                    applied.get(id.to_string().as_str()).and_then(|a| a.as_bool()).or_else(|| read.get(&id).copied());
                 objects.extend(self.observed(e, &catalog, analytics));
             }
             Ok(Observation { objects, work: BTreeMap::new() })
@@ -385,7 +412,11 @@ impl VendorWriter for VeloCloud {
                             "the VCO answered without an id",
                         )
                     })?;
-                    Ok(Outcome { vendor_id: Some(id.to_string()), ..Outcome::default() })
+                    Ok(Outcome {
+                        vendor_id: Some(id.to_string()),
+                        applied: BTreeMap::from([("analytics".to_string(), v("analytics"))]),
+                        ..Outcome::default()
+                    })
                 }
                 ActionKind::Sync | ActionKind::Adopt => {
                     let id: i64 =
@@ -492,7 +523,14 @@ impl VendorWriter for VeloCloud {
                             return Err(error("enterprise/updateEnterprise", &resp));
                         }
                     }
-                    Ok(Outcome { vendor_id: Some(id.to_string()), ..Outcome::default() })
+                    // What analytics now is, for observing without a read per customer.
+                    let applied = a
+                        .changes
+                        .iter()
+                        .filter(|c| c.field == "analytics")
+                        .map(|c| ("analytics".to_string(), c.after.clone().unwrap_or(Json::Null)))
+                        .collect();
+                    Ok(Outcome { vendor_id: Some(id.to_string()), applied, ..Outcome::default() })
                 }
                 ActionKind::Delete => {
                     let id: i64 =

@@ -102,6 +102,8 @@ pub struct WatchGuard {
     home: String,
     /// How long to follow an operator transaction before leaving it to the next run.
     pub txn_wait: Duration,
+    /// Requests in flight at once (the connection's `concurrency`).
+    concurrency: usize,
 }
 
 impl WatchGuard {
@@ -124,6 +126,7 @@ impl WatchGuard {
             },
             home: conn.home.clone().unwrap_or_default(),
             txn_wait: Duration::from_secs(20),
+            concurrency: conn.limits.concurrency.max(1) as usize,
         })
     }
 
@@ -273,20 +276,28 @@ impl VendorReader for WatchGuard {
                     )
                 })
                 .collect();
+            let bound: std::collections::HashSet<&str> = bound.into_iter().collect();
+            let wanted: std::collections::HashSet<(String, String)> = wanted.into_iter().collect();
             let managed: Vec<String> = objects
                 .iter()
                 .filter(|o| {
-                    bound.contains(&o.id.as_str())
-                        || wanted.iter().any(|(n, t)| {
-                            o.natural_key.get("name").map(|x| x.to_ascii_lowercase()).as_ref() == Some(n)
-                                && o.natural_key.get("type") == Some(t)
-                        })
+                    bound.contains(o.id.as_str())
+                        || wanted.contains(&(
+                            o.natural_key.get("name").map(|x| x.to_ascii_lowercase()).unwrap_or_default(),
+                            o.natural_key.get("type").cloned().unwrap_or_default(),
+                        ))
                 })
                 .map(|o| o.id.clone())
                 .collect();
-            for id in managed {
-                objects.extend(self.operators(&id).await?);
-            }
+            // The API lists operators only per account: one read per managed account, run
+            // `concurrency` at a time.
+            use futures_util::{StreamExt, TryStreamExt};
+            let reads: Vec<Vec<ObservedObject>> = futures_util::stream::iter(managed)
+                .map(|id| async move { self.operators(&id).await })
+                .buffer_unordered(self.concurrency)
+                .try_collect()
+                .await?;
+            objects.extend(reads.into_iter().flatten());
             // Transactions earlier runs left behind.
             let mut work = BTreeMap::new();
             for (key, intent) in &scope.intents {

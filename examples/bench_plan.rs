@@ -4,7 +4,7 @@
 //! field-by-field comparison). Planning is a pure function, so this is CPU only; the figure
 //! reported is this thread's CPU time (and wall time beside it).
 //!
-//!     cargo run --release --example bench_plan [-- CUSTOMERS [first|converged]]
+//!     [SERVICES=5] cargo run --release --example bench_plan [-- CUSTOMERS [first|converged]]
 
 mod common;
 
@@ -19,7 +19,9 @@ use tenantry::state::{Binding, StateSnapshot};
 fn main() {
     let count: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    common::generate(dir.path(), count);
+    // `SERVICES=5` leaves AvePoint out of every customer.
+    let services: usize = std::env::var("SERVICES").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+    common::generate_with(dir.path(), count, services);
     let (desired_state, sources) = common::load(dir.path());
     let models = tenantry::provider::models();
     let desired = tenantry::engine::desire(&desired_state, &models);

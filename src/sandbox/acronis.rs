@@ -334,12 +334,13 @@ async fn token(
     .into_response()
 }
 
-/// Cursor paging: the cursor carries the filters and the offset.
+/// Cursor paging: the cursor carries the filters, the offset and the page size.
 fn paged(items: Vec<Json>, limit: usize, offset: usize, filters: &Json) -> Json {
     let end = (offset + limit).min(items.len());
     let slice: Vec<Json> = items[offset.min(items.len())..end].to_vec();
-    let after = (end < items.len())
-        .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"o": end, "f": filters}).to_string()));
+    let after = (end < items.len()).then(|| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"o": end, "l": limit, "f": filters}).to_string())
+    });
     // No `after` on the last page (the documented cursor is a string when present).
     let cursors = match after {
         Some(a) => json!({"after": a}),
@@ -348,9 +349,14 @@ fn paged(items: Vec<Json>, limit: usize, offset: usize, filters: &Json) -> Json 
     json!({"items": slice, "paging": {"cursors": cursors}, "timestamp": plain_time(Timestamp::now())})
 }
 
-fn cursor(after: &str) -> Option<(usize, Json)> {
+/// A cursor's offset and filters, and the page size it was made with (a `limit` given with
+/// the cursor wins).
+fn cursor(after: &str, limit: &mut Option<usize>) -> Option<(usize, Json)> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(after).ok()?;
     let v: Json = serde_json::from_slice(&bytes).ok()?;
+    if limit.is_none() {
+        *limit = v.get("l").and_then(Json::as_u64).map(|l| l as usize);
+    }
     Some((v.get("o")?.as_u64()? as usize, v.get("f").cloned().unwrap_or(Json::Null)))
 }
 
@@ -366,12 +372,12 @@ struct ListQuery {
     with_access_policies: Option<bool>,
 }
 
-async fn list_tenants(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+async fn list_tenants(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(mut q): Query<ListQuery>) -> Response {
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
     let (offset, filters) = match &q.after {
-        Some(a) => match cursor(a) {
+        Some(a) => match cursor(a, &mut q.limit) {
             Some(c) => c,
             None => return error(StatusCode::BAD_REQUEST, "InvalidCursor", "The paging cursor is invalid.", None),
         },
@@ -641,12 +647,12 @@ async fn check_login(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): 
     }
 }
 
-async fn list_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+async fn list_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(mut q): Query<ListQuery>) -> Response {
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
     let (offset, filters) = match &q.after {
-        Some(a) => match cursor(a) {
+        Some(a) => match cursor(a, &mut q.limit) {
             Some(c) => c,
             None => return error(StatusCode::BAD_REQUEST, "InvalidCursor", "The paging cursor is invalid.", None),
         },

@@ -24,7 +24,7 @@ use crate::model::{Limits, PortalTaskDelivery, Vendor};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::provider::{ActionContext, DesiredObject, ErrorKind, FieldValue, ObservedObject, Outcome, VendorError};
 use crate::secrets::Secrets;
-use crate::state::{Binding, HistoryEntry, Intent, NewTask, StateSnapshot, StateStore, TaskRecord, TaskStatus};
+use crate::state::{HistoryEntry, Intent, NewTask, StateSnapshot, StateStore, TaskRecord, TaskStatus};
 
 /// What happened to one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -412,19 +412,9 @@ impl Executor {
         resolved: &std::sync::Mutex<BTreeMap<crate::provider::ObjectKey, String>>,
         message: &str,
     ) -> (Option<String>, Outcomed) {
-        let now = Timestamp::now();
-        let existing = self.store.binding(&a.key).ok().flatten();
-        let mut applied = existing.as_ref().map(|b| b.applied.clone()).unwrap_or_default();
-        applied.extend(record.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut applied = record.clone();
         applied.extend(outcome.applied.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let binding = Binding {
-            key: a.key.clone(),
-            vendor_id: id.to_string(),
-            created_at: existing.as_ref().filter(|b| b.vendor_id == id).map(|b| b.created_at).unwrap_or(now),
-            updated_at: now,
-            applied,
-        };
-        if let Err(e) = self.store.put_binding(&binding) {
+        if let Err(e) = self.store.merge_binding(&a.key, Some(id), &applied, Timestamp::now()) {
             return (
                 Some(id.to_string()),
                 Outcomed::Failed {
@@ -749,17 +739,15 @@ pub fn attest(
             });
         }
     }
-    if let Ok(Some(mut binding)) = store.binding(&task.key) {
-        for (name, value) in &task.values {
-            let value = match value.get("secretRef") {
-                Some(r) => r.clone(),
-                None => value.clone(),
-            };
-            binding.applied.insert(name.clone(), value);
-        }
-        binding.updated_at = Timestamp::now();
-        store.put_binding(&binding).map_err(|e| format!("cannot record the values task {} entered: {e}", task.id))?;
-    }
+    // What the person entered is what is now applied (a secret by its reference only).
+    let entered: BTreeMap<String, Json> = task
+        .values
+        .iter()
+        .map(|(name, value)| (name.clone(), value.get("secretRef").unwrap_or(value).clone()))
+        .collect();
+    store
+        .merge_binding(&task.key, None, &entered, Timestamp::now())
+        .map_err(|e| format!("cannot record the values task {} entered: {e}", task.id))?;
     store
         .set_task_status(&task.id, TaskStatus::Done { at: Timestamp::now(), note, by })
         .map_err(|e| format!("cannot record task {}: {e}", task.id))

@@ -1,6 +1,7 @@
 //! The embedded state store: one SQLite file (default `.tenantry/state.db` in the manifest
 //! directory), WAL journal, durable writes, schema migrations by `user_version`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -242,21 +243,53 @@ impl StateStore for SqliteStore {
         .map_err(|e| self.err(e))
     }
 
-    fn put_binding(&self, b: &Binding) -> StateResult<()> {
-        self.conn()
-            .execute(
-                "INSERT INTO bindings (key, vendor_id, created_at, updated_at, applied) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (key) DO UPDATE SET vendor_id = ?2, updated_at = ?4, applied = ?5",
-                params![
-                    b.key.id(),
-                    b.vendor_id,
-                    b.created_at.to_string(),
-                    b.updated_at.to_string(),
-                    to_json(&b.applied)
-                ],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+    fn merge_binding(
+        &self,
+        key: &ObjectKey,
+        vendor_id: Option<&str>,
+        applied: &BTreeMap<String, serde_json::Value>,
+        at: Timestamp,
+    ) -> StateResult<Option<Binding>> {
+        let mut conn = self.conn();
+        // IMMEDIATE: the read and the write are one step, also against other processes.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let existing: Option<(String, String, String)> = tx
+            .query_row("SELECT vendor_id, created_at, applied FROM bindings WHERE key = ?1", params![key.id()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let binding = match (existing, vendor_id) {
+            (None, None) => return Ok(None),
+            (None, Some(id)) => Binding {
+                key: key.clone(),
+                vendor_id: id.to_string(),
+                created_at: at,
+                updated_at: at,
+                applied: applied.clone(),
+            },
+            (Some((old_id, created, old_applied)), id) => {
+                let mut merged: BTreeMap<String, serde_json::Value> = json(&old_applied);
+                merged.extend(applied.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let vendor_id = id.map(str::to_string).unwrap_or_else(|| old_id.clone());
+                let created_at = if vendor_id == old_id { ts(created) } else { at };
+                Binding { key: key.clone(), vendor_id, created_at, updated_at: at, applied: merged }
+            }
+        };
+        tx.execute(
+            "INSERT INTO bindings (key, vendor_id, created_at, updated_at, applied) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (key) DO UPDATE SET vendor_id = ?2, created_at = ?3, updated_at = ?4, applied = ?5",
+            params![
+                key.id(),
+                binding.vendor_id,
+                binding.created_at.to_string(),
+                binding.updated_at.to_string(),
+                to_json(&binding.applied)
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Some(binding))
     }
 
     fn remove_binding(&self, key: &ObjectKey) -> StateResult<()> {

@@ -1,5 +1,7 @@
 //! The state store contract: what an apply reads and writes between runs.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -86,7 +88,7 @@ pub struct NewTask {
     pub page: String,
     pub title: String,
     pub target: Option<String>,
-    pub values: std::collections::BTreeMap<String, Json>,
+    pub values: BTreeMap<String, Json>,
     pub verify: crate::provider::Verify,
     pub created_at: Timestamp,
 }
@@ -99,7 +101,18 @@ pub trait StateStore: Send + Sync {
 
     fn snapshot(&self) -> StateResult<StateSnapshot>;
     fn binding(&self, key: &ObjectKey) -> StateResult<Option<Binding>>;
-    fn put_binding(&self, binding: &Binding) -> StateResult<()>;
+    /// Record what was applied to an object, merged into its binding's `applied` in one step:
+    /// actions running at once on one object (several portal tasks, a sync) lose nothing.
+    /// With `vendor_id` the binding is made when missing (and its `created_at` restarts when it
+    /// named another object); without, only an existing binding is updated. Returns the
+    /// binding as written, if any.
+    fn merge_binding(
+        &self,
+        key: &ObjectKey,
+        vendor_id: Option<&str>,
+        applied: &BTreeMap<String, Json>,
+        at: Timestamp,
+    ) -> StateResult<Option<Binding>>;
     fn remove_binding(&self, key: &ObjectKey) -> StateResult<()>;
 
     fn put_intent(&self, intent: &Intent) -> StateResult<()>;

@@ -37,16 +37,22 @@ impl StateStore for Flaky {
     fn binding(&self, key: &ObjectKey) -> StateResult<Option<Binding>> {
         self.inner.binding(key)
     }
-    fn put_binding(&self, binding: &Binding) -> StateResult<()> {
+    fn merge_binding(
+        &self,
+        key: &ObjectKey,
+        vendor_id: Option<&str>,
+        applied: &BTreeMap<String, serde_json::Value>,
+        at: jiff::Timestamp,
+    ) -> StateResult<Option<Binding>> {
         let mut fail = self.fail_binding_of.lock().unwrap();
-        if fail.as_deref() == Some(binding.key.id().as_str()) {
+        if fail.as_deref() == Some(key.id().as_str()) {
             *fail = None;
             return Err(StateError::Store {
                 location: "test".into(),
                 message: "injected crash before the binding write".into(),
             });
         }
-        self.inner.put_binding(binding)
+        self.inner.merge_binding(key, vendor_id, applied, at)
     }
     fn remove_binding(&self, key: &ObjectKey) -> StateResult<()> {
         self.inner.remove_binding(key)
@@ -473,4 +479,42 @@ impl std::io::Write for LogSink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+#[test]
+fn values_recorded_at_once_on_one_object_are_all_kept() {
+    // Several portal tasks (and a sync) on one object finish at the same moment; each merges
+    // what it applied into the one binding. A read-then-write would keep only the last.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap());
+    let key = ObjectKey::parse("customer/umbrella/avepoint/customer").unwrap();
+    let now = jiff::Timestamp::now();
+    assert!(store.merge_binding(&key, None, &BTreeMap::new(), now).unwrap().is_none(), "no binding made without an id");
+    store
+        .merge_binding(&key, Some("c-1"), &BTreeMap::from([("name".into(), serde_json::json!("Umbrella"))]), now)
+        .unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, key) = (store.clone(), key.clone());
+            std::thread::spawn(move || {
+                let values = BTreeMap::from([(format!("field{i}"), serde_json::json!(i))]);
+                store.merge_binding(&key, None, &values, jiff::Timestamp::now()).unwrap()
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let b = store.binding(&key).unwrap().expect("binding");
+    assert_eq!(b.vendor_id, "c-1");
+    assert_eq!(b.created_at, now, "created_at is kept while the object is the same");
+    assert_eq!(b.applied.len(), 17, "{:?}", b.applied);
+    for i in 0..16 {
+        assert_eq!(b.applied[&format!("field{i}")], serde_json::json!(i));
+    }
+    // Bound to another object: a new binding life, what was applied is kept.
+    let later = now.checked_add(jiff::SignedDuration::from_secs(5)).unwrap();
+    let b = store.merge_binding(&key, Some("c-2"), &BTreeMap::new(), later).unwrap().unwrap();
+    assert_eq!((b.vendor_id.as_str(), b.created_at), ("c-2", later));
+    assert_eq!(b.applied.len(), 17);
 }

@@ -85,7 +85,20 @@ pub struct Run {
 
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        // Stderr first and the end of stdout: a failing run's reasons are at its end, and CI
+        // logs keep only part of a long message.
+        let lines: Vec<&str> = self.stdout.lines().collect();
+        let stdout = if lines.len() > 80 {
+            format!(
+                "{}\n[... {} lines ...]\n{}",
+                lines[..10].join("\n"),
+                lines.len() - 70,
+                lines[lines.len() - 60..].join("\n")
+            )
+        } else {
+            self.stdout.clone()
+        };
+        write!(f, "exit {}\n--- stderr\n{}\n--- stdout\n{stdout}", self.code, self.stderr)
     }
 }
 

@@ -157,8 +157,8 @@ impl Executor {
         // but has yet to bind (an adopt runs beside the children that need its id).
         let mut known: BTreeMap<crate::provider::ObjectKey, String> =
             initial.bindings.iter().map(|(k, b)| (k.clone(), b.vendor_id.clone())).collect();
-        for a in &plan.actions {
-            if let (Some(id), false) = (&a.vendor_id, matches!(a.kind, ActionKind::Conflict | ActionKind::Delete)) {
+        for a in plan.actions.iter().filter(|a| !matches!(a.kind, ActionKind::Conflict | ActionKind::Delete)) {
+            if let Some(id) = &a.vendor_id {
                 known.entry(a.key.clone()).or_insert_with(|| id.clone());
             }
         }
@@ -487,26 +487,17 @@ impl Executor {
             Err(e) => return (None, fail(format!("cannot record the portal task: {e}"))),
         };
         match deliver(&self.delivery, &record, &self.secrets).await {
-            Ok(delivery) => {
-                // Done before delivered: a crash in between leaves a done task, never an open
-                // one that looks delivered (and so would never be delivered again).
-                if delivery.done && record.verify == crate::provider::Verify::Attestation {
-                    if let Err(e) = attest(&*self.store, &record.id, delivery.note.clone(), Some(delivery.how.clone()))
-                    {
-                        return (Some(record.id.clone()), fail(e));
-                    }
-                    let _ = self.store.set_task_delivered(&record.id, &delivery.how);
-                    return (
-                        Some(record.id.clone()),
-                        Outcomed::Done(format!("portal task {} done by {}", record.id, delivery.how)),
-                    );
-                }
-                let _ = self.store.set_task_delivered(&record.id, &delivery.how);
-                (
+            Ok(delivery) => match self.settle(&record, &delivery) {
+                Ok(true) => (
+                    Some(record.id.clone()),
+                    Outcomed::Done(format!("portal task {} done by {}", record.id, delivery.how)),
+                ),
+                Ok(false) => (
                     Some(record.id.clone()),
                     Outcomed::Done(format!("portal task {} opened ({})", record.id, delivery.how)),
-                )
-            }
+                ),
+                Err(e) => (Some(record.id.clone()), fail(e)),
+            },
             Err(why) => (
                 Some(record.id.clone()),
                 Outcomed::Failed {
@@ -515,6 +506,18 @@ impl Executor {
                 },
             ),
         }
+    }
+
+    /// Record what delivering `t` achieved; true when the receiver also did it. Attested
+    /// before marked delivered: a crash in between leaves a done task, never an open one that
+    /// looks delivered (and so would never be delivered again).
+    fn settle(&self, t: &TaskRecord, d: &Delivery) -> Result<bool, String> {
+        let done = d.done && t.verify == crate::provider::Verify::Attestation;
+        if done {
+            attest(&*self.store, &t.id, d.note.clone(), Some(d.how.clone()))?;
+        }
+        let _ = self.store.set_task_delivered(&t.id, &d.how);
+        Ok(done)
     }
 
     /// Deliver recorded tasks whose delivery failed earlier.
@@ -526,16 +529,10 @@ impl Executor {
         let Ok(tasks) = self.store.tasks() else { return messages };
         for t in tasks.iter().filter(|t| t.is_open() && t.delivered.is_none()) {
             match deliver(&self.delivery, t, &self.secrets).await {
-                Ok(d) => {
-                    if d.done
-                        && t.verify == crate::provider::Verify::Attestation
-                        && let Err(e) = attest(&*self.store, &t.id, d.note, Some(d.how.clone()))
-                    {
-                        messages.push(e);
-                    }
-                    let _ = self.store.set_task_delivered(&t.id, &d.how);
-                    messages.push(format!("portal task {} delivered ({})", t.id, d.how));
-                }
+                Ok(d) => messages.push(match self.settle(t, &d) {
+                    Ok(_) => format!("portal task {} delivered ({})", t.id, d.how),
+                    Err(e) => e,
+                }),
                 Err(why) => messages.push(format!("portal task {} still not delivered: {why}", t.id)),
             }
         }
@@ -857,7 +854,7 @@ pub async fn converge(
                     &exec.vendors,
                     &state,
                     input.options.clone(),
-                    Timestamp::now().checked_add(input.skew).unwrap_or_else(|_| Timestamp::now()),
+                    crate::engine::now_with(input.skew),
                 )
                 .await
             }
@@ -875,13 +872,17 @@ pub async fn converge(
             // Only waits (and blocked steps) remain. Follow those completed by someone worth
             // waiting for (the vendor's own processing; in the sandbox, the simulated people);
             // the rest are reported, not sat out.
-            let ours = plan.actions.iter().any(|a| {
-                a.kind == ActionKind::Await
-                    && a.blocked.is_none()
-                    && a.waits_for.is_some_and(|p| input.follow.contains(&p))
-            });
+            let followed: Vec<&Action> = plan
+                .actions
+                .iter()
+                .filter(|a| {
+                    a.kind == ActionKind::Await
+                        && a.blocked.is_none()
+                        && a.waits_for.is_some_and(|p| input.follow.contains(&p))
+                })
+                .collect();
             on_round(n, &plan, None);
-            if !ours {
+            if followed.is_empty() {
                 let stopped = if plan.actions.iter().any(|a| a.kind == ActionKind::Await) {
                     Stopped::Waiting
                 } else {
@@ -894,11 +895,6 @@ pub async fn converge(
                 rounds.push(Round { plan, report: RunReport::default() });
                 return done_with_failures(rounds, Stopped::Waiting);
             }
-            let followed: Vec<&Action> = plan
-                .actions
-                .iter()
-                .filter(|a| a.kind == ActionKind::Await && a.waits_for.is_some_and(|p| input.follow.contains(&p)))
-                .collect();
             exec.progress.waiting(&followed, input.wait.saturating_sub(clock.elapsed()));
             for m in exec.redeliver().await {
                 tracing::info!("{m}");
@@ -945,33 +941,24 @@ pub const FAILED_EARLIER: &str = "failed earlier in this run";
 /// Mark the actions that failed earlier in this run, and everything that needs them, as
 /// blocked: a later round retries neither (the next run does).
 fn block_failed_earlier(plan: &mut Plan, failures: &BTreeMap<String, String>) {
+    // Ids that will not complete in this run, with how to name them.
+    let mut stopped: BTreeMap<String, String> = BTreeMap::new();
     for a in plan.actions.iter_mut().filter(|a| a.is_executable()) {
         if let Some(m) = failures.get(&a.id) {
             a.blocked = Some(format!("{FAILED_EARLIER}: {m}"));
+            stopped.insert(a.id.clone(), a.title.clone());
         }
     }
-    loop {
-        let blocked: BTreeMap<&str, &str> = plan
-            .actions
-            .iter()
-            .filter(|a| a.blocked.as_deref().is_some_and(|b| b.starts_with(FAILED_EARLIER)))
-            .map(|a| (a.id.as_str(), a.title.as_str()))
-            .collect();
-        let newly: Vec<(usize, String)> = plan
-            .actions
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.is_executable())
-            .filter_map(|(i, a)| {
-                let dep = a.depends_on.iter().find_map(|d| blocked.get(d.as_str()))?;
-                Some((i, format!("{FAILED_EARLIER}: it needs {dep}, which did not complete")))
-            })
-            .collect();
-        if newly.is_empty() {
-            return;
-        }
-        for (i, why) in newly {
-            plan.actions[i].blocked = Some(why);
+    // Then whatever needs them, transitively (actions are few; dependency chains short).
+    let mut changed = !stopped.is_empty();
+    while changed {
+        changed = false;
+        for a in plan.actions.iter_mut().filter(|a| a.is_executable()) {
+            if let Some(dep) = a.depends_on.iter().find_map(|d| stopped.get(d)) {
+                a.blocked = Some(format!("{FAILED_EARLIER}: it needs {dep}, which did not complete"));
+                stopped.insert(a.id.clone(), a.title.clone());
+                changed = true;
+            }
         }
     }
 }

@@ -140,6 +140,13 @@ pub fn manifests_fingerprint(files: &BTreeMap<String, String>) -> String {
     format!("sha256:{}", hasher.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
+/// The time to plan at: this machine's clock moved by `skew` (zero, except against a sandbox
+/// whose clock was moved, whose time is the vendors' time).
+pub fn now_with(skew: jiff::SignedDuration) -> Timestamp {
+    let now = Timestamp::now();
+    now.checked_add(skew).unwrap_or(now)
+}
+
 /// Desire, observe and plan in one call.
 pub async fn make_plan(
     desired_state: &DesiredState,

@@ -75,7 +75,7 @@ pub struct Workspace {
 impl Workspace {
     /// The time plans are made at.
     pub fn now(&self) -> jiff::Timestamp {
-        jiff::Timestamp::now().checked_add(self.skew).unwrap_or_else(|_| jiff::Timestamp::now())
+        crate::engine::now_with(self.skew)
     }
 }
 
@@ -138,10 +138,10 @@ impl Workspace {
     ) -> Result<Workspace, CliError> {
         let config = desired.config.clone();
         if connect.sandboxed() {
-            let (sandbox, urls, options) = match &connect.sandbox_url {
+            let (sandbox, urls, options, sandbox_now) = match &connect.sandbox_url {
                 Some(url) => {
-                    let (urls, options) = sandbox_info(url).await?;
-                    (None, urls, options)
+                    let (urls, options, now) = sandbox_info(url).await?;
+                    (None, urls, options, now)
                 }
                 None => {
                     let sandbox_dir = dir.join(".tenantry").join("sandbox");
@@ -151,7 +151,8 @@ impl Workspace {
                             .hint(format!("remove {} to start from an empty sandbox", sandbox_dir.display()))
                     })?;
                     let urls = sandbox.urls.clone();
-                    (Some(sandbox), urls, options)
+                    let now = sandbox.shared.now();
+                    (Some(sandbox), urls, options, now)
                 }
             };
             let (connections, values) = crate::sandbox::connections(&urls, &options);
@@ -179,7 +180,7 @@ impl Workspace {
                 delivery,
                 limits: connections.iter().map(|(v, c)| (*v, c.limits)).collect(),
                 sandbox,
-                skew: sandbox_skew(&urls.admin).await,
+                skew: sandbox_now.duration_since(jiff::Timestamp::now()),
                 sandbox_admin: Some(urls.admin),
             });
         }
@@ -218,23 +219,9 @@ pub fn open_store(url: &str, dir: &Path) -> Result<Arc<dyn StateStore>, CliError
     })
 }
 
-/// How far a sandbox's clock is ahead of this machine's (zero when it cannot say).
-async fn sandbox_skew(admin: &str) -> jiff::SignedDuration {
-    let url = format!("{}/_sandbox/info", admin.trim_end_matches('/'));
-    let Ok(client) = crate::provider::http::client_builder().timeout(std::time::Duration::from_secs(10)).build() else {
-        return jiff::SignedDuration::ZERO;
-    };
-    let now = match client.get(&url).send().await {
-        Ok(r) => r.json::<serde_json::Value>().await.ok(),
-        Err(_) => None,
-    };
-    now.and_then(|b| b["now"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()))
-        .map(|t| t.duration_since(jiff::Timestamp::now()))
-        .unwrap_or(jiff::SignedDuration::ZERO)
-}
-
-/// Ask a running sandbox where its simulators listen.
-pub async fn sandbox_info(admin: &str) -> Result<(Urls, Options), CliError> {
+/// Ask a running sandbox where its simulators listen, how they behave, and what time it is
+/// there (its clock may have been moved).
+pub async fn sandbox_info(admin: &str) -> Result<(Urls, Options, jiff::Timestamp), CliError> {
     let url = format!("{}/_sandbox/info", admin.trim_end_matches('/'));
     let client = crate::provider::http::client_builder()
         .timeout(std::time::Duration::from_secs(10))
@@ -253,5 +240,7 @@ pub async fn sandbox_info(admin: &str) -> Result<(Urls, Options), CliError> {
         .map_err(|e| CliError::new(format!("{url} did not answer like a tenantry sandbox: {e}")))?;
     let options: Options = serde_json::from_value(body["options"].clone())
         .map_err(|e| CliError::new(format!("{url} did not answer like a tenantry sandbox: {e}")))?;
-    Ok((urls, options))
+    // A sandbox from before the clock was reported: its clock is this machine's.
+    let now = body["now"].as_str().and_then(|t| t.parse().ok()).unwrap_or_else(jiff::Timestamp::now);
+    Ok((urls, options, now))
 }

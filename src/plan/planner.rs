@@ -1025,17 +1025,12 @@ fn names_match(d: &DesiredObject, o: &ObservedObject) -> bool {
 /// Whether `o` is the object `d` describes: same natural key values (case-insensitive) and,
 /// when `d` sits under a parent, the same parent id.
 fn natural_match(d: &DesiredObject, o: &ObservedObject, parent_id: Option<&str>) -> bool {
-    if d.natural_key.values.is_empty() {
-        return false;
-    }
-    let values_match =
-        d.natural_key.values.iter().all(|(k, v)| o.natural_key.get(k).is_some_and(|ov| ov.eq_ignore_ascii_case(v)));
     let parent_match = match (d.parent.is_some() || d.home_parent.is_some(), parent_id) {
         (true, Some(p)) => o.parent_id.as_deref() == Some(p),
         (true, None) => false,
         (false, _) => true,
     };
-    values_match && parent_match
+    parent_match && names_match(d, o)
 }
 
 /// The difference between a desired field and what is there, if any.

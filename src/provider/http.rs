@@ -152,6 +152,8 @@ pub struct Http {
     /// Recognises a 5xx answer that is a definitive refusal, not a failure (the VCO answers
     /// business errors with 500 and a JSON-RPC error): handed to the client, not retried.
     refusal: Option<fn(&Resp) -> bool>,
+    /// Requests in flight at once for per-object reads (the connection's `concurrency`).
+    concurrency: usize,
 }
 
 /// An attempt's failure, with what retrying needs to know.
@@ -187,7 +189,20 @@ impl Http {
             max_attempts: 5,
             min_backoff: Duration::from_millis(200),
             refusal: None,
+            concurrency: limits.concurrency.max(1) as usize,
         })
+    }
+
+    /// Run `read` for every item, the connection's `concurrency` at a time; the first error
+    /// ends it. For the reads a vendor offers only one object at a time.
+    pub async fn each<I, T, F, Fut>(&self, items: I, read: F) -> Result<Vec<T>, VendorError>
+    where
+        I: IntoIterator,
+        F: FnMut(I::Item) -> Fut,
+        Fut: std::future::Future<Output = Result<T, VendorError>>,
+    {
+        use futures_util::{StreamExt, TryStreamExt};
+        futures_util::stream::iter(items).map(read).buffer_unordered(self.concurrency).try_collect().await
     }
 
     /// Treat 5xx answers that `refusal` recognises as the vendor's definitive answer.

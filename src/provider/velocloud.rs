@@ -4,7 +4,7 @@
 //! profiles with the customers using them), plus one analytics read for each managed customer
 //! whose analytics tenantry has not applied itself (the VCO has no bulk read of it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -37,8 +37,6 @@ pub struct VeloCloud {
     auth: TokenAuth,
     /// Edge licence ids by name (`license:<name>`), from tenantry.yaml.
     ids: BTreeMap<String, String>,
-    /// Requests in flight at once (the connection's `concurrency`).
-    concurrency: usize,
 }
 
 const SITE: &[&str] = &[
@@ -74,7 +72,6 @@ impl VeloCloud {
             http: Http::new(Vendor::Velocloud, &conn.base_url, &conn.limits)?.with_refusals(refused),
             auth: TokenAuth(token),
             ids: conn.ids.clone(),
-            concurrency: conn.limits.concurrency.max(1) as usize,
         })
     }
 
@@ -274,39 +271,38 @@ impl VendorReader for VeloCloud {
             // binding; only a customer it never applied analytics to is read, one call each, so
             // a converged partner costs the three list calls whatever its size. (A change made
             // in the portal afterwards is not seen: the README says so.)
-            let applied: BTreeMap<&str, &Json> = scope
+            let applied: HashMap<&str, bool> = scope
                 .bound
                 .values()
-                .filter_map(|b| b.applied.get("analytics").map(|a| (b.vendor_id.as_str(), a)))
+                .filter_map(|b| b.applied.get("analytics").and_then(Json::as_bool).map(|a| (b.vendor_id.as_str(), a)))
                 .collect();
-            let bound: std::collections::HashSet<&str> = scope.bound.values().map(|b| b.vendor_id.as_str()).collect();
-            let names: std::collections::HashSet<String> = scope
+            let bound: HashSet<&str> = scope.bound.values().map(|b| b.vendor_id.as_str()).collect();
+            let names: HashSet<String> = scope
                 .desired
                 .iter()
                 .filter_map(|d| d.natural_key.values.get("name").map(|n| n.to_ascii_lowercase()))
                 .collect();
             let id_of = |e: &Json| e.get("id").and_then(Json::as_i64).unwrap_or(0);
+            let ids: Vec<String> = list.iter().map(|e| id_of(e).to_string()).collect();
             let unread: Vec<i64> = list
                 .iter()
-                .filter(|e| {
-                    let id = id_of(e);
+                .zip(&ids)
+                .filter(|(e, id)| {
                     let name = e.get("name").and_then(Json::as_str).unwrap_or_default().to_ascii_lowercase();
-                    let ours = bound.contains(id.to_string().as_str()) || names.contains(&name);
-                    ours && !applied.get(id.to_string().as_str()).is_some_and(|a| a.is_boolean())
+                    let ours = bound.contains(id.as_str()) || names.contains(&name);
+                    ours && !applied.contains_key(id.as_str())
                 })
-                .map(id_of)
+                .map(|(e, _)| id_of(e))
                 .collect();
-            use futures_util::{StreamExt, TryStreamExt};
-            let read: BTreeMap<i64, bool> = futures_util::stream::iter(unread)
-                .map(|id| async move { self.analytics(id).await.map(|a| (id, a)) })
-                .buffer_unordered(self.concurrency)
-                .try_collect()
-                .await?;
+            let read: HashMap<i64, bool> = self
+                .http
+                .each(unread, |id| async move { self.analytics(id).await.map(|a| (id, a)) })
+                .await?
+                .into_iter()
+                .collect();
             let mut objects = Vec::new();
-            for e in &list {
-                let id = id_of(e);
-                let analytics =
-                    applied.get(id.to_string().as_str()).and_then(|a| a.as_bool()).or_else(|| read.get(&id).copied());
+            for (e, id) in list.iter().zip(&ids) {
+                let analytics = applied.get(id.as_str()).or_else(|| read.get(&id_of(e))).copied();
                 objects.extend(self.observed(e, &catalog, analytics));
             }
             Ok(Observation { objects, work: BTreeMap::new() })

@@ -5,7 +5,7 @@
 //! API has no list across accounts, so operators are read per account, and only for accounts
 //! tenantry manages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -102,8 +102,6 @@ pub struct WatchGuard {
     home: String,
     /// How long to follow an operator transaction before leaving it to the next run.
     pub txn_wait: Duration,
-    /// Requests in flight at once (the connection's `concurrency`).
-    concurrency: usize,
 }
 
 impl WatchGuard {
@@ -126,7 +124,6 @@ impl WatchGuard {
             },
             home: conn.home.clone().unwrap_or_default(),
             txn_wait: Duration::from_secs(20),
-            concurrency: conn.limits.concurrency.max(1) as usize,
         })
     }
 
@@ -263,40 +260,31 @@ impl VendorReader for WatchGuard {
             }
             let mut objects: Vec<ObservedObject> = accounts.iter().filter_map(account).collect();
             // Operators: one read per account tenantry manages (no list across accounts).
-            let bound: Vec<&str> =
+            let bound: HashSet<&str> =
                 scope.bound.iter().filter(|(k, _)| k.kind == "account").map(|(_, b)| b.vendor_id.as_str()).collect();
-            let wanted: Vec<(String, String)> = scope
+            let wanted: HashSet<(String, &str)> = scope
                 .desired
                 .iter()
                 .filter(|d| d.key.kind == "account")
                 .map(|d| {
-                    (
-                        d.natural_key.values.get("name").cloned().unwrap_or_default().to_ascii_lowercase(),
-                        d.natural_key.values.get("type").cloned().unwrap_or_default(),
-                    )
+                    let value = |k: &str| d.natural_key.values.get(k).map(String::as_str).unwrap_or_default();
+                    (value("name").to_ascii_lowercase(), value("type"))
                 })
                 .collect();
-            let bound: std::collections::HashSet<&str> = bound.into_iter().collect();
-            let wanted: std::collections::HashSet<(String, String)> = wanted.into_iter().collect();
             let managed: Vec<String> = objects
                 .iter()
                 .filter(|o| {
                     bound.contains(o.id.as_str())
                         || wanted.contains(&(
                             o.natural_key.get("name").map(|x| x.to_ascii_lowercase()).unwrap_or_default(),
-                            o.natural_key.get("type").cloned().unwrap_or_default(),
+                            o.natural_key.get("type").map(String::as_str).unwrap_or_default(),
                         ))
                 })
                 .map(|o| o.id.clone())
                 .collect();
             // The API lists operators only per account: one read per managed account, run
-            // `concurrency` at a time.
-            use futures_util::{StreamExt, TryStreamExt};
-            let reads: Vec<Vec<ObservedObject>> = futures_util::stream::iter(managed)
-                .map(|id| async move { self.operators(&id).await })
-                .buffer_unordered(self.concurrency)
-                .try_collect()
-                .await?;
+            // the connection's `concurrency` at a time.
+            let reads = self.http.each(managed, |id| async move { self.operators(&id).await }).await?;
             objects.extend(reads.into_iter().flatten());
             // Transactions earlier runs left behind.
             let mut work = BTreeMap::new();

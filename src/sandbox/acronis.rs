@@ -335,7 +335,7 @@ async fn token(
 }
 
 /// Cursor paging: the cursor carries the filters, the offset and the page size.
-fn paged(items: Vec<Json>, limit: usize, offset: usize, filters: &Json) -> Json {
+fn paged(items: Vec<Json>, limit: usize, offset: usize, filters: &Json, now: Timestamp) -> Json {
     let end = (offset + limit).min(items.len());
     let slice: Vec<Json> = items[offset.min(items.len())..end].to_vec();
     let after = (end < items.len()).then(|| {
@@ -346,7 +346,7 @@ fn paged(items: Vec<Json>, limit: usize, offset: usize, filters: &Json) -> Json 
         Some(a) => json!({"after": a}),
         None => json!({}),
     };
-    json!({"items": slice, "paging": {"cursors": cursors}, "timestamp": plain_time(Timestamp::now())})
+    json!({"items": slice, "paging": {"cursors": cursors}, "timestamp": plain_time(now)})
 }
 
 /// A cursor's offset and filters, and the page size it was made with (a `limit` given with
@@ -398,7 +398,7 @@ async fn list_tenants(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(mut
             .map(|t| s.tenant_json(t))
             .collect::<Vec<_>>()
     });
-    axum::Json(paged(items, limit, offset, &filters)).into_response()
+    axum::Json(paged(items, limit, offset, &filters, shared.now())).into_response()
 }
 
 fn kind_allowed(parent_kind: &str, kind: &str) -> bool {
@@ -590,7 +590,7 @@ async fn children(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(id): Pat
     }
     let items: Vec<String> =
         shared.read(|w, _| w.acronis.tenants.values().filter(|t| t.parent_id == id).map(|t| t.id.clone()).collect());
-    axum::Json(json!({"items": items, "timestamp": plain_time(Timestamp::now())})).into_response()
+    axum::Json(json!({"items": items, "timestamp": plain_time(shared.now())})).into_response()
 }
 
 async fn tenant_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -599,7 +599,7 @@ async fn tenant_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(id):
     }
     let items: Vec<String> =
         shared.read(|w, _| w.acronis.users.values().filter(|u| u.tenant_id == id).map(|u| u.id.clone()).collect());
-    axum::Json(json!({"items": items, "timestamp": plain_time(Timestamp::now())})).into_response()
+    axum::Json(json!({"items": items, "timestamp": plain_time(shared.now())})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -682,7 +682,7 @@ async fn list_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(mut q
             })
             .collect::<Vec<_>>()
     });
-    axum::Json(paged(items, limit, offset, &filters)).into_response()
+    axum::Json(paged(items, limit, offset, &filters, shared.now())).into_response()
 }
 
 async fn create_user(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -803,8 +803,8 @@ async fn get_policies(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(id):
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
-    match shared.read(|w, _| w.acronis.users.get(&id).map(|u| u.access_policies.clone())) {
-        Some(p) => axum::Json(json!({"items": p, "timestamp": plain_time(Timestamp::now())})).into_response(),
+    match shared.read(|w, now| w.acronis.users.get(&id).map(|u| (u.access_policies.clone(), now))) {
+        Some((p, now)) => axum::Json(json!({"items": p, "timestamp": plain_time(now)})).into_response(),
         None => error(StatusCode::NOT_FOUND, "UserNotFound", &format!("User {id} was not found."), None),
     }
 }
@@ -837,17 +837,16 @@ async fn put_policies(
             );
         }
     }
-    shared.mutate(|w, _| {
-        let tenants = w.acronis.tenants.clone();
-        let Some(u) = w.acronis.users.get_mut(&id) else {
+    shared.mutate(|w, now| {
+        if !w.acronis.users.contains_key(&id) {
             return error(StatusCode::NOT_FOUND, "UserNotFound", &format!("User {id} was not found."), None);
-        };
+        }
         for p in &items {
             let role = p.get("role_id").and_then(Json::as_str).unwrap_or_default();
             let kind = p
                 .get("tenant_id")
                 .and_then(Json::as_str)
-                .and_then(|t| tenants.get(t))
+                .and_then(|t| w.acronis.tenants.get(t))
                 .map(|t| t.kind.as_str())
                 .unwrap_or_default();
             if role == "company_admin" && kind != "customer" {
@@ -859,11 +858,13 @@ async fn put_policies(
                 );
             }
         }
-        let at = plain_time(Timestamp::now());
+        let at = plain_time(now);
         let items: Vec<Json> = items.iter().map(|p| stamped_policy(p, &at)).collect();
-        u.access_policies = items.clone();
-        u.version += 1;
-        axum::Json(json!({"items": items, "timestamp": plain_time(Timestamp::now())})).into_response()
+        if let Some(u) = w.acronis.users.get_mut(&id) {
+            u.access_policies = items.clone();
+            u.version += 1;
+        }
+        axum::Json(json!({"items": items, "timestamp": at})).into_response()
     })
 }
 

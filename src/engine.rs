@@ -58,16 +58,16 @@ impl Vendors {
 }
 
 /// Every vendor's desired objects for the manifests.
-pub fn desire(desired: &DesiredState, models: &[Box<dyn VendorModel>]) -> Vec<DesiredObject> {
-    models.iter().flat_map(|m| m.desire(desired)).collect()
+pub fn desire(desired: &DesiredState, models: &[Box<dyn VendorModel>]) -> Vec<Arc<DesiredObject>> {
+    models.iter().flat_map(|m| m.desire(desired)).map(Arc::new).collect()
 }
 
 /// Observe every vendor that has desired objects or bindings, concurrently. A vendor that cannot
 /// be observed is reported as unavailable; the others are planned normally.
-pub async fn observe(vendors: &Vendors, desired: &[DesiredObject], state: &StateSnapshot) -> ObservedState {
+pub async fn observe(vendors: &Vendors, desired: &[Arc<DesiredObject>], state: &StateSnapshot) -> ObservedState {
     let mut wanted: BTreeMap<Vendor, ObserveScope> = BTreeMap::new();
     for d in desired {
-        wanted.entry(d.key.vendor).or_default().desired.push(d.clone());
+        wanted.entry(d.key.vendor).or_default().desired.push(Arc::clone(d));
     }
     for (k, b) in &state.bindings {
         wanted.entry(k.vendor).or_default().bound.insert(k.clone(), b.clone());

@@ -48,6 +48,13 @@ pub fn load(root: &Path) -> (tenantry::model::DesiredState, tenantry::manifest::
 
 /// CPU time this thread has used (user + system), from /proc; `None` elsewhere.
 pub fn thread_cpu() -> Option<std::time::Duration> {
+    // schedstat: time on the CPU in nanoseconds, exact (stat's ticks are sampled, 10 ms).
+    if let Some(ns) = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+    {
+        return Some(std::time::Duration::from_nanos(ns));
+    }
     let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = after.split_whitespace().collect();

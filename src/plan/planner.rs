@@ -14,6 +14,9 @@
 //! Then owned objects whose manifest is gone become orphans (deleted only with prune).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -26,12 +29,12 @@ use crate::provider::{
     Change, DesiredObject, Field, FieldValue, Need, ObjectKey, ObjectState, ObservedObject, ObservedState, Overdue,
     PortalForm, Realize, Retire, TransitionRule, Update, VendorModel, Verify, WorkStatus,
 };
-use crate::state::{Binding, StateSnapshot};
+use crate::state::{Binding, StateSnapshot, TaskRecord, TaskStatus, task_number};
 
 /// What planning reads.
 pub struct PlanInputs<'a> {
     /// Desired objects of every vendor (already narrowed by `--target` / `--exclude`).
-    pub desired: &'a [DesiredObject],
+    pub desired: &'a [Arc<DesiredObject>],
     pub observed: &'a ObservedState,
     pub state: &'a StateSnapshot,
     pub models: &'a [Box<dyn VendorModel>],
@@ -44,10 +47,8 @@ pub struct PlanInputs<'a> {
 /// Plan. Pure: no I/O, no clock, no randomness.
 pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
     let mut p = Planner::new(inputs);
-    for key in topological_order(inputs.desired) {
-        if let Some(d) = p.by_key.get(&key).copied() {
-            p.object(d);
-        }
+    for d in topological_order(inputs.desired, &p.by_key) {
+        p.object(d);
     }
     if inputs.options.targets.is_empty() && inputs.options.excludes.is_empty() {
         p.orphans();
@@ -68,28 +69,31 @@ enum Res {
 
 struct Planner<'a> {
     inputs: &'a PlanInputs<'a>,
-    by_key: BTreeMap<ObjectKey, &'a DesiredObject>,
+    by_key: HashMap<&'a ObjectKey, &'a Arc<DesiredObject>>,
     /// Observed objects by (vendor, kind), by id and by (natural key name, lowercased value).
     index: BTreeMap<(crate::model::Vendor, &'a str), Kind<'a>>,
-    resolved: BTreeMap<ObjectKey, Res>,
+    resolved: HashMap<&'a ObjectKey, Res>,
     actions: Vec<Action>,
     fingerprints: BTreeMap<String, String>,
-    /// Observed handles matched to a desired object.
-    matched: BTreeSet<String>,
+    /// Observed objects matched to a desired object.
+    matched: HashSet<(crate::model::Vendor, &'a str, &'a str)>,
     orphans: Vec<Orphan>,
     /// Open portal tasks whose result the vendor now shows.
     verified: BTreeSet<String>,
-    /// Each desired object an action carries, copied once and shared by its actions.
-    objects: std::cell::RefCell<std::collections::HashMap<*const DesiredObject, std::sync::Arc<DesiredObject>>>,
     /// Vendor objects more than one binding names, with the keys that name them.
-    shared: BTreeMap<(crate::model::Vendor, &'a str, &'a str), Vec<&'a ObjectKey>>,
+    shared: HashMap<(crate::model::Vendor, &'a str, &'a str), Vec<&'a ObjectKey>>,
+    /// The state's bindings and tasks by object key.
+    bindings: HashMap<&'a ObjectKey, &'a Binding>,
+    tasks: HashMap<&'a ObjectKey, Vec<&'a TaskRecord>>,
+    /// How many bindings a desired object found (when all did, no binding is an orphan's).
+    bindings_seen: usize,
 }
 
 /// The observed objects of one (vendor, kind), indexed the two ways planning looks them up.
 #[derive(Default)]
 struct Kind<'a> {
-    by_id: std::collections::HashMap<&'a str, &'a ObservedObject>,
-    by_name: std::collections::HashMap<(String, String), Vec<&'a ObservedObject>>,
+    by_id: HashMap<&'a str, &'a ObservedObject>,
+    by_name: HashMap<(&'a str, String), Vec<&'a ObservedObject>>,
 }
 
 /// How a desired object was found at the vendor.
@@ -115,7 +119,7 @@ impl<'a> Planner<'a> {
             let kind = index.entry((o.vendor, o.kind.as_str())).or_default();
             kind.by_id.insert(o.id.as_str(), o);
             for (name, value) in &o.natural_key {
-                kind.by_name.entry((name.clone(), value.to_ascii_lowercase())).or_default().push(o);
+                kind.by_name.entry((name.as_str(), value.to_ascii_lowercase())).or_default().push(o);
             }
         }
         for kind in index.values_mut() {
@@ -125,24 +129,46 @@ impl<'a> Planner<'a> {
         }
         // A vendor object is one customer's: two bindings naming it mean the state store and the
         // vendor disagree (a store restored from another environment, a sandbox reset).
-        let mut shared: BTreeMap<_, Vec<&ObjectKey>> = BTreeMap::new();
+        let n = inputs.state.bindings.len();
+        let mut bindings: HashMap<&ObjectKey, &Binding> = HashMap::with_capacity(n);
+        let mut first: HashMap<(crate::model::Vendor, &str, &str), &ObjectKey> = HashMap::with_capacity(n);
+        let mut shared: HashMap<_, Vec<&ObjectKey>> = HashMap::new();
         for (key, b) in &inputs.state.bindings {
-            shared.entry((key.vendor, key.kind.as_str(), b.vendor_id.as_str())).or_default().push(key);
+            bindings.insert(key, b);
+            let at = (key.vendor, key.kind.as_str(), b.vendor_id.as_str());
+            if let Some(earlier) = first.insert(at, key) {
+                shared.entry(at).or_insert_with(|| vec![earlier]).push(key);
+            }
         }
-        shared.retain(|_, keys| keys.len() > 1);
+        let mut tasks: HashMap<&ObjectKey, Vec<&TaskRecord>> = HashMap::new();
+        for t in &inputs.state.tasks {
+            tasks.entry(&t.key).or_default().push(t);
+        }
         Planner {
             inputs,
-            objects: Default::default(),
             shared,
-            by_key: inputs.desired.iter().map(|d| (d.key.clone(), d)).collect(),
+            bindings,
+            tasks,
+            bindings_seen: 0,
+            by_key: inputs.desired.iter().map(|d| (&d.key, d)).collect(),
             index,
-            resolved: BTreeMap::new(),
+            resolved: HashMap::with_capacity(inputs.desired.len()),
             actions: Vec::new(),
             fingerprints: BTreeMap::new(),
-            matched: BTreeSet::new(),
+            matched: HashSet::new(),
             orphans: Vec::new(),
             verified: BTreeSet::new(),
         }
+    }
+
+    /// The newest task of this kind for `key` that was not replaced (as `StateSnapshot::task`).
+    fn task(&self, key: &ObjectKey, task: &str) -> Option<&'a TaskRecord> {
+        self.tasks
+            .get(key)?
+            .iter()
+            .copied()
+            .filter(|t| t.task == task && !matches!(t.status, TaskStatus::Superseded { .. }))
+            .max_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| task_number(&a.id).cmp(&task_number(&b.id))))
     }
 
     fn model(&self, vendor: crate::model::Vendor) -> Option<&'a dyn VendorModel> {
@@ -158,15 +184,14 @@ impl<'a> Planner<'a> {
         let Some((name, value)) = d.natural_key.values.iter().next() else { return &[] };
         self.index
             .get(&(d.key.vendor, d.key.kind.as_str()))
-            .and_then(|k| k.by_name.get(&(name.clone(), value.to_ascii_lowercase())))
+            .and_then(|k| k.by_name.get(&(name.as_str(), value.to_ascii_lowercase())))
             .map(Vec::as_slice)
             .unwrap_or_default()
     }
 
-    fn rely_on(&mut self, o: &ObservedObject) {
-        let handle = o.handle();
-        self.fingerprints.insert(handle.clone(), o.fingerprint());
-        self.matched.insert(handle);
+    fn rely_on(&mut self, o: &'a ObservedObject) {
+        self.fingerprints.insert(o.handle(), o.fingerprint());
+        self.matched.insert((o.vendor, o.kind.as_str(), o.id.as_str()));
     }
 
     fn push(&mut self, action: Action) -> String {
@@ -175,10 +200,10 @@ impl<'a> Planner<'a> {
         id
     }
 
-    fn object(&mut self, d: &'a DesiredObject) {
+    fn object(&mut self, d: &'a Arc<DesiredObject>) {
         if let Some(why) = self.inputs.observed.unavailable.get(&d.key.vendor) {
             self.resolved
-                .insert(d.key.clone(), Res::Missing { why: format!("{} could not be observed: {why}", d.key.vendor) });
+                .insert(&d.key, Res::Missing { why: format!("{} could not be observed: {why}", d.key.vendor) });
             return;
         }
         let parent_id = match &d.parent {
@@ -216,7 +241,7 @@ impl<'a> Planner<'a> {
                 };
                 let why = a.blocked.clone().unwrap_or_default();
                 self.push(a);
-                self.resolved.insert(d.key.clone(), Res::Missing { why });
+                self.resolved.insert(&d.key, Res::Missing { why });
             }
             Found::Conflict(o) => {
                 self.rely_on(o);
@@ -236,8 +261,7 @@ impl<'a> Planner<'a> {
                     )
                 };
                 self.push(a);
-                self.resolved
-                    .insert(d.key.clone(), Res::Missing { why: "it conflicts with an existing object".into() });
+                self.resolved.insert(&d.key, Res::Missing { why: "it conflicts with an existing object".into() });
             }
             Found::Ambiguous(list) => {
                 for o in &list {
@@ -258,14 +282,15 @@ impl<'a> Planner<'a> {
                     )
                 };
                 self.push(a);
-                self.resolved.insert(d.key.clone(), Res::Missing { why: "several existing objects match it".into() });
+                self.resolved.insert(&d.key, Res::Missing { why: "several existing objects match it".into() });
             }
         }
     }
 
-    fn find(&self, d: &DesiredObject, parent_id: Option<&Option<String>>) -> Found<'a> {
+    fn find(&mut self, d: &DesiredObject, parent_id: Option<&Option<String>>) -> Found<'a> {
         let state = self.inputs.state;
-        if let Some(b) = state.bindings.get(&d.key) {
+        if let Some(b) = self.bindings.get(&d.key).copied() {
+            self.bindings_seen += 1;
             let Some(o) = self.observed(d, &b.vendor_id) else { return Found::Gone(b) };
             let sharing = self.shared.get(&(d.key.vendor, d.key.kind.as_str(), b.vendor_id.as_str()));
             if let Some(keys) = sharing
@@ -314,16 +339,8 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn shared_object(&self, d: &DesiredObject) -> std::sync::Arc<DesiredObject> {
-        self.objects
-            .borrow_mut()
-            .entry(d as *const DesiredObject)
-            .or_insert_with(|| std::sync::Arc::new(d.clone()))
-            .clone()
-    }
-
     /// The skeleton of an action for `d`.
-    fn base(&self, d: &DesiredObject, kind: ActionKind, reason: String) -> Action {
+    fn base(&self, d: &Arc<DesiredObject>, kind: ActionKind, reason: String) -> Action {
         Action {
             id: format!("{}:{}", d.key.id(), kind.word()),
             kind,
@@ -339,7 +356,7 @@ impl<'a> Planner<'a> {
             since: None,
             waits_for: None,
             task: None,
-            object: Some(self.shared_object(d)),
+            object: Some(Arc::clone(d)),
             version: None,
             record: BTreeMap::new(),
         }
@@ -373,7 +390,7 @@ impl<'a> Planner<'a> {
         Ok(after)
     }
 
-    fn missing_object(&mut self, d: &'a DesiredObject, gone: Option<String>) {
+    fn missing_object(&mut self, d: &'a Arc<DesiredObject>, gone: Option<String>) {
         let deps = self.dependencies(d);
         let intent = self.inputs.state.intents.get(&d.key);
         match &d.realize {
@@ -396,8 +413,7 @@ impl<'a> Planner<'a> {
                     a.waits_for = Some(Party::Vendor);
                     a.object = None;
                     self.push(a);
-                    self.resolved
-                        .insert(d.key.clone(), Res::Missing { why: "its creation is still in progress".into() });
+                    self.resolved.insert(&d.key, Res::Missing { why: "its creation is still in progress".into() });
                     return;
                 }
                 let reason = match (&gone, intent, work) {
@@ -446,12 +462,12 @@ impl<'a> Planner<'a> {
                             t.depends_on = vec![id.clone()];
                             self.push(t);
                         }
-                        self.resolved.insert(d.key.clone(), Res::Planned { action: id });
+                        self.resolved.insert(&d.key, Res::Planned { action: id });
                     }
                     Err(why) => {
                         a.blocked = Some(why);
                         self.push(a);
-                        self.resolved.insert(d.key.clone(), Res::Missing { why: "it is blocked".into() });
+                        self.resolved.insert(&d.key, Res::Missing { why: "it is blocked".into() });
                     }
                 }
             }
@@ -471,10 +487,10 @@ impl<'a> Planner<'a> {
                     }
                     Err(why) => why,
                 };
-                self.resolved.insert(d.key.clone(), Res::Missing { why });
+                self.resolved.insert(&d.key, Res::Missing { why });
             }
             Realize::Portal(form) => {
-                if let Some(task) = self.inputs.state.task(&d.key, &form.task) {
+                if let Some(task) = self.task(&d.key, &form.task) {
                     match (&task.status, form.verify) {
                         (crate::state::TaskStatus::Open, _) => {
                             let mut a = self.base(
@@ -502,14 +518,12 @@ impl<'a> Planner<'a> {
                                 ));
                             }
                             self.push(a);
-                            self.resolved.insert(
-                                d.key.clone(),
-                                Res::Missing { why: format!("portal task {} is open", task.id) },
-                            );
+                            self.resolved
+                                .insert(&d.key, Res::Missing { why: format!("portal task {} is open", task.id) });
                         }
                         (_, Verify::Attestation) if task.is_done() => {
                             self.resolved
-                                .insert(d.key.clone(), Res::Exists { id: task.id.clone(), ready: true, pending: None });
+                                .insert(&d.key, Res::Exists { id: task.id.clone(), ready: true, pending: None });
                         }
                         _ => {
                             let mut a = self.base(
@@ -524,7 +538,7 @@ impl<'a> Planner<'a> {
                             a.waits_for = Some(Party::Vendor);
                             self.push(a);
                             self.resolved.insert(
-                                d.key.clone(),
+                                &d.key,
                                 Res::Missing { why: format!("portal task {} is not visible yet", task.id) },
                             );
                         }
@@ -541,12 +555,12 @@ impl<'a> Planner<'a> {
                     Ok(after) => {
                         a.depends_on = after;
                         self.push(a);
-                        self.resolved.insert(d.key.clone(), Res::Missing { why: "it waits for a portal task".into() });
+                        self.resolved.insert(&d.key, Res::Missing { why: "it waits for a portal task".into() });
                     }
                     Err(why) => {
                         a.blocked = Some(why);
                         self.push(a);
-                        self.resolved.insert(d.key.clone(), Res::Missing { why: "it is blocked".into() });
+                        self.resolved.insert(&d.key, Res::Missing { why: "it is blocked".into() });
                     }
                 }
             }
@@ -555,11 +569,12 @@ impl<'a> Planner<'a> {
 
     fn matched_object(
         &mut self,
-        d: &'a DesiredObject,
+        d: &'a Arc<DesiredObject>,
         o: &'a ObservedObject,
         binding: Option<&'a Binding>,
         how: Option<String>,
     ) {
+        let first_action = self.actions.len();
         self.rely_on(o);
         let model = self.model(d.key.vendor);
         let mut changes: Vec<Change> = Vec::new();
@@ -626,7 +641,7 @@ impl<'a> Planner<'a> {
                 .collect();
             if !bound
                 && let Realize::Portal(form) = &d.realize
-                && let Some(task) = self.inputs.state.task(&d.key, &form.task)
+                && let Some(task) = self.task(&d.key, &form.task)
             {
                 for (name, v) in &task.values {
                     if d.fields.get(name).is_some_and(|f| !f.observable && matches!(f.value, FieldValue::Value(_))) {
@@ -672,7 +687,7 @@ impl<'a> Planner<'a> {
             a.irreversible = one_way;
             let refused_here: Vec<&String> =
                 refused.iter().filter(|r| list.iter().any(|c| r.starts_with(&format!("{}:", c.field)))).collect();
-            if let Some(open) = self.inputs.state.task(&d.key, &task_kind).filter(|t| t.is_open()) {
+            if let Some(open) = self.task(&d.key, &task_kind).filter(|t| t.is_open()) {
                 a.kind = ActionKind::Await;
                 a.id = format!("{}:await:{id_suffix}", d.key.id());
                 a.reason =
@@ -701,9 +716,9 @@ impl<'a> Planner<'a> {
         }
 
         // Open tasks verified by observation whose result now shows: they close themselves.
-        for t in self.inputs.state.tasks.iter().filter(|t| t.key == d.key && t.is_open()) {
-            if t.verify == Verify::Observation
-                && !self.actions.iter().any(|a| a.key == d.key && a.reason.contains(&t.id))
+        let tasks = self.tasks.get(&d.key).map(Vec::as_slice).unwrap_or_default();
+        for t in tasks.iter().filter(|t| t.is_open()) {
+            if t.verify == Verify::Observation && !self.actions[first_action..].iter().any(|a| a.reason.contains(&t.id))
             {
                 self.verified.insert(t.id.clone());
             }
@@ -766,7 +781,7 @@ impl<'a> Planner<'a> {
                             a.reason = format!("{} (longer than the usual {expected})", a.reason);
                             a.hint = Some(hint.clone());
                         }
-                        Overdue::PortalTask { form, why } => match self.inputs.state.task(&d.key, &form.task) {
+                        Overdue::PortalTask { form, why } => match self.task(&d.key, &form.task) {
                             Some(t) if t.is_open() && since.is_none_or(|s| t.created_at >= s) => {
                                 a.reason = format!(
                                     "{}; portal task {} ({}) is open since {}",
@@ -786,14 +801,14 @@ impl<'a> Planner<'a> {
                                 );
                                 a.reason = format!("{}; {why}", a.reason);
                                 a.task = Some(task_spec(d, form, None));
-                                a.object = Some(self.shared_object(d));
+                                a.object = Some(Arc::clone(d));
                             }
                         },
                         Overdue::Register { why } => {
                             a.kind = ActionKind::Register;
                             a.id = format!("{}:register", d.key.id());
                             a.reason = format!("{}; {why}", a.reason);
-                            a.object = Some(self.shared_object(d));
+                            a.object = Some(Arc::clone(d));
                         }
                     }
                 }
@@ -812,18 +827,18 @@ impl<'a> Planner<'a> {
         }
 
         self.resolved.insert(
-            d.key.clone(),
+            &d.key,
             Res::Exists { id: o.id.clone(), ready: ready && pending_reason.is_none(), pending: pending_reason },
         );
     }
 
     /// Owned objects whose manifest object (or service) is gone.
     fn orphans(&mut self) {
-        let desired_keys: BTreeSet<&ObjectKey> = self.by_key.keys().collect();
         let mut found: BTreeMap<String, (ObjectKey, &'a ObservedObject)> = BTreeMap::new();
         let mut stale_bindings = Vec::new();
-        for (key, b) in &self.inputs.state.bindings {
-            if desired_keys.contains(key) || self.inputs.observed.unavailable.contains_key(&key.vendor) {
+        let every_binding_desired = self.bindings_seen == self.inputs.state.bindings.len();
+        for (key, b) in self.inputs.state.bindings.iter().filter(|_| !every_binding_desired) {
+            if self.by_key.contains_key(key) || self.inputs.observed.unavailable.contains_key(&key.vendor) {
                 continue;
             }
             match self
@@ -839,13 +854,13 @@ impl<'a> Planner<'a> {
         }
         for o in &self.inputs.observed.objects {
             let Some(name) = o.marker.as_deref().and_then(|m| m.strip_prefix("tenantry:")) else { continue };
-            if self.matched.contains(&o.handle()) || found.contains_key(&o.handle()) {
+            if self.matched.contains(&(o.vendor, o.kind.as_str(), o.id.as_str())) || found.contains_key(&o.handle()) {
                 continue;
             }
             let owner = ManifestRef::customer(name);
             let key = ObjectKey::new(owner, o.vendor, o.kind.clone());
             let reseller_key = ObjectKey::new(ManifestRef::reseller(name), o.vendor, o.kind.clone());
-            if desired_keys.contains(&key) || desired_keys.contains(&reseller_key) {
+            if self.by_key.contains_key(&key) || self.by_key.contains_key(&reseller_key) {
                 continue; // its manifest object exists; it was matched to something else or conflicts
             }
             found.insert(o.handle(), (key, o));
@@ -982,36 +997,36 @@ impl ActionKind {
 }
 
 /// Dependency order (parents and dependencies first), ties broken by key.
-fn topological_order(desired: &[DesiredObject]) -> Vec<ObjectKey> {
-    use std::collections::HashMap;
-    let by_key: HashMap<&ObjectKey, &DesiredObject> = desired.iter().map(|d| (&d.key, d)).collect();
+fn topological_order<'a>(
+    desired: &'a [Arc<DesiredObject>],
+    by_key: &HashMap<&'a ObjectKey, &'a Arc<DesiredObject>>,
+) -> Vec<&'a Arc<DesiredObject>> {
     let mut out = Vec::with_capacity(desired.len());
-    let mut state: HashMap<&ObjectKey, u8> = HashMap::with_capacity(desired.len()); // 1 = visiting, 2 = done
+    let mut seen: HashSet<&ObjectKey> = HashSet::with_capacity(desired.len());
     fn visit<'a>(
-        k: &'a ObjectKey,
-        by_key: &HashMap<&'a ObjectKey, &'a DesiredObject>,
-        state: &mut HashMap<&'a ObjectKey, u8>,
-        out: &mut Vec<ObjectKey>,
+        d: &'a Arc<DesiredObject>,
+        by_key: &HashMap<&'a ObjectKey, &'a Arc<DesiredObject>>,
+        seen: &mut HashSet<&'a ObjectKey>,
+        out: &mut Vec<&'a Arc<DesiredObject>>,
     ) {
-        if state.contains_key(k) {
+        if !seen.insert(&d.key) {
             return; // done, or a cycle (a model bug): keep going without looping
         }
-        state.insert(k, 1);
-        if let Some(d) = by_key.get(k) {
-            for dep in d.parent.iter().chain(d.depends_on.iter().map(|x| &x.key)) {
-                if let Some((key, _)) = by_key.get_key_value(dep) {
-                    visit(key, by_key, state, out);
-                }
+        for dep in d.parent.iter().chain(d.depends_on.iter().map(|x| &x.key)) {
+            if let Some(dep) = by_key.get(dep) {
+                visit(dep, by_key, seen, out);
             }
         }
-        state.insert(k, 2);
-        out.push(k.clone());
+        out.push(d);
     }
-    // In key order, so the result (and the plan) is deterministic.
-    let mut keys: Vec<&ObjectKey> = by_key.keys().copied().collect();
-    keys.sort();
-    for k in keys {
-        visit(k, &by_key, &mut state, &mut out);
+    // In key order, so the result (and the plan) is deterministic whatever order the desired
+    // objects come in (they usually come sorted: then this is one pass).
+    let mut sorted: Vec<&Arc<DesiredObject>> = desired.iter().collect();
+    if !sorted.is_sorted_by(|a, b| a.key <= b.key) {
+        sorted.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    }
+    for d in sorted {
+        visit(d, by_key, &mut seen, &mut out);
     }
     out
 }

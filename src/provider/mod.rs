@@ -489,22 +489,87 @@ impl ObservedObject {
     /// what tenantry observed (a version field alone can be too coarse, e.g. a timestamp).
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
-        let bytes = serde_json::to_vec(&(&self.fields, &self.state, &self.marker, &self.parent_id)).unwrap_or_default();
-        let digest = Sha256::digest(&bytes);
-        let mut hash = String::with_capacity(24);
+        // Fed straight to the hash, every part tagged and length-prefixed (no serialisation:
+        // a plan fingerprints every object it relies on).
+        let mut h = Sha256::new();
+        let text = |h: &mut Sha256, s: &str| {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        };
+        fn value(h: &mut Sha256, v: &Json, text: &impl Fn(&mut Sha256, &str)) {
+            match v {
+                Json::Null => h.update(b"n"),
+                Json::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
+                Json::Number(n) => {
+                    h.update(b"#");
+                    text(h, &n.to_string());
+                }
+                Json::String(s) => {
+                    h.update(b"s");
+                    text(h, s);
+                }
+                Json::Array(items) => {
+                    h.update(b"[");
+                    h.update((items.len() as u64).to_le_bytes());
+                    for item in items {
+                        value(h, item, text);
+                    }
+                }
+                Json::Object(map) => {
+                    h.update(b"{");
+                    h.update((map.len() as u64).to_le_bytes());
+                    for (k, item) in map {
+                        text(h, k);
+                        value(h, item, text);
+                    }
+                }
+            }
+        }
+        h.update((self.fields.len() as u64).to_le_bytes());
+        for (k, v) in &self.fields {
+            text(&mut h, k);
+            value(&mut h, v, &text);
+        }
+        match &self.state {
+            ObjectState::Ready => h.update(b"ready"),
+            other => text(&mut h, &serde_json::to_string(other).unwrap_or_default()),
+        }
+        for part in [&self.marker, &self.parent_id] {
+            match part {
+                Some(p) => {
+                    h.update(b"s");
+                    text(&mut h, p);
+                }
+                None => h.update(b"n"),
+            }
+        }
+        let digest = h.finalize();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(self.version.as_ref().map_or(0, |v| v.len() + 9) + 31);
+        if let Some(v) = &self.version {
+            out.push_str("version:");
+            out.push_str(v);
+            out.push(';');
+        }
+        out.push_str("sha256:");
         for b in digest.iter().take(12) {
-            use std::fmt::Write;
-            let _ = write!(hash, "{b:02x}");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
         }
-        match &self.version {
-            Some(v) => format!("version:{v};sha256:{hash}"),
-            None => format!("sha256:{hash}"),
-        }
+        out
     }
 
     /// `acronis:tenant:<id>`, unique across vendors.
     pub fn handle(&self) -> String {
-        format!("{}:{}:{}", self.vendor, self.kind, self.id)
+        let vendor = self.vendor.id();
+        let mut h = String::with_capacity(vendor.len() + self.kind.len() + self.id.len() + 2);
+        for (i, part) in [vendor, &self.kind, &self.id].into_iter().enumerate() {
+            if i > 0 {
+                h.push(':');
+            }
+            h.push_str(part);
+        }
+        h
     }
 }
 
@@ -625,7 +690,7 @@ impl VendorError {
 /// so per-object reads happen only where a list lacks a field and an entry could differ.
 #[derive(Debug, Clone, Default)]
 pub struct ObserveScope {
-    pub desired: Vec<DesiredObject>,
+    pub desired: Vec<std::sync::Arc<DesiredObject>>,
     pub bound: BTreeMap<ObjectKey, crate::state::Binding>,
     /// Unfinished work of earlier runs, to ask the vendor about.
     pub intents: BTreeMap<ObjectKey, crate::state::Intent>,

@@ -132,6 +132,50 @@ async fn main() {
             },
         );
     }
+    // WatchGuard: every subscriber account bound, and its operator bound with what the
+    // transaction that created it left (as the executor records it); the operators exist.
+    let text = |d: &tenantry::provider::DesiredObject, f: &str| {
+        d.fields.get(f).and_then(|f| f.value.json()).and_then(|v| v.as_str()).unwrap_or_default().to_string()
+    };
+    let mut operators = Vec::new();
+    for d in desired.iter().filter(|d| d.key.vendor == Vendor::Watchguard) {
+        let Some(i) = d.key.owner.name.strip_prefix('c').and_then(|n| n.parse::<u64>().ok()) else { continue };
+        let account = format!("ACC-{}", 3_000_000 + i);
+        let (vendor_id, applied) = match d.key.kind.as_str() {
+            "account" => (account, BTreeMap::new()),
+            _ => {
+                let op = tenantry::sandbox::watchguard::Operator {
+                    user_name: text(d, "username"),
+                    account_id: account.clone(),
+                    first_name: text(d, "firstName"),
+                    last_name: text(d, "lastName"),
+                    email: text(d, "email"),
+                    phone: text(d, "phone"),
+                    role: text(d, "role"),
+                };
+                let applied = BTreeMap::from([
+                    ("operator.accountId".to_string(), json!(account)),
+                    ("operator.userName".to_string(), json!(op.user_name)),
+                    ("operator.firstName".to_string(), json!(op.first_name)),
+                    ("operator.lastName".to_string(), json!(op.last_name)),
+                    ("operator.email".to_string(), json!(op.email)),
+                    ("operator.phone".to_string(), json!(op.phone)),
+                    ("role".to_string(), json!(op.role)),
+                ]);
+                let id = op.user_name.clone();
+                operators.push(op);
+                (id, applied)
+            }
+        };
+        let binding =
+            tenantry::state::Binding { key: d.key.clone(), vendor_id, created_at: now, updated_at: now, applied };
+        converged.bindings.insert(d.key.clone(), binding);
+    }
+    sandbox.shared.mutate(|w, _| {
+        for op in operators {
+            w.watchguard.operators.insert(op.user_name.clone(), op);
+        }
+    });
     println!("observe: {count} customers per vendor, {latency} ms latency per request");
     for (label, state) in [("first look (nothing bound)", &first), ("converged (bound)", &converged)] {
         sandbox.shared.journal.clear();

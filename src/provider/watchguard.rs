@@ -5,7 +5,7 @@
 //! API has no list across accounts, so operators are read per account, and only for accounts
 //! tenantry manages.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,9 @@ use crate::secrets::Secrets;
 
 const ACC: &str = "/rest/platform/accounts/v1";
 const OPS: &str = "/rest/platform/operator-mgmt/v1";
+/// How many bound accounts each observe re-reads the operators of (picked at random) to catch
+/// changes made in WatchGuard Cloud; the others' operators come from what tenantry recorded.
+pub const VERIFY_PER_OBSERVE: usize = 100;
 
 struct WgAuth {
     access_id: String,
@@ -227,6 +230,29 @@ fn operator(o: &Json, account: &str) -> Option<ObservedObject> {
     })
 }
 
+/// Binding keys of what an operator transaction left at WatchGuard, and the request fields
+/// they come from (the operator list's names on the left).
+const RECORD: &str = "operator.";
+const RECORDED: &[(&str, &str)] = &[
+    ("accountId", "accountId"),
+    ("userName", "username"),
+    ("firstName", "firstName"),
+    ("lastName", "lastName"),
+    ("email", "email"),
+    ("phone", "phone"),
+];
+
+/// An operator as its binding recorded it, when the record is complete: (account, object).
+fn recorded_operator(b: &crate::state::Binding) -> Option<(String, ObservedObject)> {
+    let mut entry = serde_json::Map::new();
+    for (field, _) in RECORDED {
+        entry.insert(field.to_string(), b.applied.get(&format!("{RECORD}{field}"))?.clone());
+    }
+    let account = entry.get("accountId")?.as_str()?.to_string();
+    let o = operator(&Json::Object(entry), &account)?;
+    Some((account, o))
+}
+
 fn error(op: &str, resp: &Resp) -> VendorError {
     let j = resp.json();
     let message = j
@@ -282,9 +308,41 @@ impl VendorReader for WatchGuard {
                 })
                 .map(|o| o.id.clone())
                 .collect();
-            // The API lists operators only per account: one read per managed account, run
-            // the connection's `concurrency` at a time.
-            let reads = self.http.each(managed, |id| async move { self.operators(&id).await }).await?;
+            // WatchGuard lists operators only per account. Read the accounts where something may
+            // be to find: one tenantry has not bound, or one with a desired operator whose last
+            // successful transaction tenantry has not recorded (new, adopted, still pending).
+            // Operators tenantry created or updated come from their bindings, and a sample of
+            // VERIFY_PER_OBSERVE of those accounts is read each time to catch changes made in
+            // WatchGuard Cloud: a converged observe costs the account pages, not one read per
+            // customer.
+            let mut recorded: HashMap<String, Vec<ObservedObject>> = HashMap::new();
+            let mut recorded_keys: HashSet<&crate::provider::ObjectKey> = HashSet::new();
+            for (key, b) in scope.bound.iter().filter(|(k, _)| k.kind == "operator") {
+                if let Some((account, o)) = recorded_operator(b) {
+                    recorded.entry(account).or_default().push(o);
+                    recorded_keys.insert(key);
+                }
+            }
+            let mut must_read: HashSet<&str> = HashSet::new();
+            for d in scope.desired.iter().filter(|d| d.key.kind == "operator" && !recorded_keys.contains(&d.key)) {
+                if let Some(b) = d.parent.as_ref().and_then(|p| scope.bound.get(p)) {
+                    must_read.insert(b.vendor_id.as_str());
+                }
+            }
+            let (mut read, trusted): (Vec<String>, Vec<String>) = managed.into_iter().partition(|id| {
+                !bound.contains(id.as_str()) || must_read.contains(id.as_str()) || !recorded.contains_key(id)
+            });
+            let sample =
+                rand::seq::index::sample(&mut rand::rng(), trusted.len(), trusted.len().min(VERIFY_PER_OBSERVE));
+            let sampled: HashSet<usize> = sample.into_iter().collect();
+            for (i, id) in trusted.into_iter().enumerate() {
+                if sampled.contains(&i) {
+                    read.push(id);
+                } else {
+                    objects.extend(recorded.remove(&id).unwrap_or_default());
+                }
+            }
+            let reads = self.http.each(read, |id| async move { self.operators(&id).await }).await?;
             objects.extend(reads.into_iter().flatten());
             // Transactions earlier runs left behind.
             let mut work = BTreeMap::new();
@@ -398,16 +456,25 @@ impl VendorWriter for WatchGuard {
                             }),
                         )
                     };
-                    let j = self.ok(Req::new(method, format!("{OPS}/operators")).json(body)).await?.json();
+                    let j = self.ok(Req::new(method, format!("{OPS}/operators")).json(body.clone())).await?.json();
                     let txn = j
                         .get("transaction_id")
                         .and_then(Json::as_str)
                         .ok_or_else(|| fail(ErrorKind::Unknown, "no transaction id in the answer"))?
                         .to_string();
                     match self.follow(&txn, self.txn_wait).await? {
-                        Some(Ok(())) => {
-                            Ok(Outcome { vendor_id: username.as_str().map(str::to_string), ..Outcome::default() })
-                        }
+                        Some(Ok(())) => Ok(Outcome {
+                            vendor_id: username.as_str().map(str::to_string),
+                            // What WatchGuard now holds: later observes take it from the binding
+                            // instead of reading the account's operators (see `observe`).
+                            applied: RECORDED
+                                .iter()
+                                .filter_map(|(field, sent)| {
+                                    body.get(*sent).map(|v| (format!("{RECORD}{field}"), v.clone()))
+                                })
+                                .collect(),
+                            ..Outcome::default()
+                        }),
                         Some(Err(why)) => Err(fail(
                             ErrorKind::Rejected,
                             &format!("WatchGuard reports the operator transaction failed: {why}"),

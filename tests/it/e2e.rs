@@ -115,6 +115,20 @@ fn apply_sandbox_converges_the_example_and_a_second_run_does_nothing() {
     let dump: Json = serde_json::from_str(&dump.stdout).expect("dump is JSON");
     assert_one_of_each(dir.path(), &dump);
 
+    // Each WatchGuard operator's binding records what its transaction left at WatchGuard, so
+    // later observes need not read every account's operators.
+    let store = tenantry::state::sqlite::SqliteStore::open(&dir.path().join(".tenantry/sandbox/state.db")).unwrap();
+    let state = tenantry::state::StateStore::snapshot(&store).unwrap();
+    let operators: Vec<_> =
+        state.bindings.values().filter(|b| b.key.vendor == Vendor::Watchguard && b.key.kind == "operator").collect();
+    assert!(!operators.is_empty());
+    for b in operators {
+        assert_eq!(b.applied.get("operator.userName"), Some(&json!(b.vendor_id)), "{b:?}");
+        for f in ["accountId", "firstName", "lastName", "email", "phone"] {
+            assert!(b.applied.get(&format!("operator.{f}")).is_some_and(|v| v.is_string()), "{f} in {b:?}");
+        }
+    }
+
     let tasks = run(&["tasks", "-d", &d, "--sandbox"]);
     ok(&tasks);
     assert_eq!(tasks.stdout.trim(), "No open portal tasks.", "{tasks}");
@@ -415,4 +429,83 @@ async fn an_expired_authorization_link_is_renewed() {
         let reason = a["reason"].as_str().unwrap();
         assert!(reason.contains("the authorization link has expired (3d validity); a new link goes to"), "{reason}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watchguard_operators_beyond_the_verification_sample_come_from_their_bindings() {
+    use tenantry::provider::ObjectKey;
+    use tenantry::provider::watchguard::VERIFY_PER_OBSERVE;
+    use tenantry::sandbox::watchguard::{Account, Operator};
+    // More bound accounts than one observe verifies: WatchGuard has no operator list across
+    // accounts, so the rest are taken from what their transactions recorded.
+    let count = VERIFY_PER_OBSERVE + 50;
+    let sandbox =
+        tenantry::sandbox::Sandbox::start(tenantry::sandbox::Options { journal: false, ..Default::default() })
+            .await
+            .unwrap();
+    let mut state = tenantry::state::StateSnapshot::default();
+    let now = jiff::Timestamp::now();
+    let mut world_ops = Vec::new();
+    for i in 0..count {
+        let account = format!("ACC-{}", 4_000_000 + i);
+        let owner = tenantry::model::ManifestRef::customer(format!("c{i}"));
+        let op = Operator {
+            user_name: format!("c{i}.admin"),
+            account_id: account.clone(),
+            first_name: "Ada".into(),
+            last_name: "Byron".into(),
+            email: format!("it@c{i}.example"),
+            phone: "441174960101".into(),
+            role: "ADMINISTRATOR".into(),
+        };
+        let mut applied = BTreeMap::new();
+        for (k, v) in [
+            ("accountId", &op.account_id),
+            ("userName", &op.user_name),
+            ("firstName", &op.first_name),
+            ("lastName", &op.last_name),
+            ("email", &op.email),
+            ("phone", &op.phone),
+        ] {
+            applied.insert(format!("operator.{k}"), json!(v));
+        }
+        for (kind, id, applied) in
+            [("account", account.clone(), BTreeMap::new()), ("operator", op.user_name.clone(), applied)]
+        {
+            let key = ObjectKey::new(owner.clone(), Vendor::Watchguard, kind);
+            let b =
+                tenantry::state::Binding { key: key.clone(), vendor_id: id, created_at: now, updated_at: now, applied };
+            state.bindings.insert(key, b);
+        }
+        world_ops.push((account, op));
+    }
+    sandbox.shared.mutate(|w, now| {
+        for (i, (account, op)) in world_ops.into_iter().enumerate() {
+            w.watchguard.accounts.insert(
+                account.clone(),
+                Account {
+                    account_id: account,
+                    name: format!("Customer {i}"),
+                    kind: 2,
+                    parent: Some(tenantry::sandbox::credentials::WG_HOME.into()),
+                    created: now.to_string(),
+                    ..Default::default()
+                },
+            );
+            w.watchguard.operators.insert(op.user_name.clone(), op);
+        }
+    });
+    let (connections, values) = sandbox.connections();
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = tenantry::secrets::Secrets::new(dir.path(), true).with_values(values);
+    let vendors = tenantry::engine::Vendors::connect(&connections, &secrets);
+    sandbox.shared.journal.clear();
+    let observed = tenantry::engine::observe(&vendors, &[], &state).await;
+    assert!(observed.unavailable.is_empty(), "{:?}", observed.unavailable);
+    let operators = observed.objects.iter().filter(|o| o.vendor == Vendor::Watchguard && o.kind == "operator").count();
+    assert_eq!(operators, count, "every bound operator is observed");
+    let requests = sandbox.shared.journal.counts.lock().unwrap().get(&Vendor::Watchguard).copied().unwrap_or(0);
+    // The token, the account list, and one operator read per sampled account.
+    assert_eq!(requests as usize, 2 + VERIFY_PER_OBSERVE, "{requests} requests for {count} accounts");
+    sandbox.stop().await;
 }

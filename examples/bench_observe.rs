@@ -153,15 +153,8 @@ async fn main() {
                     phone: text(d, "phone"),
                     role: text(d, "role"),
                 };
-                let applied = BTreeMap::from([
-                    ("operator.accountId".to_string(), json!(account)),
-                    ("operator.userName".to_string(), json!(op.user_name)),
-                    ("operator.firstName".to_string(), json!(op.first_name)),
-                    ("operator.lastName".to_string(), json!(op.last_name)),
-                    ("operator.email".to_string(), json!(op.email)),
-                    ("operator.phone".to_string(), json!(op.phone)),
-                    ("role".to_string(), json!(op.role)),
-                ]);
+                let mut applied = tenantry::provider::watchguard::operator_record(&json!(op));
+                applied.insert("role".to_string(), json!(op.role));
                 let id = op.user_name.clone();
                 operators.push(op);
                 (id, applied)

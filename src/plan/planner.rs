@@ -29,7 +29,7 @@ use crate::provider::{
     Change, DesiredObject, Field, FieldValue, Need, ObjectKey, ObjectState, ObservedObject, ObservedState, Overdue,
     PortalForm, Realize, Retire, TransitionRule, Update, VendorModel, Verify, WorkStatus,
 };
-use crate::state::{Binding, StateSnapshot, TaskRecord, TaskStatus, task_number};
+use crate::state::{Binding, StateSnapshot, TaskRecord};
 
 /// What planning reads.
 pub struct PlanInputs<'a> {
@@ -85,8 +85,6 @@ struct Planner<'a> {
     /// The state's bindings and tasks by object key.
     bindings: HashMap<&'a ObjectKey, &'a Binding>,
     tasks: HashMap<&'a ObjectKey, Vec<&'a TaskRecord>>,
-    /// How many bindings a desired object found (when all did, no binding is an orphan's).
-    bindings_seen: usize,
 }
 
 /// The observed objects of one (vendor, kind), indexed the two ways planning looks them up.
@@ -149,7 +147,6 @@ impl<'a> Planner<'a> {
             shared,
             bindings,
             tasks,
-            bindings_seen: 0,
             by_key: inputs.desired.iter().map(|d| (&d.key, d)).collect(),
             index,
             resolved: HashMap::with_capacity(inputs.desired.len()),
@@ -161,14 +158,9 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The newest task of this kind for `key` that was not replaced (as `StateSnapshot::task`).
+    /// The task of this kind for `key` that counts (see `state::newest_task`), by the index.
     fn task(&self, key: &ObjectKey, task: &str) -> Option<&'a TaskRecord> {
-        self.tasks
-            .get(key)?
-            .iter()
-            .copied()
-            .filter(|t| t.task == task && !matches!(t.status, TaskStatus::Superseded { .. }))
-            .max_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| task_number(&a.id).cmp(&task_number(&b.id))))
+        crate::state::newest_task(self.tasks.get(key)?.iter().copied(), task)
     }
 
     fn model(&self, vendor: crate::model::Vendor) -> Option<&'a dyn VendorModel> {
@@ -287,10 +279,9 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn find(&mut self, d: &DesiredObject, parent_id: Option<&Option<String>>) -> Found<'a> {
+    fn find(&self, d: &DesiredObject, parent_id: Option<&Option<String>>) -> Found<'a> {
         let state = self.inputs.state;
         if let Some(b) = self.bindings.get(&d.key).copied() {
-            self.bindings_seen += 1;
             let Some(o) = self.observed(d, &b.vendor_id) else { return Found::Gone(b) };
             let sharing = self.shared.get(&(d.key.vendor, d.key.kind.as_str(), b.vendor_id.as_str()));
             if let Some(keys) = sharing
@@ -326,7 +317,7 @@ impl<'a> Planner<'a> {
                         ),
                     )
                 } else if let Realize::Portal(form) = &d.realize
-                    && let Some(task) = state.task(&d.key, &form.task)
+                    && let Some(task) = self.task(&d.key, &form.task)
                 {
                     Found::Ours(o, format!("portal task {} created it", task.id))
                 } else if let (Some(parent), Some(_)) = (&d.parent, parent_id) {
@@ -836,8 +827,7 @@ impl<'a> Planner<'a> {
     fn orphans(&mut self) {
         let mut found: BTreeMap<String, (ObjectKey, &'a ObservedObject)> = BTreeMap::new();
         let mut stale_bindings = Vec::new();
-        let every_binding_desired = self.bindings_seen == self.inputs.state.bindings.len();
-        for (key, b) in self.inputs.state.bindings.iter().filter(|_| !every_binding_desired) {
+        for (key, b) in &self.inputs.state.bindings {
             if self.by_key.contains_key(key) || self.inputs.observed.unavailable.contains_key(&key.vendor) {
                 continue;
             }

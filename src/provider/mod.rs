@@ -491,12 +491,11 @@ impl ObservedObject {
         use sha2::{Digest, Sha256};
         // Fed straight to the hash, every part tagged and length-prefixed (no serialisation:
         // a plan fingerprints every object it relies on).
-        let mut h = Sha256::new();
-        let text = |h: &mut Sha256, s: &str| {
+        fn text(h: &mut Sha256, s: &str) {
             h.update((s.len() as u64).to_le_bytes());
             h.update(s.as_bytes());
-        };
-        fn value(h: &mut Sha256, v: &Json, text: &impl Fn(&mut Sha256, &str)) {
+        }
+        fn value(h: &mut Sha256, v: &Json) {
             match v {
                 Json::Null => h.update(b"n"),
                 Json::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
@@ -511,24 +510,23 @@ impl ObservedObject {
                 Json::Array(items) => {
                     h.update(b"[");
                     h.update((items.len() as u64).to_le_bytes());
-                    for item in items {
-                        value(h, item, text);
-                    }
+                    items.iter().for_each(|item| value(h, item));
                 }
                 Json::Object(map) => {
                     h.update(b"{");
                     h.update((map.len() as u64).to_le_bytes());
                     for (k, item) in map {
                         text(h, k);
-                        value(h, item, text);
+                        value(h, item);
                     }
                 }
             }
         }
+        let mut h = Sha256::new();
         h.update((self.fields.len() as u64).to_le_bytes());
         for (k, v) in &self.fields {
             text(&mut h, k);
-            value(&mut h, v, &text);
+            value(&mut h, v);
         }
         match &self.state {
             ObjectState::Ready => h.update(b"ready"),
@@ -561,15 +559,7 @@ impl ObservedObject {
 
     /// `acronis:tenant:<id>`, unique across vendors.
     pub fn handle(&self) -> String {
-        let vendor = self.vendor.id();
-        let mut h = String::with_capacity(vendor.len() + self.kind.len() + self.id.len() + 2);
-        for (i, part) in [vendor, &self.kind, &self.id].into_iter().enumerate() {
-            if i > 0 {
-                h.push(':');
-            }
-            h.push_str(part);
-        }
-        h
+        [self.vendor.id(), &self.kind, &self.id].join(":")
     }
 }
 

@@ -2,8 +2,9 @@
 //! operators created through asynchronous transactions (operator management API v1).
 //!
 //! Accounts are listed with `limit=-1` (the MSP's children, then each reseller's). The operator
-//! API has no list across accounts, so operators are read per account, and only for accounts
-//! tenantry manages.
+//! API has no list across accounts: operators are read per account where something may be to
+//! find, otherwise rebuilt from what their bindings recorded, with a random sample of
+//! [`VERIFY_PER_OBSERVE`] accounts re-read each time (see `observe`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -230,22 +231,21 @@ fn operator(o: &Json, account: &str) -> Option<ObservedObject> {
     })
 }
 
-/// Binding keys of what an operator transaction left at WatchGuard, and the request fields
-/// they come from (the operator list's names on the left).
+/// What a binding records of an operator a transaction left at WatchGuard (keys prefixed
+/// `operator.`), so `observe` can rebuild it without reading its account.
 const RECORD: &str = "operator.";
-const RECORDED: &[(&str, &str)] = &[
-    ("accountId", "accountId"),
-    ("userName", "username"),
-    ("firstName", "firstName"),
-    ("lastName", "lastName"),
-    ("email", "email"),
-    ("phone", "phone"),
-];
+const RECORDED: &[&str] = &["accountId", "userName", "firstName", "lastName", "email", "phone"];
+
+/// The record of an operator given in the operator list's shape (`userName`, `accountId`, ...);
+/// fields it lacks are left out (a PATCH does not carry the e-mail: the earlier record keeps it).
+pub fn operator_record(listed: &Json) -> BTreeMap<String, Json> {
+    RECORDED.iter().filter_map(|f| listed.get(*f).map(|v| (format!("{RECORD}{f}"), v.clone()))).collect()
+}
 
 /// An operator as its binding recorded it, when the record is complete: (account, object).
 fn recorded_operator(b: &crate::state::Binding) -> Option<(String, ObservedObject)> {
     let mut entry = serde_json::Map::new();
-    for (field, _) in RECORDED {
+    for field in RECORDED {
         entry.insert(field.to_string(), b.applied.get(&format!("{RECORD}{field}"))?.clone());
     }
     let account = entry.get("accountId")?.as_str()?.to_string();
@@ -467,12 +467,11 @@ impl VendorWriter for WatchGuard {
                             vendor_id: username.as_str().map(str::to_string),
                             // What WatchGuard now holds: later observes take it from the binding
                             // instead of reading the account's operators (see `observe`).
-                            applied: RECORDED
-                                .iter()
-                                .filter_map(|(field, sent)| {
-                                    body.get(*sent).map(|v| (format!("{RECORD}{field}"), v.clone()))
-                                })
-                                .collect(),
+                            applied: {
+                                let mut listed = body;
+                                listed["userName"] = username.clone();
+                                operator_record(&listed)
+                            },
                             ..Outcome::default()
                         }),
                         Some(Err(why)) => Err(fail(

@@ -349,15 +349,25 @@ fn paged(items: Vec<Json>, limit: usize, offset: usize, filters: &Json, now: Tim
     json!({"items": slice, "paging": {"cursors": cursors}, "timestamp": plain_time(now)})
 }
 
-/// A cursor's offset and filters, and the page size it was made with (a `limit` given with
-/// the cursor wins).
-fn cursor(after: &str, limit: &mut Option<usize>) -> Option<(usize, Json)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(after).ok()?;
-    let v: Json = serde_json::from_slice(&bytes).ok()?;
-    if limit.is_none() {
-        *limit = v.get("l").and_then(Json::as_u64).map(|l| l as usize);
-    }
-    Some((v.get("o")?.as_u64()? as usize, v.get("f").cloned().unwrap_or(Json::Null)))
+/// Where a list request starts: (offset, page size, filters). A cursor carries all three (a
+/// `limit` given with it wins); without one, the query's own filters from offset 0.
+fn page_start(
+    q: &ListQuery,
+    default_limit: usize,
+    filters: impl FnOnce() -> Json,
+) -> Result<(usize, usize, Json), Response> {
+    let (offset, limit, filters) = match &q.after {
+        Some(after) => {
+            let invalid = || error(StatusCode::BAD_REQUEST, "InvalidCursor", "The paging cursor is invalid.", None);
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(after).map_err(|_| invalid())?;
+            let v: Json = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+            let offset = v.get("o").and_then(Json::as_u64).ok_or_else(invalid)? as usize;
+            let limit = q.limit.or_else(|| v.get("l").and_then(Json::as_u64).map(|l| l as usize));
+            (offset, limit, v.get("f").cloned().unwrap_or(Json::Null))
+        }
+        None => (0, q.limit, filters()),
+    };
+    Ok((offset, limit.unwrap_or(default_limit).max(1), filters))
 }
 
 #[derive(Deserialize, Default)]
@@ -372,21 +382,22 @@ struct ListQuery {
     with_access_policies: Option<bool>,
 }
 
-async fn list_tenants(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(mut q): Query<ListQuery>) -> Response {
+async fn list_tenants(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
-    let (offset, filters) = match &q.after {
-        Some(a) => match cursor(a, &mut q.limit) {
-            Some(c) => c,
-            None => return error(StatusCode::BAD_REQUEST, "InvalidCursor", "The paging cursor is invalid.", None),
-        },
-        None => (0, json!({"parent_id": q.parent_id, "subtree_root_id": q.subtree_root_id, "uuids": q.uuids})),
+    let start = page_start(
+        &q,
+        5000,
+        || json!({"parent_id": q.parent_id, "subtree_root_id": q.subtree_root_id, "uuids": q.uuids}),
+    );
+    let (offset, limit, filters) = match start {
+        Ok(s) => s,
+        Err(r) => return r,
     };
     if filters.get("uuids").and_then(Json::as_str).is_some_and(|u| u.split(',').count() > 100) {
         return error(StatusCode::BAD_REQUEST, "ValidationError", "uuids takes at most 100 ids", None);
     }
-    let limit = q.limit.unwrap_or(5000).max(1);
     let items = shared.read(|w, _| {
         let s = &w.acronis;
         s.tenants
@@ -647,21 +658,19 @@ async fn check_login(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): 
     }
 }
 
-async fn list_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(mut q): Query<ListQuery>) -> Response {
+async fn list_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
-    let (offset, filters) = match &q.after {
-        Some(a) => match cursor(a, &mut q.limit) {
-            Some(c) => c,
-            None => return error(StatusCode::BAD_REQUEST, "InvalidCursor", "The paging cursor is invalid.", None),
-        },
-        None => (
-            0,
-            json!({"tenant_id": q.tenant_id, "subtree_root_tenant_id": q.subtree_root_tenant_id, "with_access_policies": q.with_access_policies}),
-        ),
+    let start = page_start(
+        &q,
+        2000,
+        || json!({"tenant_id": q.tenant_id, "subtree_root_tenant_id": q.subtree_root_tenant_id, "with_access_policies": q.with_access_policies}),
+    );
+    let (offset, limit, filters) = match start {
+        Ok(s) => s,
+        Err(r) => return r,
     };
-    let limit = q.limit.unwrap_or(2000).max(1);
     let items = shared.read(|w, _| {
         let s = &w.acronis;
         s.users

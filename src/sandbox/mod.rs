@@ -353,7 +353,7 @@ impl Sandbox {
         ];
         for (name, vendor, router) in listeners {
             let router = match vendor {
-                Some(v) => with_faults(router, v, &opts, shared.clone()),
+                Some(v) => vendor_layers(router, v, &opts, shared.clone()),
                 None => router,
             };
             let port = opts.ports.get(name).copied().unwrap_or(0);
@@ -483,9 +483,9 @@ pub fn connections(urls: &Urls, opts: &Options) -> (BTreeMap<Vendor, Connection>
     (c, values)
 }
 
-/// Wrap a vendor router in the fault layer (and the journal, outside it: a faulted request was
+/// Wrap a vendor router in the fault layer, and the journal outside it (a faulted request was
 /// still made).
-fn with_faults(router: Router, vendor: Vendor, opts: &Options, shared: Arc<Shared>) -> Router {
+fn vendor_layers(router: Router, vendor: Vendor, opts: &Options, shared: Arc<Shared>) -> Router {
     let dice = Arc::new(faults::Dice::new(opts.seed, vendor, &opts.faults, opts.latency));
     router
         .layer(axum::middleware::from_fn_with_state((dice, vendor), fault_layer))
@@ -615,12 +615,12 @@ pub fn after(t: Timestamp, d: Duration) -> Timestamp {
     t.checked_add(SignedDuration::try_from(d).unwrap_or_default()).unwrap_or(t)
 }
 
-/// RFC 3339 without zone, as several vendors print times.
 /// The VCO's timestamps: RFC 3339 in UTC with milliseconds (`2026-11-22T08:50:22.000Z`).
 pub fn vco_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// RFC 3339 without zone, as several vendors print times.
 pub fn plain_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }

@@ -103,11 +103,17 @@ pub struct StateSnapshot {
 impl StateSnapshot {
     /// The newest task for `key` of kind `task` that is not superseded.
     pub fn task(&self, key: &ObjectKey, task: &str) -> Option<&TaskRecord> {
-        self.tasks
-            .iter()
-            .filter(|t| &t.key == key && t.task == task && !matches!(t.status, TaskStatus::Superseded { .. }))
-            .max_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| task_number(&a.id).cmp(&task_number(&b.id))))
+        newest_task(self.tasks.iter().filter(|t| &t.key == key), task)
     }
+}
+
+/// Of `tasks` (one object's), the newest of kind `task` that is not superseded: the one that
+/// counts.
+pub fn newest_task<'t>(tasks: impl IntoIterator<Item = &'t TaskRecord>, task: &str) -> Option<&'t TaskRecord> {
+    tasks
+        .into_iter()
+        .filter(|t| t.task == task && !matches!(t.status, TaskStatus::Superseded { .. }))
+        .max_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| task_number(&a.id).cmp(&task_number(&b.id))))
 }
 
 pub use store::{Acquired, HistoryEntry, LockInfo, NewTask, StateError, StateStore};

@@ -458,17 +458,8 @@ async fn watchguard_operators_beyond_the_verification_sample_come_from_their_bin
             phone: "441174960101".into(),
             role: "ADMINISTRATOR".into(),
         };
-        let mut applied = BTreeMap::new();
-        for (k, v) in [
-            ("accountId", &op.account_id),
-            ("userName", &op.user_name),
-            ("firstName", &op.first_name),
-            ("lastName", &op.last_name),
-            ("email", &op.email),
-            ("phone", &op.phone),
-        ] {
-            applied.insert(format!("operator.{k}"), json!(v));
-        }
+        // As the executor records a successful operator transaction.
+        let applied = tenantry::provider::watchguard::operator_record(&json!(op));
         for (kind, id, applied) in
             [("account", account.clone(), BTreeMap::new()), ("operator", op.user_name.clone(), applied)]
         {

@@ -112,6 +112,22 @@ async fn journal() -> Vec<Json> {
     journal["exchanges"].as_array().expect("exchanges").clone()
 }
 
+/// Validate `value` against `schema` (its references resolved in `spec`'s `section`); a
+/// mismatch becomes a problem named by `what`.
+fn check(
+    spec: &Json,
+    section: &str,
+    schema: &Json,
+    value: &Json,
+    what: impl FnOnce() -> String,
+    problems: &mut Vec<String>,
+) {
+    let errs = errors(&validator(spec, section, schema), value);
+    if !errs.is_empty() {
+        problems.push(format!("{}: {errs:?}", what()));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn vco_and_acronis_requests_and_answers_match_the_vendor_specifications() {
     let exchanges = journal().await;
@@ -137,20 +153,21 @@ async fn vco_and_acronis_requests_and_answers_match_the_vendor_specifications() 
             .and_then(|ps| ps.iter().map(|p| deref(&vco, p)).find(|p| p["in"] == "body"))
             .map(|p| p["schema"].clone());
         if let Some(schema) = body_schema {
-            let errs = errors(&validator(&vco, "definitions", &schema), &x["body"]);
-            if !errs.is_empty() {
-                problems.push(format!("VCO {route} request {}: {errs:?}", x["body"]));
-            }
+            check(
+                &vco,
+                "definitions",
+                &schema,
+                &x["body"],
+                || format!("VCO {route} request {}", x["body"]),
+                &mut problems,
+            );
             checked.1 += 1;
         }
         let status = x["status"].as_u64().unwrap().to_string();
         if status == "200"
             && let Some(schema) = op["responses"].get(&status).map(|r| deref(&vco, r)).and_then(|r| r.get("schema"))
         {
-            let errs = errors(&validator(&vco, "definitions", schema), &x["answer"]);
-            if !errs.is_empty() {
-                problems.push(format!("VCO {route} answer: {errs:?}"));
-            }
+            check(&vco, "definitions", schema, &x["answer"], || format!("VCO {route} answer"), &mut problems);
             checked.2 += 1;
         }
     }
@@ -191,20 +208,16 @@ async fn vco_and_acronis_requests_and_answers_match_the_vendor_specifications() 
         if let Some(schema) = op.pointer("/requestBody/content/application~1json/schema")
             && x["body"].is_object()
         {
-            let errs = errors(&validator(&acronis, "components", schema), &x["body"]);
-            if !errs.is_empty() {
-                problems.push(format!("Acronis {method} {template} request {}: {errs:?}", x["body"]));
-            }
+            let what = || format!("Acronis {method} {template} request {}", x["body"]);
+            check(&acronis, "components", schema, &x["body"], what, &mut problems);
             checked.1 += 1;
         }
         let status = x["status"].as_u64().unwrap().to_string();
         if let Some(schema) = op["responses"].get(&status).and_then(|r| r.pointer("/content/application~1json/schema"))
             && !x["answer"].is_null()
         {
-            let errs = errors(&validator(&acronis, "components", schema), &x["answer"]);
-            if !errs.is_empty() {
-                problems.push(format!("Acronis {method} {template} {status} answer: {errs:?}"));
-            }
+            let what = || format!("Acronis {method} {template} {status} answer");
+            check(&acronis, "components", schema, &x["answer"], what, &mut problems);
             checked.2 += 1;
         }
     }

@@ -187,7 +187,7 @@ impl Veeam {
             secrets.resolve(r).map_err(|e| VendorError::new(Vendor::Veeam, ErrorKind::Auth, "connect", e.to_string()))
         };
         Ok(Veeam {
-            http: Http::new(Vendor::Veeam, &conn.base_url, &conn.limits)?,
+            http: Http::new(Vendor::Veeam, &conn.base_url, &conn.limits)?.with_refusals(definitive),
             auth: VeeamAuth {
                 username: conn.principal.clone().unwrap_or_default(),
                 password: secret("password")?,
@@ -259,16 +259,24 @@ impl Veeam {
         for _ in 0..60 {
             let action = self.ok(Req::get(&location)).await?.json();
             match action.pointer("/data/status").and_then(Json::as_str) {
-                Some("succeed") => return Ok(self.ok(Req::get(format!("{location}/result"))).await?.json()),
+                Some("succeed") => {
+                    let result = self.call(Req::get(format!("{location}/result"))).await?;
+                    if result.status.is_success() {
+                        return Ok(result.json());
+                    }
+                    // 1500: the result is not there yet, although the action reads as finished.
+                    if vspc_error(&result).and_then(|e| e.code) != Some(STILL_RUNNING) {
+                        return Err(error(op, &result));
+                    }
+                }
                 Some("failed") | Some("canceled") => {
                     let result = self.call(Req::get(format!("{location}/result"))).await?;
                     return Err(error(op, &result));
                 }
-                _ => {
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
+                _ => {}
             }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(10));
         }
         Err(VendorError::new(Vendor::Veeam, ErrorKind::Unknown, op, "the asynchronous action did not finish in time"))
     }
@@ -319,32 +327,81 @@ fn tenant(t: wire::PulseTenant) -> ObservedObject {
     }
 }
 
-/// A VSPC error answer as a [`VendorError`].
-fn error(op: &str, resp: &Resp) -> VendorError {
+/// VSPC's custom error codes that tenantry acts on (the 3.7 document's `ResponseError.code`).
+const NAME_TAKEN: i64 = 1200;
+const OWNER_TAKEN: i64 = 1201;
+const ALREADY_MAPPED: i64 = 1301;
+const STILL_RUNNING: i64 = 1500;
+
+/// One `ResponseError` of a VSPC error answer (`{errors: [{message, type, code}]}`).
+#[derive(Debug, Deserialize)]
+struct VspcError {
+    message: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    code: Option<i64>,
+}
+
+/// The first error of an error answer, when the body is one.
+fn vspc_error(resp: &Resp) -> Option<VspcError> {
     #[derive(Deserialize)]
-    struct E {
-        message: Option<String>,
-        #[serde(rename = "type")]
-        kind: Option<String>,
-        #[serde(rename = "propertyName")]
-        property: Option<String>,
+    struct Body {
+        errors: Vec<VspcError>,
     }
-    let j = resp.json();
-    let e: Option<E> = j.pointer("/errors/0").cloned().and_then(|v| serde_json::from_value(v).ok());
-    let message = match &e {
-        Some(E { message: Some(m), property: Some(p), .. }) => format!("{m} ({p})"),
-        Some(E { message: Some(m), .. }) => m.clone(),
-        _ => format!("HTTP {}", resp.status.as_u16()),
+    serde_json::from_slice::<Body>(&resp.body).ok()?.errors.into_iter().next()
+}
+
+/// A code of VSPC's own (1200, 1301, ...), not an HTTP status carried in the body.
+fn is_custom(code: i64) -> bool {
+    !(100..=599).contains(&code)
+}
+
+/// The console answers every custom error code with status 520, the status its own server
+/// failures get too ("All server errors (>=500) as well as errors with custom error codes are
+/// returned with the 520 HTTP status code"). A 520 whose body carries a custom code is the
+/// console's definitive answer: handed to the client, never retried as a failure, never read as
+/// "may or may not have happened". Any other 5xx is a failure.
+fn definitive(resp: &Resp) -> bool {
+    resp.status.as_u16() == 520 && vspc_error(resp).and_then(|e| e.code).is_some_and(is_custom)
+}
+
+/// A VSPC error answer as a [`VendorError`], its kind from the error code and type first and the
+/// HTTP status second.
+fn error(op: &str, resp: &Resp) -> VendorError {
+    let status = resp.status.as_u16();
+    let e = vspc_error(resp);
+    let code = e.as_ref().and_then(|e| e.code);
+    let message = match e.as_ref().and_then(|e| e.message.as_deref()) {
+        Some(m) => match code.filter(|&c| is_custom(c)) {
+            Some(c) => format!("{m} (VSPC error {c})"),
+            None => m.to_string(),
+        },
+        None => format!("HTTP {status}"),
     };
-    let kind = match (resp.status.as_u16(), e.as_ref().and_then(|e| e.kind.as_deref())) {
-        (_, Some("retryableLogical")) => ErrorKind::Retryable,
-        (401 | 403, _) | (_, Some("security")) => ErrorKind::Auth,
-        (404, _) => ErrorKind::NotFound,
-        (409, _) => ErrorKind::Conflict,
-        (s, _) if s >= 500 => ErrorKind::Retryable,
-        _ => ErrorKind::Rejected,
+    let (kind, hint) = match (status, code, e.as_ref().and_then(|e| e.kind.as_deref())) {
+        (_, _, Some("retryableLogical")) => (ErrorKind::Retryable, None),
+        (401 | 403, _, _) | (_, _, Some("security")) => (ErrorKind::Auth, None),
+        (_, Some(ALREADY_MAPPED), _) => {
+            (ErrorKind::Conflict, Some("the company already has a VCSP Pulse tenant; the next plan reads it"))
+        }
+        (_, Some(NAME_TAKEN), _) => (
+            ErrorKind::Rejected,
+            Some("another company has this name in the Service Provider Console; the next plan shows it as a conflict"),
+        ),
+        (_, Some(OWNER_TAKEN), _) => {
+            (ErrorKind::Rejected, Some("choose another services.veeam.owner.username for this customer"))
+        }
+        (404, _, _) => (ErrorKind::NotFound, None),
+        (409, _, _) => (ErrorKind::Conflict, None),
+        (_, Some(c), _) if is_custom(c) => (ErrorKind::Rejected, None),
+        (s, _, _) if s >= 500 => (ErrorKind::Retryable, None),
+        _ => (ErrorKind::Rejected, None),
     };
-    VendorError::new(Vendor::Veeam, kind, op, message)
+    let error = VendorError::new(Vendor::Veeam, kind, op, message);
+    match hint {
+        Some(h) => error.with_hint(h),
+        None => error,
+    }
 }
 
 impl VendorReader for Veeam {
@@ -429,12 +486,14 @@ impl VendorWriter for Veeam {
                         })
                         .collect();
                     if !ops.is_empty() {
-                        let current = self
-                            .ok(Req::get(format!("/organizations/companies/{id}")).query("expand", "Organization"))
-                            .await?
-                            .json();
+                        // The organization's UID comes with `expand=Organization`, which the
+                        // document defines for the list, not for `GET .../companies/{uid}`.
+                        let filter = json!([{"property": "instanceUid", "operation": "equals", "value": id}]);
+                        let current = self.companies(Some(filter)).await?;
                         let org_uid = current
-                            .pointer("/data/_embedded/organization/instanceUid")
+                            .iter()
+                            .find(|c| c.id == id)
+                            .and_then(|c| c.fields.get("organizationUid"))
                             .and_then(Json::as_str)
                             .ok_or_else(|| fail("the company has no organization"))?
                             .to_string();

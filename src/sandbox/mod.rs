@@ -204,6 +204,10 @@ pub struct Exchange {
     pub query: Option<String>,
     #[serde(default, skip_serializing_if = "Json::is_null")]
     pub body: Json,
+    /// The request's headers by lowercase name; values only for [`JOURNALED_HEADERS`], every
+    /// other value (credentials among them) as `<redacted>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
     pub status: u16,
     #[serde(default, skip_serializing_if = "Json::is_null")]
     pub answer: Json,
@@ -483,6 +487,9 @@ pub fn connections(urls: &Urls, opts: &Options) -> (BTreeMap<Vendor, Connection>
     (c, values)
 }
 
+/// Request headers whose values the journal keeps (none of them carries a credential).
+pub const JOURNALED_HEADERS: &[&str] = &["accept", "content-type", "x-request-id", "x-client-version"];
+
 /// Wrap a vendor router in the fault layer, and the journal outside it (a faulted request was
 /// still made).
 fn vendor_layers(router: Router, vendor: Vendor, opts: &Options, shared: Arc<Shared>) -> Router {
@@ -508,6 +515,18 @@ async fn journal_layer(State((shared, vendor)): State<(Arc<Shared>, Vendor)>, re
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
         body: as_json(&bytes),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let name = name.as_str().to_string();
+                let value = match JOURNALED_HEADERS.contains(&name.as_str()) {
+                    true => value.to_str().unwrap_or("<not text>").to_string(),
+                    false => "<redacted>".to_string(),
+                };
+                (name, value)
+            })
+            .collect(),
         status: 0,
         answer: Json::Null,
     };
@@ -555,7 +574,7 @@ pub fn server_error(vendor: Vendor) -> Response {
     match vendor {
         Vendor::Veeam => (
             StatusCode::from_u16(520).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            axum::Json(json!({"data": null, "meta": null, "errors": [{"message": "Internal server error (sandbox fault).", "type": "unspecified", "code": 500}]})),
+            axum::Json(json!({"errors": [{"message": "Internal server error (sandbox fault).", "type": "unspecified", "code": 500}]})),
         )
             .into_response(),
         Vendor::Datto => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"code": "exception.servererror", "message": "Internal Server Error"}))).into_response(),
@@ -572,7 +591,7 @@ pub fn server_error(vendor: Vendor) -> Response {
 /// Too many requests, in the vendor's own shape.
 pub fn throttled(vendor: Vendor, retry_after: u64) -> Response {
     let mut r = match vendor {
-        Vendor::Veeam => (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"data": null, "meta": null, "errors": [{"type": "transport", "code": 429, "retryAfter": retry_after, "message": "Too many requests."}]}))).into_response(),
+        Vendor::Veeam => (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"errors": [{"type": "transport", "code": 429, "retryAfter": retry_after, "message": "Too many requests."}]}))).into_response(),
         Vendor::Datto => (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"code": "toomanyrequests", "message": "Too Many Requests"}))).into_response(),
         // The VCO documents a plain 429 and a fixed penalty.
         Vendor::Velocloud => StatusCode::TOO_MANY_REQUESTS.into_response(),

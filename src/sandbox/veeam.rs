@@ -2,8 +2,11 @@
 //! portal's VDC registration. Follows providers.md section 1: the `{data, meta, errors}`
 //! envelope, `limit`/`offset` paging (default 100, at most 500), `filter`, 202 + `Location` for
 //! asynchronous actions keyed by `X-Request-id` (replays within 5 minutes return the same
-//! action), JSON Patch with `test` and `failedJsonPatch`, every server error as 520, and Pulse
-//! mapping `MappingInProggress` -> `Mapped` (spelling as the vendor's).
+//! action), JSON Patch with `test` and `failedJsonPatch`, and Pulse mapping `MappingInProggress`
+//! -> `Mapped` (spelling as the vendor's). Answers follow the VSPC 3.7 document
+//! (`../shared/specs/veeam-vspc-rest-3.7-swagger.json`): client errors (400-499) with their own
+//! status, server errors and every custom error code (1200, 1201, 1300, 1301, 1500, 1001) with
+//! 520; `EmptyResponse` as `{errors: []}`; async actions with UUIDs and array query parameters.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -99,14 +102,18 @@ pub struct PulseTenant {
 
 impl PulseTenant {
     pub fn to_json(&self) -> Json {
-        json!({
+        let mut t = json!({
             "instanceUid": self.instance_uid,
             "name": self.name,
             "mappingStatus": self.mapping_status,
-            "mappingStatusMessage": self.mapping_status_message,
             "mappedMasterOrganizationUid": self.mapped_master_organization_uid,
             "mergedOrganizationUids": [],
-        })
+        });
+        // A string, not nullable, in the document: absent when there is no message.
+        if let Some(m) = &self.mapping_status_message {
+            t["mappingStatusMessage"] = json!(m);
+        }
+        t
     }
 }
 
@@ -166,26 +173,36 @@ pub fn settle(w: &mut World, now: Timestamp, _opts: &Options) {
     });
 }
 
+/// A single object's answer (the document's `{data, meta?, errors?}`; no paging, so no `meta`).
 fn envelope(data: Json) -> Json {
-    json!({"data": data, "meta": null, "errors": []})
+    json!({"data": data, "errors": []})
 }
 
-/// The VSPC error body: `{errors: [{message, type, code}]}`.
-pub fn error(status: StatusCode, kind: &str, code: u32, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"data": null, "meta": null, "errors": [{"message": message, "type": kind, "code": code}]})),
-    )
-        .into_response()
+/// The HTTP status of an error with `code`, as the 3.7 document's default response says: "All
+/// client errors (400-499) are returned with the associated HTTP status codes. All server errors
+/// (>=500) as well as errors with custom error codes are returned with the 520 HTTP status code."
+pub fn status_for(code: u32) -> StatusCode {
+    match u16::try_from(code) {
+        Ok(c @ 400..=499) => StatusCode::from_u16(c).unwrap_or(StatusCode::BAD_REQUEST),
+        _ => StatusCode::from_u16(520).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    }
 }
+
+/// The VSPC error body, `ErrorResponse`: `{errors: [{message, type, code}]}`, with the status
+/// the code implies ([`status_for`]).
+pub fn error(kind: &str, code: u32, message: &str) -> Response {
+    error_body(code, json!({"message": message, "type": kind, "code": code}))
+}
+
+fn error_body(code: u32, e: Json) -> Response {
+    (status_for(code), axum::Json(json!({"errors": [e]}))).into_response()
+}
+
+/// The UID of the sandbox's MSP user, who initiates every asynchronous action.
+pub const MSP_USER_UID: &str = "5d0c3e7a-1f4b-4c2e-9a77-8b1f0e2d6c41";
 
 fn unauthorized() -> Response {
-    error(
-        StatusCode::UNAUTHORIZED,
-        "security",
-        401,
-        "Authentication failed: the access token is missing, invalid or expired.",
-    )
+    error("security", 401, "Authentication failed: the access token is missing, invalid or expired.")
 }
 
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
@@ -248,19 +265,14 @@ fn page(items: Vec<Json>, q: &ListQuery) -> Response {
         None => 100,
         Some(Ok(l)) if (1..=500).contains(&l) => l,
         Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "logical",
-                400,
-                "The value of parameter 'limit' must be between 1 and 500.",
-            );
+            return error("logical", 400, "The value of parameter 'limit' must be between 1 and 500.");
         }
     };
     let offset: usize = match q.offset.as_deref().map(str::parse::<usize>) {
         None => 0,
         Some(Ok(o)) => o,
         Some(Err(_)) => {
-            return error(StatusCode::BAD_REQUEST, "logical", 400, "The value of parameter 'offset' is not a number.");
+            return error("logical", 400, "The value of parameter 'offset' is not a number.");
         }
     };
     let total = items.len();
@@ -292,12 +304,7 @@ fn parse_filter(q: &ListQuery) -> Result<Vec<Json>, Response> {
         None => Ok(Vec::new()),
         Some(text) => match serde_json::from_str::<Json>(text) {
             Ok(Json::Array(a)) => Ok(a),
-            _ => Err(error(
-                StatusCode::BAD_REQUEST,
-                "logical",
-                400,
-                "The filter parameter must be a JSON array of filter expressions.",
-            )),
+            _ => Err(error("logical", 400, "The filter parameter must be a JSON array of filter expressions.")),
         },
     }
 }
@@ -315,10 +322,14 @@ async fn list_companies(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q
     page(items, &q)
 }
 
-/// Go asynchronous when the client sent `X-Request-id`: answer 202 with `Location`, and replay
-/// the same action for the same id within 5 minutes.
-fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string)
+/// Go asynchronous when the client sent `X-Request-id` (a UUID, as the document says): answer 202
+/// with `Location`, and replay the same action for the same id within 5 minutes.
+fn request_id(headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let Some(v) = headers.get("x-request-id") else { return Ok(None) };
+    match v.to_str().ok().and_then(|s| uuid::Uuid::parse_str(s).ok()) {
+        Some(id) => Ok(Some(id.to_string())),
+        None => Err(error("logical", 400, "The X-Request-id header must be a UUID.")),
+    }
 }
 
 fn accepted(base: &str, id: &str) -> Response {
@@ -339,9 +350,12 @@ async fn create_company(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: a
         return unauthorized();
     }
     let Ok(input) = serde_json::from_slice::<Json>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "logical", 400, "The request body is not valid JSON.");
+        return error("logical", 400, "The request body is not valid JSON.");
     };
-    let rid = request_id(&headers);
+    let rid = match request_id(&headers) {
+        Ok(rid) => rid,
+        Err(r) => return r,
+    };
     let base = base_url(&headers);
     shared.mutate(|w, now| {
         if let Some(id) = &rid
@@ -359,20 +373,10 @@ async fn create_company(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: a
             return property_error("ownerCredentials.userName", "The UserName field is required.");
         }
         if w.veeam.companies.values().any(|c| c.name().eq_ignore_ascii_case(&name)) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "logical",
-                1200,
-                &format!("Company with the name '{name}' already exists."),
-            );
+            return error("logical", 1200, &format!("Company with the name '{name}' already exists."));
         }
         if w.veeam.companies.values().any(|c| c.owner_user_name.eq_ignore_ascii_case(&user)) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "logical",
-                1201,
-                &format!("The user name '{user}' is already in use."),
-            );
+            return error("logical", 1201, &format!("The user name '{user}' is already in use."));
         }
         let company = Company {
             instance_uid: uuid::Uuid::new_v4().to_string(),
@@ -395,7 +399,9 @@ async fn create_company(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: a
                         action_name: "CreateCompany".into(),
                         status: "running".into(),
                         query_parameters: json!({}),
-                        request_body: json!({}),
+                        // A nullable string in the document; the sandbox does not echo a body
+                        // that holds the owner's password.
+                        request_body: Json::Null,
                         result: envelope(response),
                         started: now,
                         due: after(now, Duration::from_millis(150)),
@@ -408,12 +414,10 @@ async fn create_company(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: a
     })
 }
 
+/// A validation error naming the property in its message (the document's `ResponseError` has no
+/// property field).
 fn property_error(property: &str, message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({"data": null, "meta": null, "errors": [{"message": message, "type": "logical", "code": 400, "propertyName": property}]})),
-    )
-        .into_response()
+    error("logical", 400, &format!("{message} (property: {property})"))
 }
 
 async fn get_company(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(uid): Path<String>) -> Response {
@@ -422,7 +426,7 @@ async fn get_company(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(uid):
     }
     match shared.read(|w, _| w.veeam.companies.get(&uid).map(Company::to_json)) {
         Some(c) => axum::Json(envelope(c)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "logical", 404, &format!("Company with UID '{uid}' was not found.")),
+        None => error("logical", 404, &format!("Company with UID '{uid}' was not found.")),
     }
 }
 
@@ -432,12 +436,12 @@ fn apply_patch(target: &mut Json, ops: &[Json]) -> Result<(), Response> {
         let kind = op.get("op").and_then(Json::as_str).unwrap_or_default();
         let path = op.get("path").and_then(Json::as_str).unwrap_or_default();
         let value = op.get("value").cloned().unwrap_or(Json::Null);
+        // `failedJsonPatch` as in the document's own `ErrorResponse` example.
         let failed = |msg: &str| {
-            (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"data": null, "meta": null, "errors": [{"message": msg, "type": "logical", "code": 1001, "failedJsonPatch": {"op": kind, "path": path, "value": value}}]})),
+            error_body(
+                1001,
+                json!({"message": msg, "type": "logical", "code": 1001, "failedJsonPatch": {"op": kind, "path": path, "value": value}}),
             )
-                .into_response()
         };
         let Some(field) = path.strip_prefix('/').filter(|p| !p.is_empty() && !p.contains('/')) else {
             return Err(failed("The path of the patch operation is not supported."));
@@ -464,7 +468,7 @@ fn apply_patch(target: &mut Json, ops: &[Json]) -> Result<(), Response> {
 fn patch_ops(body: &[u8]) -> Result<Vec<Json>, Response> {
     match serde_json::from_slice::<Json>(body) {
         Ok(Json::Array(ops)) => Ok(ops),
-        _ => Err(error(StatusCode::BAD_REQUEST, "logical", 400, "The request body must be a JSON Patch array.")),
+        _ => Err(error("logical", 400, "The request body must be a JSON Patch array.")),
     }
 }
 
@@ -483,7 +487,7 @@ async fn patch_company(
     };
     shared.mutate(|w, _| {
         let Some(c) = w.veeam.companies.get_mut(&uid) else {
-            return error(StatusCode::NOT_FOUND, "logical", 404, &format!("Company with UID '{uid}' was not found."));
+            return error("logical", 404, &format!("Company with UID '{uid}' was not found."));
         };
         let mut view = json!({"status": c.status, "isRestAccessEnabled": c.is_rest_access_enabled, "isAlarmDetectEnabled": c.is_alarm_detect_enabled});
         if let Err(r) = apply_patch(&mut view, &ops) {
@@ -491,7 +495,7 @@ async fn patch_company(
         }
         match view["status"].as_str() {
             Some(s @ ("Active" | "Disabled")) => c.status = s.to_string(),
-            _ => return error(StatusCode::BAD_REQUEST, "logical", 400, "Only Active or Disabled can be set as a company status."),
+            _ => return error("logical", 400, "Only Active or Disabled can be set as a company status."),
         }
         c.is_rest_access_enabled = view["isRestAccessEnabled"].as_bool().unwrap_or(false);
         c.is_alarm_detect_enabled = view["isAlarmDetectEnabled"].as_bool().unwrap_or(false);
@@ -514,12 +518,7 @@ async fn patch_organization(
     };
     shared.mutate(|w, _| {
         let Some(c) = w.veeam.companies.values_mut().find(|c| c.organization_uid == uid) else {
-            return error(
-                StatusCode::NOT_FOUND,
-                "logical",
-                404,
-                &format!("Organization with UID '{uid}' was not found."),
-            );
+            return error("logical", 404, &format!("Organization with UID '{uid}' was not found."));
         };
         let mut org = Json::Object(c.organization.clone());
         if let Err(r) = apply_patch(&mut org, &ops) {
@@ -548,14 +547,15 @@ async fn delete_company(
         return unauthorized();
     }
     if q.remove_all_agents.is_none() {
-        return error(StatusCode::BAD_REQUEST, "logical", 400, "The parameter 'removeAllAgents' is required.");
+        return error("logical", 400, "The parameter 'removeAllAgents' is required.");
     }
     shared.mutate(|w, _| match w.veeam.companies.remove(&uid) {
         Some(_) => {
             w.veeam.pulse_tenants.retain(|_, t| t.mapped_master_organization_uid != uid);
-            axum::Json(envelope(Json::Null)).into_response()
+            // `EmptyResponse`: `errors` only.
+            axum::Json(json!({"errors": []})).into_response()
         }
-        None => error(StatusCode::NOT_FOUND, "logical", 404, &format!("Company with UID '{uid}' was not found.")),
+        None => error("logical", 404, &format!("Company with UID '{uid}' was not found.")),
     })
 }
 
@@ -565,11 +565,11 @@ async fn get_action(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(id): P
     }
     match shared.read(|w, _| w.veeam.actions.get(&id).cloned()) {
         Some(a) => axum::Json(envelope(json!({
-            "id": a.id, "initiatorUid": credentials::VEEAM_USER, "actionName": a.action_name, "status": a.status,
+            "id": a.id, "initiatorUid": MSP_USER_UID, "actionName": a.action_name, "status": a.status,
             "queryParameters": a.query_parameters, "requestBody": a.request_body,
         })))
         .into_response(),
-        None => error(StatusCode::NOT_FOUND, "logical", 404, &format!("Async action '{id}' was not found.")),
+        None => error("logical", 404, &format!("Async action '{id}' was not found.")),
     }
 }
 
@@ -578,11 +578,9 @@ async fn get_action_result(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path
         return unauthorized();
     }
     match shared.read(|w, _| w.veeam.actions.get(&id).cloned()) {
-        Some(a) if a.status == "running" => {
-            error(StatusCode::BAD_REQUEST, "retryableLogical", 1500, "The action is still running.")
-        }
+        Some(a) if a.status == "running" => error("retryableLogical", 1500, "The action is still running."),
         Some(a) => axum::Json(a.result).into_response(),
-        None => error(StatusCode::NOT_FOUND, "logical", 404, &format!("Async action '{id}' was not found.")),
+        None => error("logical", 404, &format!("Async action '{id}' was not found.")),
     }
 }
 
@@ -593,7 +591,7 @@ async fn pulse_config(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap) -> Respon
     let (status, now) = shared.read(|w, now| (w.veeam.pulse_status.clone(), now));
     axum::Json(envelope(json!({
         "isCompanyMappingEnabled": true, "isLicenseManagementEnabled": true, "isPushingNewCompaniesToPulseEnabled": false,
-        "token": null, "status": status, "statusMessage": null, "lastUpdateDate": now.to_string(),
+        "token": null, "status": status, "statusMessage": "", "lastUpdateDate": now.to_string(),
         "tokenExpirationDate": after(now, Duration::from_secs(150 * 86_400)).to_string(),
     })))
     .into_response()
@@ -613,7 +611,7 @@ async fn get_tenant(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(uid): 
     }
     match shared.read(|w, _| w.veeam.pulse_tenants.get(&uid).map(PulseTenant::to_json)) {
         Some(t) => axum::Json(envelope(t)).into_response(),
-        None => error(StatusCode::NOT_FOUND, "logical", 404, &format!("Pulse tenant '{uid}' was not found.")),
+        None => error("logical", 404, &format!("Pulse tenant '{uid}' was not found.")),
     }
 }
 
@@ -634,10 +632,13 @@ async fn create_tenant(
         return unauthorized();
     }
     let Some(company_uid) = q.company_uid else {
-        return error(StatusCode::BAD_REQUEST, "logical", 400, "The parameter 'companyUid' is required.");
+        return error("logical", 400, "The parameter 'companyUid' is required.");
     };
     let rewrite = q.rewrite_existing.as_deref() == Some("true");
-    let rid = request_id(&headers);
+    let rid = match request_id(&headers) {
+        Ok(rid) => rid,
+        Err(r) => return r,
+    };
     let base = base_url(&headers);
     let delay = shared.opts.pulse_delay;
     shared.mutate(|w, now| {
@@ -647,20 +648,16 @@ async fn create_tenant(
             return accepted(&base, id);
         }
         if w.veeam.pulse_status != "Configured" {
-            return error(StatusCode::BAD_REQUEST, "logical", 1300, "VCSP Pulse is not configured.");
+            return error("logical", 1300, "VCSP Pulse is not configured.");
         }
         let Some(company) = w.veeam.companies.get(&company_uid).cloned() else {
-            return error(
-                StatusCode::NOT_FOUND,
-                "logical",
+            return error("logical",
                 404,
                 &format!("Company with UID '{company_uid}' was not found."),
             );
         };
         if !rewrite && w.veeam.pulse_tenants.values().any(|t| t.mapped_master_organization_uid == company_uid) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "logical",
+            return error("logical",
                 1301,
                 "The company is already mapped to a VCSP Pulse tenant.",
             );
@@ -696,7 +693,7 @@ async fn create_tenant(
                         id: id.clone(),
                         action_name: "CreatePulseTenant".into(),
                         status: "running".into(),
-                        query_parameters: json!({"companyUid": company_uid}),
+                        query_parameters: json!({"companyUid": [company_uid], "rewriteExisting": [rewrite.to_string()]}),
                         request_body: Json::Null,
                         result: response,
                         started: now,

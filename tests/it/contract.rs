@@ -224,22 +224,29 @@ async fn veeam_pages_by_offset_goes_async_on_request_id_and_maps_pulse_tenants()
         let resp = create(company(&format!("Paged {i}"), &format!("owner{i}")), None).await.unwrap();
         assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
     }
-    // Documented refusals, in the envelope.
+    // Documented refusals, in the envelope: custom codes with 520, client errors with their own
+    // status (the 3.7 document's default response).
     let dup = create(company("paged 0", "someone"), None).await.unwrap();
-    assert_eq!(dup.status(), 400);
+    assert_eq!(dup.status(), 520);
     assert_eq!(vspc_error(dup).await, ("logical".to_string(), 1200));
     let taken = create(company("Fresh", "OWNER1"), None).await.unwrap();
+    assert_eq!(taken.status(), 520);
     assert_eq!(vspc_error(taken).await, ("logical".to_string(), 1201));
     let nameless = create(json!({"organizationInput": {}, "ownerCredentials": {"userName": "x"}}), None).await.unwrap();
+    assert_eq!(nameless.status(), 400);
     let body: Json = nameless.json().await.unwrap();
-    assert_eq!(body["errors"][0]["propertyName"], "organizationInput.name", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("organizationInput.name"), "{body}");
+    assert!(body["errors"][0].get("propertyName").is_none(), "not in the document: {body}");
+    let not_uuid = create(company("Odd Co", "odd-owner"), Some("rid-1")).await.unwrap();
+    assert_eq!(not_uuid.status(), 400, "X-Request-id is a UUID in the document");
 
     // With X-Request-id: 202 and a Location to poll; the same id again is the same action.
-    let first = create(company("Async Co", "async-owner"), Some("rid-1")).await.unwrap();
+    let rid = "0b5f2a8e-3c1d-4e6f-8a9b-7c2d1e0f4a5b";
+    let first = create(company("Async Co", "async-owner"), Some(rid)).await.unwrap();
     assert_eq!(first.status(), 202);
     let location = first.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.ends_with("/api/v3/asyncActions/rid-1"), "{location}");
-    let again = create(company("Async Co", "async-owner"), Some("rid-1")).await.unwrap();
+    assert!(location.ends_with(&format!("/api/v3/asyncActions/{rid}")), "{location}");
+    let again = create(company("Async Co", "async-owner"), Some(rid)).await.unwrap();
     assert_eq!((again.status().as_u16(), again.headers()["location"].to_str().unwrap()), (202, location.as_str()));
     let mut status = String::new();
     for _ in 0..50 {
@@ -249,7 +256,8 @@ async fn veeam_pages_by_offset_goes_async_on_request_id_and_maps_pulse_tenants()
             break;
         }
         let early = http.get(format!("{location}/result")).bearer_auth(&token).send().await.unwrap();
-        if early.status() == 400 {
+        if !early.status().is_success() {
+            assert_eq!(early.status(), 520);
             assert_eq!(vspc_error(early).await, ("retryableLogical".to_string(), 1500));
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -294,7 +302,9 @@ async fn veeam_pages_by_offset_goes_async_on_request_id_and_maps_pulse_tenants()
     served.post("/_sandbox/clock", json!({"advanceSeconds": 61})).await;
     let tenant: Json = json_body(http.get(format!("{base}/pulse/tenants/{tenant_uid}")).bearer_auth(&token)).await;
     assert_eq!(tenant["data"]["mappingStatus"], "Mapped", "{tenant}");
-    assert_eq!(vspc_error(pulse(&async_uid).await.unwrap()).await, ("logical".to_string(), 1301));
+    let mapped = pulse(&async_uid).await.unwrap();
+    assert_eq!(mapped.status(), 520);
+    assert_eq!(vspc_error(mapped).await, ("logical".to_string(), 1301));
     let gone = http.get(format!("{base}/organizations/companies/nope")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(gone.status(), 404);
 }

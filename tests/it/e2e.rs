@@ -500,3 +500,85 @@ async fn watchguard_operators_beyond_the_verification_sample_come_from_their_bin
     assert_eq!(requests as usize, 2 + VERIFY_PER_OBSERVE, "{requests} requests for {count} accounts");
     sandbox.stop().await;
 }
+
+/// The exchanges the journal of `served` holds for `vendor`, `method` and `path`.
+async fn journalled(served: &Served, vendor: &str, method: &str, path: &str) -> Vec<Json> {
+    let journal = served.get("/_sandbox/requests").await;
+    let all = journal["exchanges"].as_array().expect("exchanges").clone();
+    all.into_iter().filter(|x| x["vendor"] == vendor && x["method"] == method && x["path"] == path).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_veeam_refusal_at_status_520_is_a_refusal_not_a_failure_to_retry() {
+    use tenantry::sandbox::credentials::{VEEAM_PASSWORD, VEEAM_USER};
+    let served = Served::start(&["--journal"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    // Someone took Acme's owner user name for another company in the console.
+    let base = served.urls["veeam"].as_str().unwrap().to_string();
+    let http = crate::support::client();
+    let form = [("grant_type", "password"), ("username", VEEAM_USER), ("password", VEEAM_PASSWORD)];
+    let token: Json = http.post(format!("{base}/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let squatter = json!({"organizationInput": {"name": "Squatter Ltd"}, "ownerCredentials": {"userName": "acme-owner", "password": "Sandbox-Passw0rd!"}});
+    let made = http
+        .post(format!("{base}/organizations/companies"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&squatter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 200);
+    http.delete(format!("{}/_sandbox/requests", served.admin)).send().await.unwrap();
+
+    let r = served.run(&["apply", &d, "--auto-approve"]);
+    assert_ne!(r.code, 0, "a refused create is a failure of the run: {r}");
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("is already in use. (VSPC error 1201)"), "the console's words and code: {r}");
+    assert!(all.contains("services.veeam.owner.username"), "what to change: {r}");
+    assert!(!all.contains("may or may not"), "a refusal is no unknown outcome: {r}");
+    // Sent once: a definitive answer is not retried, and not looked up as a lost answer.
+    let posts = journalled(&served, "veeam", "POST", "/api/v3/organizations/companies").await;
+    let acme: Vec<&Json> = posts.iter().filter(|x| x["body"]["organizationInput"]["name"] == "Acme Corp").collect();
+    assert_eq!(acme.len(), 1, "{posts:#?}");
+    assert_eq!(acme[0]["status"], 520);
+    // The other Veeam customers were created; Acme is not there, the squatter is untouched.
+    let dump = served.dump().await;
+    let mut companies: Vec<(String, String)> = dump["veeam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "company")
+        .map(|o| {
+            (
+                o["company"]["name"].as_str().unwrap().into(),
+                o["company"]["ownerCredentials"]["userName"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    companies.sort();
+    assert!(companies.contains(&("Squatter Ltd".into(), "acme-owner".into())), "{companies:?}");
+    assert!(!companies.iter().any(|(n, _)| n == "Acme Corp"), "{companies:?}");
+    assert!(companies.len() >= 3, "{companies:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn veeam_creates_and_pulse_registrations_with_lost_answers_replay_their_request_id() {
+    // A third of Veeam's answers are lost after the console committed the request.
+    let served = Served::start(&["--journal", "--faults", "veeam:lose=0.3", "--seed", "5"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    converge(&served, &d, 6);
+    assert_one_of_each(dir.path(), &served.dump().await);
+    // A lost create was sent again with the same X-Request-id and the console replayed it.
+    let mut replayed = 0;
+    for path in ["/api/v3/organizations/companies", "/api/v3/pulse/tenants"] {
+        let posts = journalled(&served, "veeam", "POST", path).await;
+        let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+        for x in &posts {
+            let id = x["headers"]["x-request-id"].as_str().expect("every create carries X-Request-id");
+            *ids.entry(id.to_string()).or_default() += 1;
+        }
+        replayed += ids.values().filter(|&&n| n > 1).count();
+    }
+    assert!(replayed > 0, "no lost create was replayed: the test proves nothing with this seed");
+}

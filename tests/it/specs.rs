@@ -288,3 +288,368 @@ async fn every_acronis_route_the_simulator_serves_is_documented_and_refuses_a_mi
         assert!(errs.is_empty(), "{method} {route}: {body} is not the documented error: {errs:?}");
     }
 }
+
+/// VSPC 3.7 marks what may be null with its own `x-veeam-nullable: true` (swagger 2.0 cannot
+/// say null): turn that into JSON Schema.
+fn veeam_nullable(v: &mut Json) {
+    match v {
+        Json::Object(map) => {
+            for child in map.values_mut() {
+                veeam_nullable(child);
+            }
+            if map.remove("x-veeam-nullable") == Some(Json::Bool(true)) {
+                let plain = !map.contains_key("allOf") && !map.contains_key("$ref");
+                match map.get("type").cloned() {
+                    Some(Json::String(t)) if plain => {
+                        map.insert("type".into(), json!([t, "null"]));
+                        if let Some(Json::Array(e)) = map.get_mut("enum") {
+                            e.push(Json::Null);
+                        }
+                    }
+                    _ => {
+                        let inner = Json::Object(std::mem::take(map));
+                        map.insert("anyOf".into(), json!([inner, {"type": "null"}]));
+                    }
+                }
+            }
+        }
+        Json::Array(list) => list.iter_mut().for_each(veeam_nullable),
+        _ => {}
+    }
+}
+
+/// The VSPC 3.7 document, made checkable, with each allowance for an artefact of the document
+/// itself (not of the API) and why:
+fn veeam_spec() -> Json {
+    let mut s = spec("veeam-vspc-rest-3.7-swagger.json");
+    veeam_nullable(&mut s);
+    let defs = &mut s["definitions"];
+    // 1. `AsyncActionInfo.status` is declared `type: object` with `allOf: [AsyncActionStatus]`,
+    //    a string enum: no value can be both; the document's own example answers a string.
+    defs["AsyncActionInfo"]["properties"]["status"] = json!({"$ref": "#/definitions/AsyncActionStatus"});
+    // 2. `JsonPatch.value` is declared `type: string`, while the document's own `JsonPatches`
+    //    example patches a number (`storageQuota`): a patch value is any JSON value (RFC 6902).
+    if let Some(v) = defs["JsonPatch"]["properties"]["value"].as_object_mut() {
+        v.remove("type");
+    }
+    s
+}
+
+/// Validators with the formats the document uses and JSON Schema draft 4 does not define.
+fn veeam_validator(spec: &Json, schema: &Json) -> jsonschema::Validator {
+    let mut root = schema.clone();
+    if let Json::Object(map) = &mut root {
+        map.insert("definitions".into(), spec["definitions"].clone());
+    }
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .with_format("uuid", |s: &str| uuid::Uuid::parse_str(s).is_ok())
+        .with_format("int32", |_: &str| true)
+        .with_format("int64", |_: &str| true)
+        .with_format("password", |_: &str| true)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("the VSPC schema does not compile: {e}"))
+}
+
+fn veeam_check(spec: &Json, schema: &Json, value: &Json, what: impl FnOnce() -> String, problems: &mut Vec<String>) {
+    let errs = errors(&veeam_validator(spec, schema), value);
+    if !errs.is_empty() {
+        problems.push(format!("{}: {errs:?}", what()));
+    }
+}
+
+/// The documented path template for a concrete VSPC path: literal segments win over
+/// parameters (`/organizations/companies` is not `/organizations/{organizationUid}`).
+fn veeam_route<'a>(spec: &'a Json, route: &str) -> Option<(&'a String, &'a Json)> {
+    spec["paths"]
+        .as_object()?
+        .iter()
+        .filter(|(t, _)| template_matches(t, route))
+        .max_by_key(|(t, _)| t.split('/').filter(|s| !s.starts_with('{')).count())
+}
+
+/// A query or header value (always text on the wire) as the JSON its parameter declares.
+fn typed(schema: &Json, text: &str) -> Json {
+    match schema["type"].as_str() {
+        Some("integer") => text.parse::<i64>().map(Json::from).unwrap_or_else(|_| json!(text)),
+        Some("boolean") => text.parse::<bool>().map(Json::from).unwrap_or_else(|_| json!(text)),
+        _ => json!(text),
+    }
+}
+
+/// A non-body parameter's own schema (swagger 2.0 keeps type, format, enum and bounds on the
+/// parameter itself).
+fn parameter_schema(p: &Json) -> Json {
+    let mut s = serde_json::Map::new();
+    for k in ["type", "format", "enum", "minimum", "maximum", "pattern", "minLength", "maxLength"] {
+        if let Some(v) = p.get(k) {
+            s.insert(k.into(), v.clone());
+        }
+    }
+    Json::Object(s)
+}
+
+/// `a=1&b=x%20y` as (name, value) pairs.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(&format!("http://x/?{query}"))
+        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .unwrap_or_default()
+}
+
+/// One exchange with the Veeam simulator against the 3.7 document: route, method, path, query
+/// and header parameters, body (unless `request` is false: a request invalid on purpose), and
+/// the answer's schema and status.
+fn check_veeam_exchange(spec: &Json, x: &Json, request: bool, problems: &mut Vec<String>) -> (usize, usize) {
+    let mut checked = (0, 0);
+    let path = x["path"].as_str().unwrap_or_default();
+    let Some(route) = path.strip_prefix("/api/v3") else {
+        problems.push(format!("VSPC request outside /api/v3: {path}"));
+        return checked;
+    };
+    let method = x["method"].as_str().unwrap_or_default().to_lowercase();
+    let Some((template, item)) = veeam_route(spec, route) else {
+        problems.push(format!("VSPC {method} {route} matches no path in the 3.7 document"));
+        return checked;
+    };
+    let Some(op) = item.get(&method) else {
+        problems.push(format!("VSPC {template} has no {method} in the 3.7 document"));
+        return checked;
+    };
+    let params: Vec<&Json> = item["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(op["parameters"].as_array().into_iter().flatten())
+        .map(|p| deref(spec, p))
+        .collect();
+    let of = |place: &'static str| params.iter().filter(move |p| p["in"] == place).copied();
+    let mut req = Vec::new();
+    // Path parameters, by position in the template.
+    for (t, v) in template.split('/').zip(route.split('/')) {
+        if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            match of("path").find(|p| p["name"] == name) {
+                Some(p) => veeam_check(
+                    spec,
+                    &parameter_schema(p),
+                    &json!(v),
+                    || format!("VSPC {method} {template}: path parameter {name} = {v:?}"),
+                    &mut req,
+                ),
+                None => req.push(format!("VSPC {template}: path parameter {name} is not documented")),
+            }
+        }
+    }
+    // Query parameters: documented, typed as documented, required ones present.
+    let pairs = query_pairs(x["query"].as_str().unwrap_or_default());
+    for (name, value) in &pairs {
+        let Some(p) = of("query").find(|p| p["name"] == name.as_str()) else {
+            req.push(format!("VSPC {method} {template}: query parameter `{name}` is not documented"));
+            continue;
+        };
+        let schema = match p["type"].as_str() {
+            Some("array") => deref(spec, &p["items"]).clone(),
+            _ => parameter_schema(p),
+        };
+        let what = || format!("VSPC {method} {template}: query {name}={value:?}");
+        veeam_check(spec, &schema, &typed(&schema, value), what, &mut req);
+    }
+    for p in of("query").filter(|p| p["required"] == true) {
+        if !pairs.iter().any(|(n, _)| p["name"] == n.as_str()) {
+            req.push(format!("VSPC {method} {template}: required query parameter {} is missing", p["name"]));
+        }
+    }
+    // Headers of the API's own (`X-...`): documented for the operation, values as documented.
+    for (name, value) in x["headers"].as_object().into_iter().flatten() {
+        if !name.starts_with("x-") {
+            continue;
+        }
+        match of("header").find(|p| p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))) {
+            Some(p) => {
+                let v = value.as_str().unwrap_or_default();
+                let what = || format!("VSPC {method} {template}: header {name}: {v}");
+                veeam_check(spec, &parameter_schema(p), &json!(v), what, &mut req);
+            }
+            None => req.push(format!("VSPC {method} {template}: header {name} is not documented")),
+        }
+    }
+    // The body: JSON against the body parameter's schema; a form (the token endpoint) by its
+    // field names only (its values are credentials).
+    if let Some(p) = of("body").next() {
+        let what = || format!("VSPC {method} {template} request body");
+        veeam_check(spec, &p["schema"], &x["body"], what, &mut req);
+        checked.0 += 1;
+    } else if let Some(form) = x["body"].as_str() {
+        for (name, _) in query_pairs(form) {
+            if !of("formData").any(|p| p["name"] == name.as_str()) {
+                req.push(format!("VSPC {method} {template}: form field `{name}` is not documented"));
+            }
+        }
+    } else if !x["body"].is_null() {
+        req.push(format!("VSPC {method} {template}: a body where the document defines none"));
+    }
+    if request {
+        problems.extend(req);
+    }
+    // The answer: a documented status, its schema; errors as the default response says.
+    let status = x["status"].as_u64().unwrap_or_default();
+    let documented = op["responses"].get(status.to_string());
+    let response = documented.or_else(|| op["responses"].get("default")).map(|r| deref(spec, r));
+    let Some(response) = response else {
+        problems.push(format!("VSPC {method} {template}: status {status} is not documented"));
+        return checked;
+    };
+    if documented.is_none() {
+        // "All client errors (400-499) are returned with the associated HTTP status codes. All
+        // server errors (>=500) as well as errors with custom error codes are returned with the
+        // 520 HTTP status code."
+        for e in x["answer"]["errors"].as_array().into_iter().flatten() {
+            let code = e["code"].as_u64().unwrap_or_default();
+            let want = if (400..500).contains(&code) { code } else { 520 };
+            if status != want && !(status == 429 && code == 429) {
+                problems
+                    .push(format!("VSPC {method} {template}: error code {code} answered with {status}, not {want}"));
+            }
+        }
+    }
+    if let Some(schema) = response.get("schema") {
+        let what = || format!("VSPC {method} {template} {status} answer {}", x["answer"]);
+        veeam_check(spec, schema, &x["answer"], what, problems);
+        checked.1 += 1;
+    } else if !x["answer"].is_null() {
+        problems.push(format!("VSPC {method} {template}: a {status} body where the document defines none"));
+    }
+    checked
+}
+
+/// tenantry's Veeam client through a whole life cycle, journalled: the example applied (create
+/// companies, Pulse tenants, async actions), an organization field changed in a manifest
+/// (sync by JSON Patch), and a customer removed with prune (delete).
+async fn veeam_journal() -> Vec<Json> {
+    let served = Served::start(&["--journal"]);
+    let dir = example_copy();
+    let d = dir.path().to_string_lossy().to_string();
+    let r = served.run(&["apply", &d, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{r}");
+    let path = dir.path().join("customers/globex.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("350 Cypress Creek Road", "1 Cypress Creek Road")).unwrap();
+    let r = served.run(&["apply", &d, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("1 Cypress Creek Road"), "the change is planned: {r}");
+    std::fs::remove_file(&path).unwrap();
+    let r = served.run(&["apply", &d, "--auto-approve", "--prune", "--allow-irreversible"]);
+    assert_eq!(r.code, 0, "{r}");
+    let dump = served.dump().await;
+    let names: Vec<&str> =
+        dump["veeam"].as_array().unwrap().iter().filter_map(|o| o["company"]["name"].as_str()).collect();
+    assert!(!names.is_empty() && !names.contains(&"Globex Corporation"), "{names:?}");
+    let journal = served.get("/_sandbox/requests").await;
+    journal["exchanges"].as_array().expect("exchanges").iter().filter(|x| x["vendor"] == "veeam").cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn veeam_requests_and_answers_match_the_vspc_3_7_document() {
+    let spec = veeam_spec();
+    let exchanges = veeam_journal().await;
+    let mut problems = Vec::new();
+    let (mut bodies, mut answers) = (0, 0);
+    let mut seen = std::collections::BTreeSet::new();
+    for x in &exchanges {
+        let (b, a) = check_veeam_exchange(&spec, x, true, &mut problems);
+        bodies += b;
+        answers += a;
+        let route = x["path"].as_str().unwrap_or_default().trim_start_matches("/api/v3");
+        if let Some((template, _)) = veeam_route(&spec, route) {
+            seen.insert(format!("{} {template}", x["method"].as_str().unwrap_or_default()));
+        }
+    }
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+    // Every kind of request tenantry's Veeam client sends was exercised (not a vacuous pass).
+    for op in [
+        "POST /token",
+        "GET /organizations/companies",
+        "POST /organizations/companies",
+        "PATCH /organizations/{organizationUid}",
+        "DELETE /organizations/companies/{companyUid}",
+        "GET /asyncActions/{actionId}",
+        "GET /asyncActions/{actionId}/result",
+        "GET /pulse/tenants",
+        "POST /pulse/tenants",
+    ] {
+        assert!(seen.contains(op), "{op} was not exercised; seen: {seen:?}");
+    }
+    assert!(bodies >= 3 && answers > 20, "checked bodies {bodies}, answers {answers}");
+}
+
+/// Each documented refusal the simulator gives, sent the way an integrator would, against the
+/// document: custom codes with 520, client errors with their own status, the `ErrorResponse`
+/// body, and the answers around them (`EmptyResponse` on delete, async actions, Pulse).
+#[tokio::test(flavor = "multi_thread")]
+async fn veeam_refusals_and_async_answers_have_the_documented_status_and_shape() {
+    use tenantry::sandbox::credentials::{VEEAM_PASSWORD, VEEAM_USER};
+    let spec = veeam_spec();
+    let served = Served::start(&["--journal", "--pulse-delay", "60"]);
+    let base = served.urls["veeam"].as_str().unwrap().to_string();
+    let http = crate::support::client();
+    let form = [("grant_type", "password"), ("username", VEEAM_USER), ("password", VEEAM_PASSWORD)];
+    let token: Json = http.post(format!("{base}/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let company = |name: &str, user: &str| json!({"organizationInput": {"name": name}, "ownerCredentials": {"userName": user, "password": "Sandbox-Passw0rd!"}});
+    let post = |body: Json, rid: Option<&str>| {
+        let mut r = http.post(format!("{base}/organizations/companies")).bearer_auth(&token).json(&body);
+        if let Some(rid) = rid {
+            r = r.header("X-Request-id", rid);
+        }
+        r.send()
+    };
+    let first: Json = post(company("Refusal Co", "refusal-owner"), None).await.unwrap().json().await.unwrap();
+    let uid = first["data"]["instanceUid"].as_str().unwrap().to_string();
+    let statuses = [
+        post(company("REFUSAL CO", "other-owner"), None).await.unwrap().status().as_u16(), // 1200
+        post(company("Other Co", "refusal-owner"), None).await.unwrap().status().as_u16(), // 1201
+        post(json!({"organizationInput": {}, "ownerCredentials": {"userName": "x"}}), None)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(), // 400
+    ];
+    assert_eq!(statuses, [520, 520, 400]);
+    let rid = "9a3c1f0e-5b7d-4e2a-8c6f-1d0b3a5e7c9f";
+    let queued = post(company("Queued Co", "queued-owner"), Some(rid)).await.unwrap();
+    assert_eq!(queued.status(), 202);
+    let action = format!("{base}/asyncActions/{rid}");
+    let early = http.get(format!("{action}/result")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(early.status(), 520, "1500 still running");
+    http.get(&action).bearer_auth(&token).send().await.unwrap();
+    let pulse = http.post(format!("{base}/pulse/tenants?companyUid={uid}")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(pulse.status(), 200);
+    let again = http.post(format!("{base}/pulse/tenants?companyUid={uid}")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(again.status(), 520, "1301 already mapped");
+    let patch = json!([{"op": "test", "path": "/name", "value": "Not The Name"}]);
+    let org = first["data"]["_embedded"]["organization"]["instanceUid"].as_str().unwrap();
+    let failed =
+        http.patch(format!("{base}/organizations/{org}")).bearer_auth(&token).json(&patch).send().await.unwrap();
+    assert_eq!(failed.status(), 520, "1001 failed JSON Patch");
+    let missing = http.get(format!("{base}/pulse/tenants/{rid}")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let deleted = http
+        .delete(format!("{base}/organizations/companies/{uid}?removeAllAgents=false"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let anonymous = http.get(format!("{base}/organizations/companies")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let journal = served.get("/_sandbox/requests").await;
+    let mut problems = Vec::new();
+    let exchanges = journal["exchanges"].as_array().unwrap();
+    for x in exchanges {
+        // A 400 answers a request made invalid on purpose: only its answer is checked.
+        check_veeam_exchange(&spec, x, x["status"] != 400, &mut problems);
+    }
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+    assert!(exchanges.len() >= 14, "{}", exchanges.len());
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
+pub use crate::core::manifests_fingerprint;
 use crate::manifest::SourceMap;
 use crate::model::{Connection, DesiredState, Vendor};
 use crate::plan::{Plan, PlanInputs, PlanOptions};
@@ -126,18 +127,6 @@ pub fn manifest_files(sources: &SourceMap) -> BTreeMap<String, String> {
         id += 1;
     }
     files
-}
-
-/// One hash over every manifest file's path and content hash.
-pub fn manifests_fingerprint(files: &BTreeMap<String, String>) -> String {
-    let mut hasher = Sha256::new();
-    for (path, hash) in files {
-        hasher.update(path.as_bytes());
-        hasher.update([0]);
-        hasher.update(hash.as_bytes());
-        hasher.update([0]);
-    }
-    format!("sha256:{}", hasher.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// The time to plan at: this machine's clock moved by `skew` (zero, except against a sandbox

@@ -6,16 +6,34 @@
 //!
 //! | module | what it owns |
 //! |---|---|
+//! | [`model`] | the validated manifest model ([`model::DesiredState`]), the value types manifests name, and `tenantry.yaml` (connections, state, policies) |
+//! | [`core`] | the vocabulary every layer shares: object keys, desired and observed objects with their fields and update rules, changes, actions, the pure vendor contract [`core::VendorModel`], the records the state store keeps, times, secret references and fingerprints |
 //! | [`manifest`] | loading YAML with spans, one-pass validation with file/line/column diagnostics, JSON Schemas |
-//! | [`model`] | the validated manifest model ([`model::DesiredState`]) and `tenantry.yaml` (connections, state, policies) |
-//! | [`provider`] | the vendor contract: [`provider::VendorModel`] (manifest -> desired objects, vendor rules), [`provider::VendorReader`] (bulk observe, lookup) and [`provider::VendorWriter`] (execute one action), the six HTTP clients, the shared retry / rate-limit layer, and an in-memory vendor for tests |
+//! | [`secrets`] | resolving `{env}` / `{file}` references at apply time into `SecretString`s |
+//! | [`state`] | the state store trait and its SQLite implementation: bindings, intents, portal tasks, the lock, history |
 //! | [`plan`] | the pure planner (desired x observed x bindings -> [`plan::Plan`]) and its text / JSON / Markdown renderers |
+//! | [`provider`] | the vendors: their models (manifest -> desired objects, vendor rules), [`provider::VendorReader`] (bulk observe, lookup) and [`provider::VendorWriter`] (execute one action), the six HTTP clients, the shared retry / rate-limit layer, and an in-memory vendor for tests |
+//! | [`sandbox`] | simulators of the six vendor APIs and their portals, a simulated operator and customers, fault injection |
 //! | [`engine`] | wiring: connect the vendors, desire, observe concurrently, plan |
 //! | [`apply`] | the executor: dependency order, per-vendor concurrency, crash-safe creates, portal-task delivery, rounds that follow what the vendors complete |
-//! | [`state`] | the state store trait and its SQLite implementation: bindings, intents, portal tasks, the lock, history |
-//! | [`secrets`] | resolving `{env}` / `{file}` references at apply time into `SecretString`s |
-//! | [`sandbox`] | simulators of the six vendor APIs and their portals, a simulated operator and customers, fault injection |
 //! | [`cli`] | the `tenantry` commands |
+//!
+//! **Layers.** Imports between these modules point one way, down this order (a test,
+//! `tests/it/layers.rs`, fails on any other import, and on a module not placed in it):
+//!
+//! ```text
+//! cli
+//!  -> apply
+//!  -> engine
+//!  -> provider, sandbox
+//!  -> secrets, manifest, state, plan      (none of these imports another)
+//!  -> core
+//!  -> model
+//! ```
+//!
+//! So the planner and the state store speak only the [`core`] vocabulary and never see a vendor
+//! client, and a vendor never sees the planner: it receives a [`core::Action`] and returns what
+//! it did.
 //!
 //! Invariants the code keeps (and the tests check):
 //! - **Planning is pure.** [`plan::plan`] does no I/O and reads no clock; the same inputs give
@@ -34,6 +52,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod core;
 pub mod engine;
 pub mod manifest;
 pub mod model;

@@ -6,13 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-pub use crate::manifest::raw::{
-    AvePointAccountType, AvePointDataCenter, AvePointLicense, AvePointManagementMode, AvePointProduct, DattoManagedBy,
-    DattoProduct, DattoRegion, DattoRetention, DattoSeatType, DattoTerm, PortalTaskExecutor, SecretRef,
-    VdcPrimaryAdmin,
-};
 
 /// The six vendors tenantry drives, in the order plans list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -535,4 +530,140 @@ mod tests {
         assert_eq!(c.to_string(), "Customer/acme");
         assert_eq!(ManifestRef::parse("Profile/x"), None);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value types a manifest names directly (the raw manifest types in `manifest::raw` use these)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AvePointAccountType {
+    /// Microsoft 365 global admin (consent through an authorization link).
+    M365GlobalAdmin,
+    /// Microsoft 365 US Government global admin (consent through an authorization link).
+    M365UsGovernmentGlobalAdmin,
+    /// Google super admin (consent through an authorization link).
+    GoogleSuperAdmin,
+    /// Salesforce system admin (consent through an authorization link).
+    SalesforceSystemAdmin,
+    /// A local Elements account; no tenant consent needed.
+    LocalAccount,
+    /// An authorization link sent to the customer's contacts.
+    AuthorizationLink,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AvePointDataCenter {
+    NorthEurope,
+    WestEurope,
+    UkSouth,
+    GermanyWestCentral,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AvePointLicense {
+    Trial,
+    Enterprise,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AvePointManagementMode {
+    Partner,
+    Customer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AvePointProduct {
+    #[default]
+    CloudBackupM365,
+    CloudBackupGoogleWorkspace,
+    CloudBackupExpress,
+    BaselineManagement,
+    WorkspaceManagement,
+    UserDeviceManagement,
+    StorageOptimization,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DattoManagedBy {
+    Client,
+    Partner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DattoProduct {
+    Office365,
+    GoogleWorkspace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DattoRegion {
+    Us,
+    Ca,
+    Uk,
+    Eu,
+    Au,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DattoRetention {
+    /// Infinite Cloud Retention (ICR).
+    Infinite,
+    /// Time Based Retention (TBR).
+    TimeBased,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum DattoSeatType {
+    User,
+    SharedMailbox,
+    Site,
+    TeamSite,
+    Team,
+    SharedDrive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DattoTerm {
+    MonthToMonth,
+    OneYear,
+    ThreeYear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PortalTaskExecutor {
+    #[default]
+    Record,
+    Webhook,
+    Command,
+}
+
+/// A reference to a secret. Secrets never sit in manifests: tenantry resolves the reference only
+/// while applying, and never prints, logs or stores the value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum SecretRef {
+    /// Read from this environment variable.
+    Env(String),
+    /// Read from this file (relative to the manifest directory); surrounding whitespace is trimmed.
+    File(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum VdcPrimaryAdmin {
+    /// Customer Managed: a customer's Microsoft 365 account administers VDC.
+    CustomerManaged,
+    /// Partner Managed: the MSP administers VDC.
+    PartnerManaged,
 }

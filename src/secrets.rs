@@ -10,8 +10,8 @@ use std::sync::Mutex;
 
 use secrecy::SecretString;
 
+use crate::core::secret_ref_text;
 use crate::model::SecretRef;
-use crate::plan::secret_ref_text;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("secret {reference} cannot be read: {reason}")]

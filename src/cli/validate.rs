@@ -77,7 +77,8 @@ pub fn render_diagnostics(loaded: &Loaded, terminal: bool, color: bool) -> Strin
 }
 
 pub fn schema(args: SchemaArgs) -> CliResult {
-    let files = manifest::schema::generate();
+    let mut files = manifest::schema::generate();
+    files.push(crate::plan::json::schema_file());
     if args.check {
         let mut stale = Vec::new();
         for (name, content) in &files {

@@ -10,6 +10,12 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::{
+    AvePointAccountType, AvePointDataCenter, AvePointLicense, AvePointManagementMode, AvePointProduct, DattoManagedBy,
+    DattoProduct, DattoRegion, DattoRetention, DattoSeatType, DattoTerm, PortalTaskExecutor, SecretRef,
+    VdcPrimaryAdmin,
+};
+
 /// The only manifest API version this build understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ApiVersion {
@@ -30,17 +36,6 @@ pub struct Metadata {
     /// Notes for people; ignored by tenantry.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
-}
-
-/// A reference to a secret. Secrets never sit in manifests: tenantry resolves the reference only
-/// while applying, and never prints, logs or stores the value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub enum SecretRef {
-    /// Read from this environment variable.
-    Env(String),
-    /// Read from this file (relative to the manifest directory); surrounding whitespace is trimmed.
-    File(String),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,15 +254,6 @@ pub struct VdcRegistration {
     pub admin: Option<PersonRef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum VdcPrimaryAdmin {
-    /// Customer Managed: a customer's Microsoft 365 account administers VDC.
-    CustomerManaged,
-    /// Partner Managed: the MSP administers VDC.
-    PartnerManaged,
-}
-
 // ---------------------------------------------------------------------------------------------
 // Datto
 
@@ -300,47 +286,6 @@ pub struct DattoService {
     /// Adopt an existing client: its `saasCustomerId`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DattoProduct {
-    Office365,
-    GoogleWorkspace,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DattoRegion {
-    Us,
-    Ca,
-    Uk,
-    Eu,
-    Au,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DattoTerm {
-    MonthToMonth,
-    OneYear,
-    ThreeYear,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DattoRetention {
-    /// Infinite Cloud Retention (ICR).
-    Infinite,
-    /// Time Based Retention (TBR).
-    TimeBased,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DattoManagedBy {
-    Client,
-    Partner,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -382,16 +327,6 @@ pub struct DattoCap {
     /// The most seats that may be licensed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seats: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub enum DattoSeatType {
-    User,
-    SharedMailbox,
-    Site,
-    TeamSite,
-    Team,
-    SharedDrive,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -555,39 +490,6 @@ pub struct AvePointService {
     pub external_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum AvePointAccountType {
-    /// Microsoft 365 global admin (consent through an authorization link).
-    M365GlobalAdmin,
-    /// Microsoft 365 US Government global admin (consent through an authorization link).
-    M365UsGovernmentGlobalAdmin,
-    /// Google super admin (consent through an authorization link).
-    GoogleSuperAdmin,
-    /// Salesforce system admin (consent through an authorization link).
-    SalesforceSystemAdmin,
-    /// A local Elements account; no tenant consent needed.
-    LocalAccount,
-    /// An authorization link sent to the customer's contacts.
-    AuthorizationLink,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum AvePointDataCenter {
-    NorthEurope,
-    WestEurope,
-    UkSouth,
-    GermanyWestCentral,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum AvePointManagementMode {
-    Partner,
-    Customer,
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AvePointServiceItem {
@@ -601,26 +503,6 @@ pub struct AvePointServiceItem {
     /// Backup retention in years (Cloud Backup products).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_years: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum AvePointProduct {
-    #[default]
-    CloudBackupM365,
-    CloudBackupGoogleWorkspace,
-    CloudBackupExpress,
-    BaselineManagement,
-    WorkspaceManagement,
-    UserDeviceManagement,
-    StorageOptimization,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum AvePointLicense {
-    Trial,
-    Enterprise,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -709,15 +591,6 @@ pub struct PortalTaskConfig {
     pub webhook: Option<WebhookConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandConfig>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum PortalTaskExecutor {
-    #[default]
-    Record,
-    Webhook,
-    Command,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

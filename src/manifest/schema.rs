@@ -2,6 +2,7 @@
 //! `schemas/` for editors (`tenantry schema` writes them, a test fails when they drift) and used
 //! at run time by the structural check, so the editor and `validate` agree by construction.
 
+use crate::core::pretty_json;
 use std::sync::OnceLock;
 
 use serde_json::Value as Json;
@@ -58,17 +59,8 @@ impl Kind {
     }
 }
 
-/// Every generated schema file: `(file name, pretty JSON with a trailing newline)`, including
-/// the plan JSON format (`plan.schema.json`).
+/// Every generated manifest schema file: `(file name, pretty JSON with a trailing newline)`.
+/// (The plan format has a schema of its own: `plan::json::schema_file`.)
 pub fn generate() -> Vec<(&'static str, String)> {
-    let mut files: Vec<(&'static str, String)> =
-        Kind::ALL.into_iter().map(|k| (k.schema_file(), pretty(k.schema()))).collect();
-    files.push(("plan.schema.json", pretty(&crate::plan::json::schema())));
-    files
-}
-
-fn pretty(v: &Json) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-    s.push('\n');
-    s
+    Kind::ALL.into_iter().map(|k| (k.schema_file(), pretty_json(k.schema()))).collect()
 }

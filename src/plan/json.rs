@@ -32,3 +32,8 @@ pub fn parse(text: &str) -> Result<Plan, String> {
     }
     serde_json::from_value(value).map_err(|e| format!("not a valid tenantry plan: {e}"))
 }
+
+/// The committed file of the plan JSON format: `("plan.schema.json", pretty JSON)`.
+pub fn schema_file() -> (&'static str, String) {
+    ("plan.schema.json", crate::core::pretty_json(&schema()))
+}

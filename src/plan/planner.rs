@@ -23,13 +23,13 @@ use jiff::Timestamp;
 use serde_json::Value as Json;
 
 use super::{Action, ActionKind, Fingerprints, Orphan, Plan, PlanOptions, TaskSpec};
-use crate::model::{ManifestRef, SecretRef};
-use crate::provider::Party;
-use crate::provider::{
+use crate::core::{Binding, StateSnapshot, TaskRecord};
+use crate::core::{
     Change, DesiredObject, Field, FieldValue, Need, ObjectKey, ObjectState, ObservedObject, ObservedState, Overdue,
     PortalForm, Realize, Retire, TransitionRule, Update, VendorModel, Verify, WorkStatus,
 };
-use crate::state::{Binding, StateSnapshot, TaskRecord};
+use crate::core::{Party, fmt_time, secret_ref_text};
+use crate::model::ManifestRef;
 
 /// What planning reads.
 pub struct PlanInputs<'a> {
@@ -160,7 +160,13 @@ impl<'a> Planner<'a> {
 
     /// The task of this kind for `key` that counts (see `state::newest_task`), by the index.
     fn task(&self, key: &ObjectKey, task: &str) -> Option<&'a TaskRecord> {
-        crate::state::newest_task(self.tasks.get(key)?.iter().copied(), task)
+        crate::core::newest_task(self.tasks.get(key)?.iter().copied(), task)
+    }
+
+    /// A readable page name for a portal task made from field changes, as the vendor's model
+    /// names it.
+    fn portal_page(&self, vendor: crate::model::Vendor, task: &str) -> String {
+        self.model(vendor).map(|m| m.portal_page(task)).unwrap_or_else(|| format!("vendor portal ({task})"))
     }
 
     fn model(&self, vendor: crate::model::Vendor) -> Option<&'a dyn VendorModel> {
@@ -435,7 +441,7 @@ impl<'a> Planner<'a> {
                         for (task_kind, list) in portal_fields(d) {
                             let form = PortalForm {
                                 task: task_kind.clone(),
-                                page: portal_page(&task_kind),
+                                page: self.portal_page(d.key.vendor, &task_kind),
                                 verify: Verify::Attestation,
                             };
                             let suffix = task_kind.rsplit('/').next().unwrap_or(&task_kind).to_string();
@@ -483,7 +489,7 @@ impl<'a> Planner<'a> {
             Realize::Portal(form) => {
                 if let Some(task) = self.task(&d.key, &form.task) {
                     match (&task.status, form.verify) {
-                        (crate::state::TaskStatus::Open, _) => {
+                        (crate::core::TaskStatus::Open, _) => {
                             let mut a = self.base(
                                 d,
                                 ActionKind::Await,
@@ -653,7 +659,7 @@ impl<'a> Planner<'a> {
         for (task_kind, list) in portal {
             let form = PortalForm {
                 task: task_kind.clone(),
-                page: portal_page(&task_kind),
+                page: self.portal_page(d.key.vendor, &task_kind),
                 verify: if list.iter().all(|c| d.fields.get(&c.field).is_some_and(|f| f.observable)) {
                     Verify::Observation
                 } else {
@@ -969,7 +975,7 @@ impl<'a> Planner<'a> {
             unavailable: self.inputs.observed.unavailable.clone(),
             verified_tasks: self.verified.into_iter().collect(),
             fingerprints: Fingerprints {
-                manifests: crate::engine::manifests_fingerprint(&self.inputs.manifest_files),
+                manifests: crate::core::manifests_fingerprint(&self.inputs.manifest_files),
                 files: self.inputs.manifest_files.clone(),
                 observed: self.fingerprints,
             },
@@ -1088,14 +1094,6 @@ fn json_equal(a: &Json, b: &Json) -> bool {
     }
 }
 
-/// `env:NAME` / `file:PATH`: how a secret reference is remembered (never the value).
-pub fn secret_ref_text(r: &SecretRef) -> String {
-    match r {
-        SecretRef::Env(n) => format!("env:{n}"),
-        SecretRef::File(p) => format!("file:{p}"),
-    }
-}
-
 /// The fields a create sets, as changes from nothing (secrets marked sensitive).
 fn creation_changes(d: &DesiredObject) -> Vec<Change> {
     let by_api = !matches!(d.realize, Realize::Portal(_));
@@ -1164,11 +1162,6 @@ fn task_spec(d: &DesiredObject, form: &PortalForm, only: Option<&[Change]>) -> T
     TaskSpec { form: form.clone(), title: format!("{}: {}", form.page, d.title), values }
 }
 
-/// A readable page name for portal tasks made from field changes.
-fn portal_page(task: &str) -> String {
-    crate::provider::models::portal_page(task)
-}
-
 fn adopt_hint(d: &DesiredObject, id: &str) -> String {
     match &d.adoption {
         Some(a) => format!(
@@ -1209,11 +1202,6 @@ fn short(v: &Json) -> String {
         other => other.to_string(),
     };
     if s.chars().count() > 60 { format!("{}...", s.chars().take(57).collect::<String>()) } else { s }
-}
-
-/// `2026-11-20 10:04 UTC`.
-pub fn fmt_time(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 fn elapsed(since: Timestamp, now: Timestamp) -> Duration {

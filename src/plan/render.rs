@@ -9,8 +9,8 @@ use serde_json::Value as Json;
 use similar::{ChangeTag, TextDiff};
 
 use super::{Action, ActionKind, Plan};
+use crate::core::Change;
 use crate::model::{ManifestRef, Vendor};
-use crate::provider::Change;
 
 /// Colours for the text renderer; all empty when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -158,8 +158,8 @@ fn action_text(out: &mut String, a: &Action, s: Style) {
     {
         let _ = writeln!(out, "{pad}{}portal:{} {}", s.cyan, s.reset, t.form.page);
         let verify = match t.form.verify {
-            crate::provider::Verify::Observation => "verified when the result appears at the vendor",
-            crate::provider::Verify::Attestation => "verified by `tenantry tasks done ID`",
+            crate::core::Verify::Observation => "verified when the result appears at the vendor",
+            crate::core::Verify::Attestation => "verified by `tenantry tasks done ID`",
         };
         let _ = writeln!(out, "{pad}{}{verify}{}", s.dim, s.reset);
     }

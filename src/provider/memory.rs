@@ -12,8 +12,8 @@ use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, VendorError, VendorReader, VendorWriter,
 };
+use crate::core::ActionKind;
 use crate::model::Vendor;
-use crate::plan::ActionKind;
 
 /// A failure to inject into the next write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, Pending, VendorError, VendorReader, VendorWriter,
 };
+use crate::core::ActionKind;
 use crate::model::{Connection, Vendor};
-use crate::plan::ActionKind;
 use crate::secrets::Secrets;
 
 const PAGE: usize = 500;

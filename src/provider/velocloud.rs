@@ -15,8 +15,8 @@ use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, VendorError, VendorReader, VendorWriter,
 };
+use crate::core::ActionKind;
 use crate::model::{Connection, Vendor};
-use crate::plan::ActionKind;
 use crate::secrets::Secrets;
 
 struct TokenAuth(SecretString);

@@ -21,8 +21,8 @@ use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, ObjectState, Observation, ObserveScope, ObservedObject, Outcome,
     VendorError, VendorReader, VendorWriter, WorkStatus,
 };
+use crate::core::ActionKind;
 use crate::model::{Connection, Vendor};
-use crate::plan::ActionKind;
 use crate::secrets::Secrets;
 
 const ACC: &str = "/rest/platform/accounts/v1";
@@ -243,7 +243,7 @@ pub fn operator_record(listed: &Json) -> BTreeMap<String, Json> {
 }
 
 /// An operator as its binding recorded it, when the record is complete: (account, object).
-fn recorded_operator(b: &crate::state::Binding) -> Option<(String, ObservedObject)> {
+fn recorded_operator(b: &crate::core::Binding) -> Option<(String, ObservedObject)> {
     let mut entry = serde_json::Map::new();
     for field in RECORDED {
         entry.insert(field.to_string(), b.applied.get(&format!("{RECORD}{field}"))?.clone());

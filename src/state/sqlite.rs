@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::store::{Acquired, HistoryEntry, LockInfo, NewTask, StateError, StateResult, StateStore};
 use super::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus, task_number};
-use crate::provider::{NaturalKey, ObjectKey, Verify};
+use crate::core::{NaturalKey, ObjectKey, Verify};
 
 /// Schema migrations, applied in order; `user_version` records how many ran.
 const MIGRATIONS: &[&str] = &["CREATE TABLE bindings (
@@ -462,7 +462,7 @@ impl StateStore for SqliteStore {
             None => Acquired::Free,
             Some(l) if l.id == me.id => Acquired::Free,
             Some(l) if l.expires_at <= now => {
-                let why = format!("it expired at {}", crate::plan::fmt_time(l.expires_at));
+                let why = format!("it expired at {}", crate::core::fmt_time(l.expires_at));
                 Acquired::TakenOver { previous: l, why }
             }
             Some(l) if process_gone(&l.host, l.pid) => {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus};
+use crate::core::ObjectKey;
 use crate::model::Vendor;
-use crate::provider::ObjectKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -44,7 +44,7 @@ impl std::fmt::Display for LockInfo {
             self.host,
             self.pid,
             self.command,
-            crate::plan::fmt_time(self.started_at),
+            crate::core::fmt_time(self.started_at),
             self.id
         )
     }
@@ -89,7 +89,7 @@ pub struct NewTask {
     pub title: String,
     pub target: Option<String>,
     pub values: BTreeMap<String, Json>,
-    pub verify: crate::provider::Verify,
+    pub verify: crate::core::Verify,
     pub created_at: Timestamp,
 }
 

@@ -3,6 +3,7 @@
 mod apply;
 mod contract;
 mod e2e;
+mod layers;
 mod manifests;
 mod planner;
 mod schemas;

@@ -5,7 +5,8 @@ use crate::support::{repo, yaml_files};
 
 #[test]
 fn committed_schemas_match_the_raw_types() {
-    for (name, content) in tenantry::manifest::schema::generate() {
+    let plan = tenantry::plan::json::schema_file();
+    for (name, content) in tenantry::manifest::schema::generate().into_iter().chain([plan]) {
         let path = repo().join("schemas").join(name);
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(

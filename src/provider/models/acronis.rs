@@ -11,6 +11,10 @@ use crate::provider::{Change, DesiredObject, Field, NaturalKey, Need, ObservedOb
 pub struct Acronis;
 
 impl VendorModel for Acronis {
+    fn portal_page(&self, task: &str) -> String {
+        super::portal_page(task)
+    }
+
     fn vendor(&self) -> Vendor {
         Vendor::Acronis
     }

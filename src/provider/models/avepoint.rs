@@ -96,6 +96,10 @@ fn mode(m: AvePointManagementMode) -> &'static str {
 }
 
 impl VendorModel for AvePoint {
+    fn portal_page(&self, task: &str) -> String {
+        super::portal_page(task)
+    }
+
     fn vendor(&self) -> Vendor {
         Vendor::Avepoint
     }

@@ -69,6 +69,10 @@ fn add_client_form() -> PortalForm {
 }
 
 impl VendorModel for Datto {
+    fn portal_page(&self, task: &str) -> String {
+        super::portal_page(task)
+    }
+
     fn vendor(&self) -> Vendor {
         Vendor::Datto
     }

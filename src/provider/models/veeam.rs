@@ -18,6 +18,10 @@ pub struct Veeam;
 pub const PULSE_MAPPING: Duration = Duration::from_secs(10 * 60);
 
 impl VendorModel for Veeam {
+    fn portal_page(&self, task: &str) -> String {
+        super::portal_page(task)
+    }
+
     fn vendor(&self) -> Vendor {
         Vendor::Veeam
     }

@@ -12,6 +12,10 @@ use crate::provider::{
 pub struct VeloCloud;
 
 impl VendorModel for VeloCloud {
+    fn portal_page(&self, task: &str) -> String {
+        super::portal_page(task)
+    }
+
     fn vendor(&self) -> Vendor {
         Vendor::Velocloud
     }

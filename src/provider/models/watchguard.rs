@@ -27,6 +27,10 @@ pub fn contact_marker(email: &str) -> String {
 }
 
 impl VendorModel for WatchGuard {
+    fn portal_page(&self, task: &str) -> String {
+        super::portal_page(task)
+    }
+
     fn vendor(&self) -> Vendor {
         Vendor::Watchguard
     }

@@ -113,3 +113,208 @@ fn a_missing_directory_is_an_error_not_a_panic() {
     let err = manifest::load_dir(&repo().join("no-such-dir")).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
+
+/// Random edits of the example repository and random structures, in seeded runs bounded in
+/// count and time: loading and validating never panics, an invalid set of manifests always says
+/// so, and every diagnostic names a file that exists and a line in it (so plain rendering can
+/// point at `file:line:column`).
+#[test]
+fn arbitrary_manifests_never_panic_and_every_diagnostic_names_a_file_and_line() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use tenantry::manifest::load::{InputFile, load_files};
+    use tenantry::manifest::node::Budgets;
+
+    const SCALARS: &[&str] = &[
+        "",
+        "~",
+        "null",
+        "true",
+        "no",
+        "0",
+        "-0",
+        "1e999",
+        "0x1F",
+        "12:30",
+        "2026-12-01",
+        "\"\"",
+        "''",
+        "'q''s'",
+        "\"a\\\"b\"",
+        "[a]",
+        "[a, [b, {c: d}]]",
+        "{a: 1, b: [2]}",
+        "{",
+        "[",
+        "a.b.c",
+        "a[0]",
+        "'[x].y'",
+        "\"k.e[y]\"",
+        "&a x",
+        "*a",
+        "!!str 1",
+        "!tag x",
+        "|",
+        ">-",
+        "? k",
+        "- x",
+        ": v",
+        "#",
+        "%YAML 1.2",
+        "---",
+        "...",
+        "\u{0}",
+        "\u{feff}x",
+        "ünïcødé",
+        "😀",
+        "a: b: c",
+        "   ",
+        "\t",
+    ];
+    const KEYS: &[&str] = &[
+        "name",
+        "spec",
+        "kind",
+        "apiVersion",
+        "metadata",
+        "services",
+        "veeam",
+        "datto",
+        "a.b",
+        "[x]",
+        "'q'",
+        "\"dq\"",
+        "k[0]",
+        "k.e[y]",
+        "? complex",
+        "<<",
+        "*",
+        "&",
+        "-",
+        "a b",
+        "x:y",
+        "",
+        "🔑",
+    ];
+    fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
+        from[rng.random_range(0..from.len())]
+    }
+    fn structure(rng: &mut StdRng, depth: usize, indent: usize) -> String {
+        let pad = " ".repeat(indent);
+        match if depth == 0 { 0 } else { rng.random_range(0..4) } {
+            0 => format!(" {}", pick(rng, SCALARS)),
+            1 => {
+                let n = rng.random_range(0..4);
+                let items: Vec<String> = (0..n).map(|_| pick(rng, SCALARS).to_string()).collect();
+                format!(" [{}]", items.join(", "))
+            }
+            2 => {
+                let mut s = String::new();
+                for _ in 0..rng.random_range(1..4) {
+                    s.push_str(&format!("\n{pad}{}:{}", pick(rng, KEYS), structure(rng, depth - 1, indent + 2)));
+                }
+                s
+            }
+            _ => {
+                let mut s = String::new();
+                for _ in 0..rng.random_range(1..3) {
+                    s.push_str(&format!("\n{pad}-{}", structure(rng, depth - 1, indent + 2)));
+                }
+                s
+            }
+        }
+    }
+    fn mutate(rng: &mut StdRng, text: &str) -> String {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        for _ in 0..rng.random_range(1..4) {
+            if lines.is_empty() {
+                lines.push(String::new());
+            }
+            let i = rng.random_range(0..lines.len());
+            match rng.random_range(0..7) {
+                0 => {
+                    // A value replaced by an arbitrary scalar.
+                    if let Some(colon) = lines[i].find(": ") {
+                        let key = lines[i][..colon + 1].to_string();
+                        lines[i] = format!("{key} {}", pick(rng, SCALARS));
+                    }
+                }
+                1 => {
+                    // A key inserted, with an arbitrary structure under it.
+                    let indent = lines[i].len() - lines[i].trim_start().len();
+                    let key = pick(rng, KEYS);
+                    lines.insert(i, format!("{}{key}:{}", " ".repeat(indent), structure(rng, 3, indent + 2)));
+                }
+                2 => {
+                    lines.remove(i);
+                }
+                3 => {
+                    let l = lines[i].clone();
+                    lines.insert(i, l);
+                }
+                4 => lines[i] = format!("{}{}", " ".repeat(rng.random_range(0..5)), lines[i].trim_start()),
+                5 => {
+                    // A key renamed to something with brackets, dots or quotes.
+                    if let Some(colon) = lines[i].find(':') {
+                        let indent = lines[i].len() - lines[i].trim_start().len();
+                        let rest = lines[i][colon..].to_string();
+                        lines[i] = format!("{}{}{rest}", " ".repeat(indent), pick(rng, KEYS));
+                    }
+                }
+                _ => lines.truncate(i),
+            }
+        }
+        lines.join("\n")
+    }
+
+    let example = manifest::load::read_dir(&repo().join("manifests")).expect("read the example");
+    let originals: Vec<(std::path::PathBuf, String)> =
+        example.into_iter().map(|f| (f.relative, f.text.expect("readable example"))).collect();
+    let mut rng = StdRng::seed_from_u64(0x5eed_f022);
+    let started = std::time::Instant::now();
+    let (mut cases, mut invalid) = (0, 0);
+    while cases < 3000 && started.elapsed() < std::time::Duration::from_secs(6) {
+        cases += 1;
+        // The example with one to three files edited, or a file of random documents added.
+        let mut files: Vec<(std::path::PathBuf, String)> = originals.clone();
+        if rng.random_bool(0.8) {
+            for _ in 0..rng.random_range(1..4) {
+                let i = rng.random_range(0..files.len());
+                files[i].1 = mutate(&mut rng, &files[i].1);
+            }
+        } else {
+            let docs: Vec<String> = (0..rng.random_range(1..3)).map(|_| structure(&mut rng, 4, 0)).collect();
+            files.push(("customers/random.yaml".into(), docs.join("\n---\n")));
+        }
+        let inputs: Vec<InputFile> =
+            files.iter().map(|(p, t)| InputFile { relative: p.clone(), text: Ok(t.clone()) }).collect();
+        let loaded = std::panic::catch_unwind(|| load_files(inputs, Budgets::default()));
+        let Ok(loaded) = loaded else {
+            let edited: Vec<String> = files
+                .iter()
+                .zip(&originals)
+                .filter(|(f, o)| f.1 != o.1)
+                .map(|(f, _)| format!("--- {}\n{}", f.0.display(), f.1))
+                .collect();
+            panic!("case {cases}: loading panicked on:\n{}", edited.join("\n"));
+        };
+        assert_eq!(loaded.desired.is_none(), loaded.has_errors(), "case {cases}: an invalid set must say why");
+        invalid += usize::from(loaded.has_errors());
+        let plain = diag::render_plain(&loaded.diagnostics, &loaded.sources);
+        for d in &loaded.diagnostics {
+            let Some(file) = loaded.sources.file(d.loc.file) else {
+                panic!("case {cases}: {d:?} names no file");
+            };
+            let lines = file.text.lines().count().max(1) as u32;
+            assert!(
+                d.loc.line >= 1 && d.loc.line <= lines + 1,
+                "case {cases}: {d:?} in {:?} ({lines} lines)",
+                file.display
+            );
+            assert!(plain.contains(&loaded.sources.display(d.loc)), "case {cases}: {plain}");
+        }
+    }
+    eprintln!("{cases} cases, {invalid} of them invalid");
+    assert!(cases >= 100, "only {cases} cases in the time budget");
+    assert!(invalid > cases / 2 && invalid < cases, "{invalid} of {cases} invalid: the edits are not exploring");
+}

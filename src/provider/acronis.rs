@@ -414,7 +414,7 @@ impl VendorWriter for Acronis {
                         .map(str::to_string)
                         .ok_or_else(|| fail("no user id in the answer"))?;
                     self.set_role(&id, &tenant, v("role").as_str().unwrap_or("company_admin")).await?;
-                    self.ok(Req::post(format!("/users/{id}/send-activation-email")).json(json!({}))).await?;
+                    self.ok(Req::post(format!("/users/{id}/send-activation-email"))).await?;
                     Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
                 }
                 (ActionKind::Sync | ActionKind::Adopt, "user") => {
@@ -431,7 +431,7 @@ impl VendorWriter for Acronis {
                         self.set_role(&id, &tenant, v("role").as_str().unwrap_or("company_admin")).await?;
                     }
                     if a.changes.iter().any(|c| c.field == "activationEmail") {
-                        self.ok(Req::post(format!("/users/{id}/send-activation-email")).json(json!({}))).await?;
+                        self.ok(Req::post(format!("/users/{id}/send-activation-email"))).await?;
                     }
                     Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
                 }

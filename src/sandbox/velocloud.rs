@@ -183,11 +183,17 @@ impl State {
         let mut o = json!({
             "id": e.id, "created": e.created, "networkId": 1, "gatewayPoolId": e.gateway_pool_id, "alertsEnabled": 1,
             "operatorAlertsEnabled": 1, "endpointPkiMode": "CERTIFICATE_OPTIONAL", "name": e.name, "domain": e.domain,
-            "prefix": null, "logicalId": e.logical_id, "accountNumber": e.account_number, "description": e.description,
+            "prefix": "", "logicalId": e.logical_id, "accountNumber": e.account_number, "description": e.description,
             "modified": e.modified, "bastionState": "UNCONFIGURED",
         });
+        // The swagger requires every site field in an enterprise (`enterprise_get_enterprise_
+        // result`) and swagger 2.0 has no null: an unset text field is "", unset coordinates 0.
         for f in SITE_FIELDS {
-            o[*f] = e.site.get(*f).cloned().unwrap_or(Json::Null);
+            o[*f] = match e.site.get(*f).filter(|v| !v.is_null()) {
+                Some(v) => v.clone(),
+                None if matches!(*f, "lat" | "lon") => json!(0),
+                None => json!(""),
+            };
         }
         let edges: Vec<&Edge> = self.edges.iter().filter(|x| x.enterprise_id == e.id).collect();
         if with.iter().any(|w| w == "edgeCount") {

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::http::{Auth, Http, Req, Resp};
+use super::http::{Auth, Http, Pager, Req, Resp};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, Pending, VendorError, VendorReader, VendorWriter,
@@ -24,12 +24,30 @@ const PAGE: usize = 500;
 mod wire {
     use serde::Deserialize;
 
+    /// A list answer: `{data: [...], meta: {pagingInfo: {total, count, offset}}}`. VSPC always
+    /// sends the total; a list without it cannot be known to be complete.
+    #[derive(Debug, Deserialize)]
+    pub struct Page<T> {
+        pub data: Vec<T>,
+        pub meta: Meta,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Meta {
+        pub paging_info: PagingInfo,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct PagingInfo {
+        pub total: usize,
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Company {
         pub instance_uid: String,
         pub name: String,
-        #[serde(default)]
         pub status: String,
         #[serde(default)]
         pub owner_credentials: Option<Owner>,
@@ -211,22 +229,24 @@ impl Veeam {
         Err(error(&op, &resp))
     }
 
-    /// Every item of a paged list.
-    async fn list(&self, path: &str, extra: &[(&str, String)]) -> Result<Vec<Json>, VendorError> {
+    /// Every item of a paged list, decoded, which must agree with the total its pages name.
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<T>, VendorError> {
+        let mut pager = Pager::new(Vendor::Veeam, format!("GET {path}"));
         let mut out = Vec::new();
-        let mut offset = 0;
         loop {
-            let mut req = Req::get(path).query("limit", PAGE).query("offset", offset);
+            pager.page()?;
+            let mut req = Req::get(path).query("limit", PAGE).query("offset", out.len());
             for (k, v) in extra {
                 req = req.query(k, v);
             }
-            let page = self.ok(req).await?.json();
-            let items = page.get("data").and_then(Json::as_array).cloned().unwrap_or_default();
-            let count = items.len();
-            out.extend(items);
-            let total = page.pointer("/meta/pagingInfo/total").and_then(Json::as_u64).unwrap_or(0) as usize;
-            offset += count;
-            if count == 0 || offset >= total {
+            let page: wire::Page<T> = self.ok(req).await?.decode()?;
+            let count = page.data.len();
+            out.extend(page.data);
+            if !pager.counted(out.len(), count, page.meta.paging_info.total, PAGE)? {
                 return Ok(out);
             }
         }
@@ -237,13 +257,13 @@ impl Veeam {
         if let Some(f) = filter {
             extra.push(("filter", f.to_string()));
         }
-        let items = self.list("/organizations/companies", &extra).await?;
-        Ok(items.into_iter().filter_map(|j| serde_json::from_value::<wire::Company>(j).ok()).map(company).collect())
+        let items: Vec<wire::Company> = self.list("/organizations/companies", &extra).await?;
+        Ok(items.into_iter().map(company).collect())
     }
 
     async fn tenants(&self) -> Result<Vec<ObservedObject>, VendorError> {
-        let items = self.list("/pulse/tenants", &[]).await?;
-        Ok(items.into_iter().filter_map(|j| serde_json::from_value::<wire::PulseTenant>(j).ok()).map(tenant).collect())
+        let items: Vec<wire::PulseTenant> = self.list("/pulse/tenants", &[]).await?;
+        Ok(items.into_iter().map(tenant).collect())
     }
 
     /// Follow a 202 to its result: poll the action until it finishes, then read the result.
@@ -375,7 +395,12 @@ impl VendorReader for Veeam {
                     Ok(self.companies(Some(filter)).await?.into_iter().next())
                 }
                 "pulse-tenant" => Ok(self.tenants().await?.into_iter().find(|t| t.parent_id.as_deref() == parent_id)),
-                _ => Ok(None),
+                other => Err(VendorError::new(
+                    Vendor::Veeam,
+                    ErrorKind::Rejected,
+                    format!("look up {}", d.title),
+                    format!("tenantry cannot look up a Veeam {other}"),
+                )),
             }
         })
     }

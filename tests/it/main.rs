@@ -8,3 +8,4 @@ mod planner;
 mod schemas;
 mod specs;
 mod support;
+mod unreadable;

@@ -155,3 +155,52 @@ async fn a_lost_create_answer_then_an_unreadable_lookup_creates_no_duplicate() {
     assert_eq!(tenants(&dump), 1);
     dumped(&dump); // no duplicate anywhere
 }
+
+/// An observer that panics.
+struct Panics;
+
+impl tenantry::provider::VendorReader for Panics {
+    fn vendor(&self) -> tenantry::model::Vendor {
+        tenantry::model::Vendor::Acronis
+    }
+    fn observe<'a>(
+        &'a self,
+        _scope: &'a tenantry::provider::ObserveScope,
+    ) -> tenantry::provider::BoxFut<'a, Result<tenantry::provider::Observation, tenantry::provider::VendorError>> {
+        Box::pin(async { panic!("observer bug") })
+    }
+    fn lookup<'a>(
+        &'a self,
+        _object: &'a tenantry::provider::DesiredObject,
+        _parent_id: Option<&'a str>,
+    ) -> tenantry::provider::BoxFut<
+        'a,
+        Result<Option<tenantry::provider::ObservedObject>, tenantry::provider::VendorError>,
+    > {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+#[tokio::test]
+async fn an_observer_that_panics_makes_its_vendor_unavailable_and_nothing_is_planned_there() {
+    use tenantry::model::Vendor;
+    let (desired_state, sources) = crate::planner::example();
+    let memory = crate::planner::Memory::new();
+    let mut vendors = memory.vendors.clone();
+    vendors.readers.insert(Vendor::Acronis, std::sync::Arc::new(Panics));
+    let state = tenantry::state::StateSnapshot::default();
+    let plan = tenantry::engine::make_plan(
+        &desired_state,
+        &sources,
+        &vendors,
+        &state,
+        tenantry::plan::PlanOptions::default(),
+        jiff::Timestamp::now(),
+    )
+    .await;
+    let why = plan.unavailable.get(&Vendor::Acronis).expect("acronis is unavailable");
+    assert!(why.contains("panicked"), "{why}");
+    assert_eq!(plan.unavailable.len(), 1, "{:?}", plan.unavailable);
+    assert!(plan.actions.iter().all(|a| a.key.vendor != Vendor::Acronis), "nothing planned at acronis");
+    assert!(plan.actions.iter().any(|a| a.key.vendor == Vendor::Velocloud), "the other vendors are planned");
+}

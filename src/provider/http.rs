@@ -6,6 +6,11 @@
 //! Retries are safe by construction: a request that may already have changed something (a
 //! non-idempotent POST that timed out, lost its answer or got a 5xx) is not sent again; it
 //! comes back as [`ErrorKind::Unknown`] so the caller looks the object up first.
+//!
+//! Answers are read strictly: [`Resp::decode`] turns a success body into the vendor's wire type
+//! or an [`ErrorKind::Unreadable`] error (vendor, request, what did not read, an excerpt unless it
+//! is a token answer), and [`Pager`] refuses listings whose paging cannot be trusted. Only error
+//! bodies are read loosely ([`Resp::error_json`]), to build messages.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;

@@ -484,7 +484,9 @@ impl VendorWriter for AvePoint {
                         )
                     };
                     // Another link is harmless: safe to send again.
-                    let j: wire::Link = self.ok(Req::post(path).json(body).idempotent()).await?.decode()?;
+                    // The answer's URL grants access to the consent: never quoted, even unreadable.
+                    let req = Req::post(path).json(body).idempotent().secret_answer();
+                    let j: wire::Link = self.ok(req).await?.decode()?;
                     // The link URL grants access to the customer's consent: remember only its id.
                     let link = j.id;
                     let applied = BTreeMap::from([

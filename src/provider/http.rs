@@ -47,6 +47,9 @@ pub struct Req {
     pub idempotent: bool,
     /// Skip authentication (token endpoints).
     pub anonymous: bool,
+    /// The answer holds a credential (a token, an authorization link): never quoted in a
+    /// message. Always so for anonymous (token) requests.
+    pub secret_answer: bool,
 }
 
 impl Req {
@@ -60,6 +63,7 @@ impl Req {
             headers: Vec::new(),
             idempotent,
             anonymous: false,
+            secret_answer: false,
         }
     }
     pub fn get(path: impl Into<String>) -> Self {
@@ -91,6 +95,12 @@ impl Req {
     }
     pub fn anonymous(mut self) -> Self {
         self.anonymous = true;
+        self.secret_answer = true;
+        self
+    }
+    /// The answer holds a credential: an unreadable one is reported without an excerpt.
+    pub fn secret_answer(mut self) -> Self {
+        self.secret_answer = true;
         self
     }
     /// `POST /tenants`, for messages.
@@ -113,7 +123,8 @@ pub struct Resp {
     pub vendor: Vendor,
     /// `GET /tenants`: method and path, never the query (it may carry secrets).
     pub request: String,
-    /// The answer of a token endpoint: never quoted in a message.
+    /// The answer holds a credential (a token endpoint's, an authorization link): never quoted
+    /// in a message.
     pub secret: bool,
 }
 
@@ -130,7 +141,13 @@ impl Resp {
     /// and what could not be read, with an excerpt of the body (none for token answers).
     /// Unknown extra fields are accepted: vendors add fields.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, VendorError> {
-        serde_json::from_slice(&self.body).map_err(|e| self.unreadable(&e.to_string()))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                self.unreadable(&format!("it is not JSON ({e})"))
+            } else {
+                self.unreadable(&e.to_string())
+            }
+        })
     }
 
     /// An [`ErrorKind::Unreadable`] error about this answer: `what` could not be read.
@@ -160,14 +177,14 @@ impl Resp {
     }
 }
 
-/// The first [`EXCERPT`] characters of a body, quoted, control characters escaped.
+/// The first [`EXCERPT`] characters of a body in backquotes, control characters as spaces.
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let mut out: String = text.chars().take(EXCERPT).collect();
+    let mut out: String = text.chars().take(EXCERPT).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if text.chars().count() > EXCERPT {
         out.push('…');
     }
-    if out.is_empty() { "empty".into() } else { format!("{out:?}") }
+    if out.trim().is_empty() { "empty".into() } else { format!("`{out}`") }
 }
 
 /// The most pages one listing may take. Far beyond any real partner (Acronis pages hold
@@ -454,7 +471,7 @@ impl Http {
             }
         };
         tracing::debug!(vendor = %self.vendor, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "{op}");
-        let resp = Resp { status, headers, body, vendor: self.vendor, request: op.clone(), secret: req.anonymous };
+        let resp = Resp { status, headers, body, vendor: self.vendor, request: op.clone(), secret: req.secret_answer };
         if status == StatusCode::UNAUTHORIZED
             && !req.anonymous
             && let Some(a) = auth
@@ -607,7 +624,8 @@ mod tests {
         let e = resp("<html>gateway</html>", false).decode::<Vec<Item>>().unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unreadable);
         assert_eq!(e.operation, "GET /tenants");
-        assert!(e.message.contains("could not be read") && e.message.contains("\"<html>gateway</html>\""), "{e}");
+        assert!(e.message.contains("could not be read: it is not JSON"), "{e}");
+        assert!(e.message.contains("it begins `<html>gateway</html>`"), "{e}");
 
         let e = resp(r#"[{"name": "x"}]"#, false).decode::<Vec<Item>>().unwrap_err();
         assert!(e.message.contains("missing field `id`"), "{e}");

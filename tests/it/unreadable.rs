@@ -69,7 +69,8 @@ async fn refuses(served: &Served, dir: &Path, vendor: &str, fault: &str, problem
 async fn a_body_that_is_not_json_makes_each_vendor_unavailable_and_creates_nothing() {
     let (served, dir) = converged().await;
     for vendor in ALL {
-        refuses(&served, dir.path(), vendor, "malformed", &["could not be read", "it begins \"<html>"]).await;
+        refuses(&served, dir.path(), vendor, "malformed", &["could not be read: it is not JSON", "it begins `<html>"])
+            .await;
     }
 }
 

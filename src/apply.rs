@@ -369,8 +369,9 @@ impl Executor {
                 };
                 self.bound(a, &id, &a.record, &outcome, resolved, "done")
             }
-            Err(e) if e.kind == ErrorKind::Unknown || e.kind == ErrorKind::Retryable => {
-                // 4. The answer was lost: find out what happened.
+            Err(e) if matches!(e.kind, ErrorKind::Unknown | ErrorKind::Retryable | ErrorKind::Unreadable) => {
+                // 4. The answer was lost (or came back unreadable, which says no more about
+                // whether it was made): find out what happened, once, without sending it again.
                 match reader.lookup(d, parent_id.as_deref()).await {
                     Ok(Some(o)) => self.bound(
                         a,
@@ -393,9 +394,13 @@ impl Executor {
                 }
             }
             Err(e) => {
-                // The vendor refused: nothing was made.
-                if matches!(e.kind, ErrorKind::Rejected | ErrorKind::Auth | ErrorKind::Conflict | ErrorKind::NotFound) {
-                    let _ = self.store.remove_intent(&d.key);
+                // The vendor refused: nothing was made. Every other kind was handled above, and
+                // listing them makes the compiler name this place when a kind is added.
+                match e.kind {
+                    ErrorKind::Rejected | ErrorKind::Auth | ErrorKind::Conflict | ErrorKind::NotFound => {
+                        let _ = self.store.remove_intent(&d.key);
+                    }
+                    ErrorKind::Unknown | ErrorKind::Retryable | ErrorKind::Unreadable => {}
                 }
                 (None, vendor_failed(&e, ""))
             }

@@ -78,13 +78,16 @@ pub async fn observe(vendors: &Vendors, desired: &[Arc<DesiredObject>], state: &
     }
     let mut observed = ObservedState::default();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut task_vendor = std::collections::HashMap::new();
     for (vendor, scope) in wanted {
         match vendors.readers.get(&vendor) {
             Some(reader) => {
                 let reader = reader.clone();
                 use tracing::Instrument;
                 let span = tracing::info_span!("observe", vendor = %vendor);
-                tasks.spawn(async move { (vendor, reader.observe(&scope).await) }.instrument(span));
+                let task = tasks.spawn(async move { (vendor, reader.observe(&scope).await) }.instrument(span));
+                // A task that panics reports no vendor: remember whose it is.
+                task_vendor.insert(task.id(), vendor);
             }
             None => {
                 let why = vendors.broken.get(&vendor).cloned().unwrap_or_else(|| {
@@ -108,7 +111,20 @@ pub async fn observe(vendors: &Vendors, desired: &[Arc<DesiredObject>], state: &
                 }
                 observed.unavailable.insert(vendor, format!("{}: {why}", e.operation));
             }
-            Err(e) => tracing::error!("an observer task failed: {e}"),
+            Err(e) => {
+                // A panicked (or cancelled) observer: its vendor was not observed, so it is
+                // unavailable like any other failure, never silently absent.
+                let what = if e.is_panic() { "panicked" } else { "was cancelled" };
+                match task_vendor.get(&e.id()) {
+                    Some(&vendor) => {
+                        tracing::error!(vendor = %vendor, "the observer {what}: {e}");
+                        observed
+                            .unavailable
+                            .insert(vendor, format!("observe: the observer {what} (a bug in tenantry)"));
+                    }
+                    None => tracing::error!("an observer task {what}: {e}"),
+                }
+            }
         }
     }
     // Deterministic order for planning and fingerprints.

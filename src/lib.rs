@@ -41,6 +41,10 @@
 //! - **Never create blindly.** Every create looks the object up first, records an intent before
 //!   the request, and after a lost answer or a crash looks it up again: found is bound, absent is
 //!   created again. Killing tenantry at any point duplicates nothing.
+//! - **An unreadable answer is never "gone".** Vendor answers are decoded into typed wire
+//!   structs and paged listings are guarded (repeated cursor, totals, page cap); an answer that
+//!   does not read is an `Unreadable` error that makes its vendor unavailable for the run (as
+//!   does a panicking observer), and after a create it is an unknown outcome, looked up first.
 //! - **Bindings are identity.** A manifest object is bound to one vendor id; a vendor object with
 //!   the same natural key but no binding and no owner marker is a conflict, never taken over.
 //! - **Secrets are references.** Plans, plan files, state, history, logs and errors hold only

@@ -46,7 +46,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS", value_parser = Latency::parse)]
     pub latency: Option<Latency>,
     /// Faults, as rates per request: `5xx=0.05,429=0.02,drop=0.01,lose=0.05`, optionally per
-    /// vendor (`acronis:lose=0.2`). `lose` commits the request, then drops the answer.
+    /// vendor (`acronis:lose=0.2`). `lose` commits the request, then drops the answer. Answers
+    /// tenantry must refuse to read: `malformed` (not JSON), `missing` (list records without
+    /// their id), `cursor` (Acronis: a cursor that repeats), `endless` (paging that never ends).
     #[arg(long, value_name = "SPEC", value_parser = FaultSpec::parse)]
     pub faults: Option<FaultSpec>,
     /// Seconds the simulated operator takes per portal task.

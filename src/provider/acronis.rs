@@ -12,9 +12,10 @@ use base64::Engine;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
-use super::http::{Auth, Http, Req, Resp};
+use super::http::{Auth, Http, Pager, Req, Resp};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, ObjectState, Observation, ObserveScope, ObservedObject, Outcome,
     Pending, VendorError, VendorReader, VendorWriter,
@@ -24,6 +25,98 @@ use crate::model::{Connection, Vendor};
 use crate::secrets::Secrets;
 
 const ZERO: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Account Management API wire types: what tenantry reads, nothing more. Unknown fields are
+/// accepted (Acronis adds fields); a missing or mistyped field tenantry relies on is an error.
+mod wire {
+    use serde::Deserialize;
+
+    /// A cursor-paged list (`tenantBatch`, `userBatch`).
+    #[derive(Debug, Deserialize)]
+    pub struct Page<T> {
+        pub items: Vec<T>,
+        pub paging: Paging,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Paging {
+        #[serde(default)]
+        pub cursors: Cursors,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub struct Cursors {
+        /// Absent on the last page.
+        #[serde(default)]
+        pub after: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Tenant {
+        pub id: String,
+        pub name: String,
+        pub kind: String,
+        pub version: i64,
+        pub enabled: bool,
+        #[serde(default)]
+        pub parent_id: Option<String>,
+        #[serde(default)]
+        pub internal_tag: Option<String>,
+        #[serde(default)]
+        pub customer_id: Option<String>,
+        #[serde(default)]
+        pub contact: Option<Contact>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub struct Contact {
+        pub email: Option<String>,
+        pub firstname: Option<String>,
+        pub lastname: Option<String>,
+        pub phone: Option<String>,
+        pub address1: Option<String>,
+        pub city: Option<String>,
+        pub zipcode: Option<String>,
+        pub country: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct User {
+        pub id: String,
+        pub login: String,
+        pub tenant_id: String,
+        pub version: i64,
+        pub activated: bool,
+        #[serde(default)]
+        pub contact: Option<Contact>,
+        #[serde(default)]
+        pub access_policies: Option<Vec<Policy>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Policy {
+        pub role_id: String,
+    }
+
+    /// The answer to a create or update: tenantry relies on the id or the new version only.
+    #[derive(Debug, Deserialize)]
+    pub struct Created {
+        pub id: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Versioned {
+        pub version: i64,
+    }
+
+    /// The OAuth token answer.
+    #[derive(Debug, Deserialize)]
+    pub struct Token {
+        pub access_token: String,
+        #[serde(default)]
+        pub expires_in: Option<u64>,
+    }
+}
 
 struct ClientAuth {
     client_id: String,
@@ -57,7 +150,7 @@ impl Auth for ClientAuth {
                     let resp = http.send(&req, None).await?;
                     if !resp.status.is_success() {
                         let why = resp
-                            .json()
+                            .error_json()
                             .get("error_description")
                             .and_then(Json::as_str)
                             .unwrap_or("refused")
@@ -70,9 +163,9 @@ impl Auth for ClientAuth {
                         )
                         .with_hint("check connections.acronis.clientId and the client secret it references"));
                     }
-                    let j = resp.json();
-                    let token = j.get("access_token").and_then(Json::as_str).unwrap_or_default().to_string();
-                    let ttl = j.get("expires_in").and_then(Json::as_u64).unwrap_or(600).saturating_sub(60).max(30);
+                    let t: wire::Token = resp.decode()?;
+                    let token = t.access_token;
+                    let ttl = t.expires_in.unwrap_or(600).saturating_sub(60).max(30);
                     *self.token.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
                     token
@@ -125,11 +218,15 @@ impl Acronis {
         Err(error(&op, &resp))
     }
 
-    /// Every item of a cursor-paged list: follow `paging.cursors.after` to the end.
-    async fn list(&self, path: &str, first: Vec<(&str, String)>) -> Result<Vec<Json>, VendorError> {
+    /// Every item of a cursor-paged list: follow `paging.cursors.after` to the end. A cursor
+    /// that repeats, or a listing past the page cap, is an error (never an endless loop, never a
+    /// quietly shortened list).
+    async fn list<T: DeserializeOwned>(&self, path: &str, first: Vec<(&str, String)>) -> Result<Vec<T>, VendorError> {
+        let mut pager = Pager::new(Vendor::Acronis, format!("GET {path}"));
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
+            pager.page()?;
             let mut req = Req::get(path);
             match &after {
                 // The cursor carries the filters: send only it.
@@ -140,11 +237,14 @@ impl Acronis {
                     }
                 }
             }
-            let page = self.ok(req).await?.json();
-            out.extend(page.get("items").and_then(Json::as_array).cloned().unwrap_or_default());
-            after = page.pointer("/paging/cursors/after").and_then(Json::as_str).map(str::to_string);
-            if after.is_none() {
-                return Ok(out);
+            let page: wire::Page<T> = self.ok(req).await?.decode()?;
+            out.extend(page.items);
+            match page.paging.cursors.after.filter(|a| !a.is_empty()) {
+                Some(a) => {
+                    pager.cursor(&a)?;
+                    after = Some(a);
+                }
+                None => return Ok(out),
             }
         }
     }
@@ -154,9 +254,9 @@ impl Acronis {
             Some(p) => ("parent_id", p.to_string()),
             None => ("subtree_root_id", self.home.clone()),
         };
-        let items =
+        let items: Vec<wire::Tenant> =
             self.list("/tenants", vec![filter, ("lod", "full".into()), ("with_contacts", "true".into())]).await?;
-        Ok(items.iter().filter_map(tenant).collect())
+        Ok(items.into_iter().map(tenant).collect())
     }
 
     async fn users(&self, tenant: Option<&str>) -> Result<Vec<ObservedObject>, VendorError> {
@@ -164,61 +264,51 @@ impl Acronis {
             Some(t) => ("tenant_id", t.to_string()),
             None => ("subtree_root_tenant_id", self.home.clone()),
         };
-        let items = self.list("/users", vec![filter, ("with_access_policies", "true".into())]).await?;
-        Ok(items.iter().filter_map(user).collect())
+        let items: Vec<wire::User> = self.list("/users", vec![filter, ("with_access_policies", "true".into())]).await?;
+        Ok(items.into_iter().map(user).collect())
     }
 }
 
-fn tenant(t: &Json) -> Option<ObservedObject> {
-    let s = |k: &str| t.get(k).cloned().unwrap_or(Json::Null);
-    let c = |k: &str| t.pointer(&format!("/contact/{k}")).cloned().filter(|v| !v.is_null()).unwrap_or(Json::Null);
-    let id = t.get("id")?.as_str()?.to_string();
-    let name = t.get("name")?.as_str()?.to_string();
+fn tenant(t: wire::Tenant) -> ObservedObject {
+    let c = t.contact.unwrap_or_default();
     let fields = BTreeMap::from([
-        ("name".to_string(), json!(name)),
-        ("kind".to_string(), s("kind")),
-        ("internalTag".to_string(), s("internal_tag")),
-        ("customerId".to_string(), s("customer_id")),
-        ("contactEmail".to_string(), c("email")),
-        ("contactFirstName".to_string(), c("firstname")),
-        ("contactLastName".to_string(), c("lastname")),
-        ("contactPhone".to_string(), c("phone")),
-        ("address1".to_string(), c("address1")),
-        ("city".to_string(), c("city")),
-        ("zipcode".to_string(), c("zipcode")),
-        ("country".to_string(), c("country")),
-        ("enabled".to_string(), s("enabled")),
+        ("name".to_string(), json!(t.name)),
+        ("kind".to_string(), json!(t.kind)),
+        ("internalTag".to_string(), json!(t.internal_tag)),
+        ("customerId".to_string(), json!(t.customer_id)),
+        ("contactEmail".to_string(), json!(c.email)),
+        ("contactFirstName".to_string(), json!(c.firstname)),
+        ("contactLastName".to_string(), json!(c.lastname)),
+        ("contactPhone".to_string(), json!(c.phone)),
+        ("address1".to_string(), json!(c.address1)),
+        ("city".to_string(), json!(c.city)),
+        ("zipcode".to_string(), json!(c.zipcode)),
+        ("country".to_string(), json!(c.country)),
+        ("enabled".to_string(), json!(t.enabled)),
     ]);
-    Some(ObservedObject {
+    ObservedObject {
         vendor: Vendor::Acronis,
         kind: "tenant".into(),
-        id,
-        natural_key: BTreeMap::from([("name".to_string(), name)]),
-        parent_id: t.get("parent_id").and_then(Json::as_str).map(str::to_string),
-        marker: t.get("internal_tag").and_then(Json::as_str).map(str::to_string),
+        id: t.id,
+        natural_key: BTreeMap::from([("name".to_string(), t.name)]),
+        parent_id: t.parent_id,
+        marker: t.internal_tag,
         fields,
-        version: t.get("version").map(|v| v.to_string()),
+        version: Some(t.version.to_string()),
         state: ObjectState::Ready,
-    })
+    }
 }
 
-fn user(u: &Json) -> Option<ObservedObject> {
-    let c = |k: &str| u.pointer(&format!("/contact/{k}")).cloned().unwrap_or(Json::Null);
-    let login = u.get("login")?.as_str()?.to_string();
-    let activated = u.get("activated").and_then(Json::as_bool).unwrap_or(false);
-    let role = u
-        .get("access_policies")
-        .and_then(Json::as_array)
-        .and_then(|p| p.iter().find_map(|x| x.get("role_id").and_then(Json::as_str)))
-        .map(str::to_string);
-    let email = c("email");
-    let state = if activated {
+fn user(u: wire::User) -> ObservedObject {
+    let c = u.contact.unwrap_or_default();
+    let role = u.access_policies.unwrap_or_default().into_iter().next().map(|p| p.role_id);
+    let state = if u.activated {
         ObjectState::Ready
     } else {
         ObjectState::Pending(Pending {
             what: format!(
                 "activation by {} (Acronis sent the activation e-mail)",
-                email.as_str().unwrap_or("the user")
+                c.email.as_deref().unwrap_or("the user")
             ),
             since: None,
             expected: None,
@@ -226,28 +316,28 @@ fn user(u: &Json) -> Option<ObservedObject> {
             by: crate::provider::Party::Customer,
         })
     };
-    Some(ObservedObject {
+    ObservedObject {
         vendor: Vendor::Acronis,
         kind: "user".into(),
-        id: u.get("id")?.as_str()?.to_string(),
-        natural_key: BTreeMap::from([("login".to_string(), login.clone())]),
-        parent_id: u.get("tenant_id").and_then(Json::as_str).map(str::to_string),
+        id: u.id,
+        natural_key: BTreeMap::from([("login".to_string(), u.login.clone())]),
+        parent_id: Some(u.tenant_id),
         marker: None,
         fields: BTreeMap::from([
-            ("login".to_string(), json!(login)),
-            ("email".to_string(), email),
-            ("firstName".to_string(), c("firstname")),
-            ("lastName".to_string(), c("lastname")),
+            ("login".to_string(), json!(u.login)),
+            ("email".to_string(), json!(c.email)),
+            ("firstName".to_string(), json!(c.firstname)),
+            ("lastName".to_string(), json!(c.lastname)),
             ("role".to_string(), json!(role)),
-            ("activated".to_string(), json!(activated)),
+            ("activated".to_string(), json!(u.activated)),
         ]),
-        version: u.get("version").map(|v| v.to_string()),
+        version: Some(u.version.to_string()),
         state,
-    })
+    }
 }
 
 fn error(op: &str, resp: &Resp) -> VendorError {
-    let j = resp.json();
+    let j = resp.error_json();
     let message = j
         .pointer("/error/message")
         .and_then(Json::as_str)
@@ -322,7 +412,12 @@ impl VendorReader for Acronis {
                         _ => Err(error("GET /users/check_login", &check)),
                     }
                 }
-                _ => Ok(None),
+                other => Err(VendorError::new(
+                    Vendor::Acronis,
+                    ErrorKind::Rejected,
+                    format!("look up {}", d.title),
+                    format!("tenantry cannot look up an Acronis {other}"),
+                )),
             }
         })
     }
@@ -351,11 +446,8 @@ impl VendorWriter for Acronis {
                         "name": v("name"), "parent_id": parent, "kind": v("kind"), "contact": contact(),
                         "customer_id": v("customerId"), "internal_tag": v("internalTag"), "enabled": true, "language": "en",
                     });
-                    let t = self.ok(Req::post("/tenants").json(body)).await?.json();
-                    Ok(Outcome {
-                        vendor_id: t.get("id").and_then(Json::as_str).map(str::to_string),
-                        ..Outcome::default()
-                    })
+                    let t: wire::Created = self.ok(Req::post("/tenants").json(body)).await?.decode()?;
+                    Ok(Outcome { vendor_id: Some(t.id), ..Outcome::default() })
                 }
                 (ActionKind::Sync | ActionKind::Adopt, "tenant") => {
                     let id = a.vendor_id.clone().ok_or_else(|| fail("no tenant id"))?;
@@ -377,16 +469,16 @@ impl VendorWriter for Acronis {
                 }
                 (ActionKind::Delete, "tenant") => {
                     let id = a.vendor_id.clone().ok_or_else(|| fail("no tenant id"))?;
-                    let current = self.ok(Req::get(format!("/tenants/{id}"))).await?.json();
-                    let mut version = current.get("version").and_then(Json::as_i64).unwrap_or(0);
-                    if current.get("enabled").and_then(Json::as_bool) == Some(true) {
+                    let current: wire::Tenant = self.ok(Req::get(format!("/tenants/{id}"))).await?.decode()?;
+                    let mut version = current.version;
+                    if current.enabled {
                         // Acronis deletes only disabled tenants (error 1006 otherwise).
-                        let t = self
+                        let t: wire::Versioned = self
                             .ok(Req::new(Method::PUT, format!("/tenants/{id}"))
                                 .json(json!({"version": version, "enabled": false})))
                             .await?
-                            .json();
-                        version = t.get("version").and_then(Json::as_i64).unwrap_or(version);
+                            .decode()?;
+                        version = t.version;
                     }
                     self.ok(Req::new(Method::DELETE, format!("/tenants/{id}")).query("version", version)).await?;
                     Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
@@ -407,12 +499,8 @@ impl VendorWriter for Acronis {
                         "contact": {"email": v("email"), "firstname": v("firstName"), "lastname": v("lastName")},
                         "enabled": true, "language": "en",
                     });
-                    let u = self.ok(Req::post("/users").json(body)).await?.json();
-                    let id = u
-                        .get("id")
-                        .and_then(Json::as_str)
-                        .map(str::to_string)
-                        .ok_or_else(|| fail("no user id in the answer"))?;
+                    let u: wire::Created = self.ok(Req::post("/users").json(body)).await?.decode()?;
+                    let id = u.id;
                     self.set_role(&id, &tenant, v("role").as_str().unwrap_or("company_admin")).await?;
                     self.ok(Req::post(format!("/users/{id}/send-activation-email"))).await?;
                     Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
@@ -420,13 +508,11 @@ impl VendorWriter for Acronis {
                 (ActionKind::Sync | ActionKind::Adopt, "user") => {
                     let id = a.vendor_id.clone().ok_or_else(|| fail("no user id"))?;
                     let tenant = cx.parent_id.clone().unwrap_or_default();
-                    let mut version: Option<i64> = a.version.as_deref().and_then(|s| s.parse().ok());
+                    let version: Option<i64> = a.version.as_deref().and_then(|s| s.parse().ok());
                     if a.changes.iter().any(|c| matches!(c.field.as_str(), "email" | "firstName" | "lastName")) {
                         let body = json!({"version": version, "contact": {"email": v("email"), "firstname": v("firstName"), "lastname": v("lastName")}});
-                        let u = self.ok(Req::new(Method::PUT, format!("/users/{id}")).json(body)).await?.json();
-                        version = u.get("version").and_then(Json::as_i64);
+                        self.ok(Req::new(Method::PUT, format!("/users/{id}")).json(body)).await?;
                     }
-                    let _ = version;
                     if a.changes.iter().any(|c| c.field == "role") {
                         self.set_role(&id, &tenant, v("role").as_str().unwrap_or("company_admin")).await?;
                     }

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
-use super::http::{Auth, Http, Req, Resp};
+use super::http::{Auth, Http, Pager, Req, Resp};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, Pending, VendorError, VendorReader, VendorWriter,
@@ -24,6 +25,81 @@ use crate::secrets::Secrets;
 const BASE: &str = "/partner/external/v3/general";
 const PAGE: usize = 100;
 const SCOPES: &str = "elements.customers.readwrite.all elements.license.readwrite.all";
+
+/// Elements partner API wire types: what tenantry reads. Unknown fields are accepted; a missing
+/// or mistyped field tenantry relies on is an error.
+mod wire {
+    use serde::Deserialize;
+
+    /// A batch list page.
+    #[derive(Debug, Deserialize)]
+    pub struct Page<T> {
+        pub data: Vec<T>,
+        pub metadata: Metadata,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Metadata {
+        pub total_count: usize,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Customer {
+        pub id: String,
+        pub owner_email: String,
+        pub organization: Option<String>,
+        pub country_or_region: Option<String>,
+        /// 0 = customer, 1 = partner; null while to be configured.
+        pub management_mode: Option<u8>,
+        #[serde(default)]
+        pub tenants: Vec<Tenant>,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct Tenant {
+        pub name: String,
+    }
+
+    /// One customer's services (`customers/services/batch`).
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Services {
+        pub customer_id: String,
+        #[serde(default)]
+        pub products: Vec<Product>,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Product {
+        pub service: String,
+        pub license_type: Option<u8>,
+        pub subscription_model: Option<String>,
+    }
+
+    /// A business outcome on HTTP 200: `status` says what happened.
+    #[derive(Debug, Deserialize)]
+    pub struct Outcome {
+        pub status: u64,
+        #[serde(default)]
+        pub id: Option<String>,
+    }
+
+    /// An authorization link (its URL is never kept).
+    #[derive(Debug, Deserialize)]
+    pub struct Link {
+        pub id: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Token {
+        pub access_token: String,
+        #[serde(default)]
+        pub expires_in: Option<u64>,
+    }
+}
 
 struct ClientAuth {
     identity: String,
@@ -57,13 +133,14 @@ impl Auth for ClientAuth {
                         .idempotent();
                     let resp = self.http.send(&req, None).await?;
                     if !resp.status.is_success() {
-                        let why = resp.json().get("error").and_then(Json::as_str).unwrap_or("refused").to_string();
+                        let why =
+                            resp.error_json().get("error").and_then(Json::as_str).unwrap_or("refused").to_string();
                         return Err(VendorError::new(Vendor::Avepoint, ErrorKind::Auth, "POST /connect/token", format!("sign-in refused: {why}"))
                             .with_hint("check connections.avepoint.clientId, the client secret it references, and the app's API permissions (Elements › Settings › API app registration)"));
                     }
-                    let j = resp.json();
-                    let token = j.get("access_token").and_then(Json::as_str).unwrap_or_default().to_string();
-                    let ttl = j.get("expires_in").and_then(Json::as_u64).unwrap_or(3600).saturating_sub(60).max(30);
+                    let t: wire::Token = resp.decode()?;
+                    let token = t.access_token;
+                    let ttl = t.expires_in.unwrap_or(3600).saturating_sub(60).max(30);
                     *self.token.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
                     token
@@ -117,23 +194,24 @@ impl AvePoint {
         Err(error(&op, &resp))
     }
 
-    /// Every item of a batch list (`pageIndex` from 1, 100 a page).
-    async fn batch(&self, path: &str) -> Result<Vec<Json>, VendorError> {
+    /// Every item of a batch list (`pageIndex` from 1, 100 a page), which must agree with the
+    /// `totalCount` its pages name.
+    async fn batch<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, VendorError> {
+        let mut pager = Pager::new(Vendor::Avepoint, format!("POST {BASE}{path}"));
         let mut out = Vec::new();
         let mut index = 1;
         loop {
+            pager.page()?;
             // A read sent as POST: safe to repeat.
             let req = Req::post(format!("{BASE}{path}"))
                 .query("pageIndex", index)
                 .query("pageSize", PAGE)
                 .json(json!({}))
                 .idempotent();
-            let page = self.ok(req).await?.json();
-            let items = page.get("data").and_then(Json::as_array).cloned().unwrap_or_default();
-            let n = items.len();
-            out.extend(items);
-            let total = page.pointer("/metadata/totalCount").and_then(Json::as_u64).unwrap_or(0) as usize;
-            if n == 0 || out.len() >= total {
+            let page: wire::Page<T> = self.ok(req).await?.decode()?;
+            let n = page.data.len();
+            out.extend(page.data);
+            if !pager.counted(out.len(), n, page.metadata.total_count, PAGE)? {
                 return Ok(out);
             }
             index += 1;
@@ -141,7 +219,7 @@ impl AvePoint {
     }
 }
 
-fn mode(m: Option<u64>) -> &'static str {
+fn mode(m: Option<u8>) -> &'static str {
     match m {
         Some(0) => "customer",
         Some(1) => "partner",
@@ -149,26 +227,24 @@ fn mode(m: Option<u64>) -> &'static str {
     }
 }
 
-fn customer(c: &Json, services: usize) -> Option<ObservedObject> {
-    let id = c.get("id")?.as_str()?.to_string();
-    let email = c.get("ownerEmail")?.as_str()?.to_string();
-    Some(ObservedObject {
+fn customer(c: &wire::Customer, services: usize) -> ObservedObject {
+    ObservedObject {
         vendor: Vendor::Avepoint,
         kind: "customer".into(),
-        id,
-        natural_key: BTreeMap::from([("email".to_string(), email.clone())]),
+        id: c.id.clone(),
+        natural_key: BTreeMap::from([("email".to_string(), c.owner_email.clone())]),
         parent_id: None,
         marker: None,
         fields: BTreeMap::from([
-            ("organizationName".to_string(), c.get("organization").cloned().unwrap_or(Json::Null)),
-            ("registrationAccount".to_string(), json!(email)),
-            ("countryCode".to_string(), c.get("countryOrRegion").cloned().unwrap_or(Json::Null)),
-            ("managementMode".to_string(), json!(mode(c.get("managementMode").and_then(Json::as_u64)))),
+            ("organizationName".to_string(), json!(c.organization)),
+            ("registrationAccount".to_string(), json!(c.owner_email)),
+            ("countryCode".to_string(), json!(c.country_or_region)),
+            ("managementMode".to_string(), json!(mode(c.management_mode))),
             ("activeServices".to_string(), json!(services)),
         ]),
         version: None,
         state: ObjectState::Ready,
-    })
+    }
 }
 
 fn slug(service: &str) -> Option<&'static str> {
@@ -188,7 +264,7 @@ fn slug(service: &str) -> Option<&'static str> {
 }
 
 fn error(op: &str, resp: &Resp) -> VendorError {
-    let j = resp.json();
+    let j = resp.error_json();
     let message = j
         .get("message")
         .and_then(Json::as_str)
@@ -211,28 +287,22 @@ impl VendorReader for AvePoint {
 
     fn observe<'a>(&'a self, scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
         Box::pin(async move {
-            let (customers, services) =
+            let (customers, services): (Vec<wire::Customer>, Vec<wire::Services>) =
                 tokio::try_join!(self.batch("/customers/batch"), self.batch("/customers/services/batch"))?;
-            let mut products: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-            for s in &services {
-                if let Some(id) = s.get("customerId").and_then(Json::as_str) {
-                    products
-                        .entry(id.to_string())
-                        .or_default()
-                        .extend(s.get("products").and_then(Json::as_array).cloned().unwrap_or_default());
-                }
+            let mut products: BTreeMap<String, Vec<wire::Product>> = BTreeMap::new();
+            for s in services {
+                products.entry(s.customer_id).or_default().extend(s.products);
             }
             let mut objects = Vec::new();
-            let mut by_email: BTreeMap<String, (&Json, String)> = BTreeMap::new();
+            let mut by_email: BTreeMap<String, (&wire::Customer, String)> = BTreeMap::new();
             for c in &customers {
-                let id = c.get("id").and_then(Json::as_str).unwrap_or_default().to_string();
+                let id = c.id.clone();
                 let mine = products.get(&id).cloned().unwrap_or_default();
-                objects.extend(customer(c, mine.len()));
+                objects.push(customer(c, mine.len()));
                 for p in &mine {
-                    let Some(name) = p.get("service").and_then(Json::as_str) else { continue };
+                    let name = p.service.as_str();
                     let Some(slug) = slug(name) else { continue };
-                    let enterprise = p.get("licenseType").and_then(Json::as_u64) == Some(1)
-                        || p.get("subscriptionModel").and_then(Json::as_str) == Some("Enterprise");
+                    let enterprise = p.license_type == Some(1) || p.subscription_model.as_deref() == Some("Enterprise");
                     let license = if enterprise { "enterprise" } else { "trial" };
                     objects.push(ObservedObject {
                         vendor: Vendor::Avepoint,
@@ -249,9 +319,7 @@ impl VendorReader for AvePoint {
                         state: ObjectState::Ready,
                     });
                 }
-                if let Some(email) = c.get("ownerEmail").and_then(Json::as_str) {
-                    by_email.insert(email.to_ascii_lowercase(), (c, id));
-                }
+                by_email.insert(c.owner_email.to_ascii_lowercase(), (c, id));
             }
             // Tenant consent: connected tenants show on the customer. A consent tenantry started
             // (bound) and not yet given is pending.
@@ -265,10 +333,7 @@ impl VendorReader for AvePoint {
                 let Some(email) = emails.get(&d.key.owner) else { continue };
                 let Some((c, id)) = by_email.get(email) else { continue };
                 let tenant = d.natural_key.values.get("tenant").cloned().unwrap_or_default();
-                let connected = c.get("tenants").and_then(Json::as_array).is_some_and(|ts| {
-                    ts.iter()
-                        .any(|t| t.get("name").and_then(Json::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&tenant)))
-                });
+                let connected = c.tenants.iter().any(|t| t.name.eq_ignore_ascii_case(&tenant));
                 let started = scope.bound.contains_key(&d.key);
                 if !connected && !started {
                     continue; // no link sent yet: nothing to observe
@@ -309,13 +374,8 @@ impl VendorReader for AvePoint {
             match d.key.kind.as_str() {
                 "customer" => {
                     let email = d.natural_key.values.get("email").cloned().unwrap_or_default();
-                    let customers = self.batch("/customers/batch").await?;
-                    Ok(customers
-                        .iter()
-                        .find(|c| {
-                            c.get("ownerEmail").and_then(Json::as_str).is_some_and(|e| e.eq_ignore_ascii_case(&email))
-                        })
-                        .and_then(|c| customer(c, 0)))
+                    let customers: Vec<wire::Customer> = self.batch("/customers/batch").await?;
+                    Ok(customers.iter().find(|c| c.owner_email.eq_ignore_ascii_case(&email)).map(|c| customer(c, 0)))
                 }
                 k if k.starts_with("service/") => {
                     let Some(parent) = parent_id else { return Ok(None) };
@@ -325,14 +385,8 @@ impl VendorReader for AvePoint {
                         .query("pageSize", PAGE)
                         .json(json!({"customerId": parent}))
                         .idempotent();
-                    let page = self.ok(req).await?.json();
-                    let exists = page.get("data").and_then(Json::as_array).into_iter().flatten().any(|c| {
-                        c.get("products")
-                            .and_then(Json::as_array)
-                            .into_iter()
-                            .flatten()
-                            .any(|p| p.get("service").and_then(Json::as_str) == Some(name.as_str()))
-                    });
+                    let page: wire::Page<wire::Services> = self.ok(req).await?.decode()?;
+                    let exists = page.data.iter().any(|c| c.products.iter().any(|p| p.service == name));
                     Ok(exists.then(|| ObservedObject {
                         vendor: Vendor::Avepoint,
                         kind: d.key.kind.clone(),
@@ -346,7 +400,13 @@ impl VendorReader for AvePoint {
                     }))
                 }
                 // A consent link: issuing another is harmless, so nothing to look up.
-                _ => Ok(None),
+                "consent" => Ok(None),
+                other => Err(VendorError::new(
+                    Vendor::Avepoint,
+                    ErrorKind::Rejected,
+                    format!("look up {}", d.title),
+                    format!("tenantry cannot look up an AvePoint {other}"),
+                )),
             }
         })
     }
@@ -384,27 +444,24 @@ impl VendorWriter for AvePoint {
                     if !v("telephoneNumber").is_null() {
                         body["telephoneNumber"] = v("telephoneNumber");
                     }
-                    let j = self.ok(Req::post(format!("{BASE}/customers")).json(body)).await?.json();
-                    match j.get("status").and_then(Json::as_u64) {
-                        Some(1) => Ok(Outcome {
-                            vendor_id: j.get("id").and_then(Json::as_str).map(str::to_string),
-                            ..Outcome::default()
-                        }),
+                    let j: wire::Outcome =
+                        self.ok(Req::post(format!("{BASE}/customers")).json(body)).await?.decode()?;
+                    match j.status {
+                        1 => Ok(Outcome { vendor_id: j.id, ..Outcome::default() }),
                         // Already there: success, once a lookup shows it is in this partner's list.
-                        Some(5..=7) => {
+                        5..=7 => {
                             let email = v("registrationAccount");
-                            let customers = self.batch("/customers/batch").await?;
-                            match customers.iter().find(|c| c.get("ownerEmail") == Some(&email)) {
-                                Some(c) => Ok(Outcome { vendor_id: c.get("id").and_then(Json::as_str).map(str::to_string), ..Outcome::default() }),
+                            let customers: Vec<wire::Customer> = self.batch("/customers/batch").await?;
+                            match customers.iter().find(|c| Some(c.owner_email.as_str()) == email.as_str()) {
+                                Some(c) => Ok(Outcome { vendor_id: Some(c.id.clone()), ..Outcome::default() }),
                                 None => Err(fail(ErrorKind::Rejected, &format!("{email} is already an Elements customer of another partner (status 7)"))
                                     .with_hint("a customer can be connected to one Elements tenant only; ask the customer to disconnect first, or use another registration account")),
                             }
                         }
-                        Some(s) => Err(fail(
+                        s => Err(fail(
                             ErrorKind::Rejected,
                             &format!("AvePoint refused the onboarding (status {s}: {})", onboard_status(s)),
                         )),
-                        None => Err(fail(ErrorKind::Unknown, "AvePoint answered without a status")),
                     }
                 }
                 (ActionKind::Register, "consent") => {
@@ -427,9 +484,11 @@ impl VendorWriter for AvePoint {
                         )
                     };
                     // Another link is harmless: safe to send again.
-                    let j = self.ok(Req::post(path).json(body).idempotent()).await?.json();
+                    // The answer's URL grants access to the consent: never quoted, even unreadable.
+                    let req = Req::post(path).json(body).idempotent().secret_answer();
+                    let j: wire::Link = self.ok(req).await?.decode()?;
                     // The link URL grants access to the customer's consent: remember only its id.
-                    let link = j.get("id").and_then(Json::as_str).unwrap_or_default().to_string();
+                    let link = j.id;
                     let applied = BTreeMap::from([
                         ("linkId".to_string(), json!(link)),
                         ("pendingSince".to_string(), json!(jiff::Timestamp::now().to_string())),
@@ -458,17 +517,19 @@ impl VendorWriter for AvePoint {
                         }
                         body["licenseItems"] = json!([item]);
                     }
-                    let j =
-                        self.ok(Req::post(format!("{BASE}/customers/{customer}/services")).json(body)).await?.json();
+                    let j: wire::Outcome = self
+                        .ok(Req::post(format!("{BASE}/customers/{customer}/services")).json(body))
+                        .await?
+                        .decode()?;
                     let product = v("product");
                     let product = product.as_str().unwrap_or("the service");
-                    match j.get("status").and_then(Json::as_u64) {
+                    match j.status {
                         // Added, or already there: converged.
-                        Some(1 | 7 | 12 | 16) => Ok(Outcome {
+                        1 | 7 | 12 | 16 => Ok(Outcome {
                             vendor_id: Some(format!("{customer}/{}", kind.trim_start_matches("service/"))),
                             ..Outcome::default()
                         }),
-                        Some(3) => Err(fail(
+                        3 => Err(fail(
                             ErrorKind::Rejected,
                             &format!(
                                 "the partner has no {} subscription in its pool for {product}",
@@ -478,7 +539,7 @@ impl VendorWriter for AvePoint {
                         .with_hint(
                             "buy or assign the subscription to your Elements partner pool, or use a trial licence",
                         )),
-                        Some(4) => Err(fail(
+                        4 => Err(fail(
                             ErrorKind::Rejected,
                             &format!(
                                 "not enough seats left in the partner pool ({}) for {seats} seats of {product}",
@@ -486,14 +547,11 @@ impl VendorWriter for AvePoint {
                             ),
                         )
                         .with_hint("add seats to the pool or lower `seats` in the manifest")),
-                        Some(11 | 18) => Err(fail(
+                        s @ (11 | 18) => Err(fail(
                             ErrorKind::Rejected,
-                            &format!("the pool subscription for {product} expires too soon (status {})", j["status"]),
+                            &format!("the pool subscription for {product} expires too soon (status {s})"),
                         )),
-                        Some(s) => {
-                            Err(fail(ErrorKind::Rejected, &format!("AvePoint did not add {product} (status {s})")))
-                        }
-                        None => Err(fail(ErrorKind::Unknown, "AvePoint answered without a status")),
+                        s => Err(fail(ErrorKind::Rejected, &format!("AvePoint did not add {product} (status {s})"))),
                     }
                 }
                 (ActionKind::Adopt | ActionKind::Sync, _) => {

@@ -40,6 +40,13 @@ mod wire {
         pub active_services_count: u64,
     }
 
+    /// One seat's outcome in a `bulkSeatChange` answer.
+    #[derive(Debug, Deserialize)]
+    pub struct SeatResult {
+        pub id: String,
+        pub status: String,
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Seat {
@@ -104,20 +111,12 @@ impl Datto {
     }
 
     async fn domains(&self) -> Result<Vec<wire::Domain>, VendorError> {
-        let resp = self.ok(Req::get("/saas/domains")).await?;
-        serde_json::from_slice(&resp.body).map_err(|e| {
-            VendorError::new(
-                Vendor::Datto,
-                ErrorKind::Retryable,
-                "GET /saas/domains",
-                format!("unexpected answer: {e}"),
-            )
-        })
+        self.ok(Req::get("/saas/domains")).await?.decode()
     }
 
     async fn seats(&self, d: &wire::Domain) -> Result<ObservedObject, VendorError> {
         let resp = self.ok(Req::get(format!("/saas/{}/seats", d.saas_customer_id))).await?;
-        let seats: Vec<wire::Seat> = serde_json::from_slice(&resp.body).unwrap_or_default();
+        let seats: Vec<wire::Seat> = resp.decode()?;
         let list: Vec<Json> = seats
             .iter()
             .map(|s| json!({"id": s.remote_id, "type": s.seat_type, "state": s.seat_state, "name": s.name}))
@@ -277,13 +276,8 @@ impl VendorWriter for Datto {
                             let body = json!({"seat_type": seat_type, "action_type": "License", "ids": chunk});
                             // Licensing an already licensed seat is a no-op: safe to repeat.
                             let resp = self.ok(Req::new(reqwest::Method::PUT, path).json(body)).await?;
-                            let results: Vec<Json> = serde_json::from_slice(&resp.body).unwrap_or_default();
-                            refused.extend(
-                                results
-                                    .iter()
-                                    .filter(|r| r.get("status").and_then(Json::as_str) != Some("Success"))
-                                    .filter_map(|r| r.get("id").and_then(Json::as_str).map(str::to_string)),
-                            );
+                            let results: Vec<wire::SeatResult> = resp.decode()?;
+                            refused.extend(results.into_iter().filter(|r| r.status != "Success").map(|r| r.id));
                         }
                     }
                     if !refused.is_empty() {

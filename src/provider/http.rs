@@ -6,6 +6,11 @@
 //! Retries are safe by construction: a request that may already have changed something (a
 //! non-idempotent POST that timed out, lost its answer or got a 5xx) is not sent again; it
 //! comes back as [`ErrorKind::Unknown`] so the caller looks the object up first.
+//!
+//! Answers are read strictly: [`Resp::decode`] turns a success body into the vendor's wire type
+//! or an [`ErrorKind::Unreadable`] error (vendor, request, what did not read, an excerpt unless it
+//! is a token answer), and [`Pager`] refuses listings whose paging cannot be trusted. Only error
+//! bodies are read loosely ([`Resp::error_json`]), to build messages.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -15,6 +20,7 @@ use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
 use super::{BoxFut, ErrorKind, VendorError, describe_reqwest};
@@ -41,6 +47,9 @@ pub struct Req {
     pub idempotent: bool,
     /// Skip authentication (token endpoints).
     pub anonymous: bool,
+    /// The answer holds a credential (a token, an authorization link): never quoted in a
+    /// message. Always so for anonymous (token) requests.
+    pub secret_answer: bool,
 }
 
 impl Req {
@@ -54,6 +63,7 @@ impl Req {
             headers: Vec::new(),
             idempotent,
             anonymous: false,
+            secret_answer: false,
         }
     }
     pub fn get(path: impl Into<String>) -> Self {
@@ -85,6 +95,12 @@ impl Req {
     }
     pub fn anonymous(mut self) -> Self {
         self.anonymous = true;
+        self.secret_answer = true;
+        self
+    }
+    /// The answer holds a credential: an unreadable one is reported without an excerpt.
+    pub fn secret_answer(mut self) -> Self {
+        self.secret_answer = true;
         self
     }
     /// `POST /tenants`, for messages.
@@ -98,24 +114,161 @@ impl Req {
     }
 }
 
-/// An answer.
+/// An answer, with what it answered (for messages about it).
 #[derive(Debug, Clone)]
 pub struct Resp {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: bytes_like::Bytes,
+    pub vendor: Vendor,
+    /// `GET /tenants`: method and path, never the query (it may carry secrets).
+    pub request: String,
+    /// The answer holds a credential (a token endpoint's, an authorization link): never quoted
+    /// in a message.
+    pub secret: bool,
 }
 
 mod bytes_like {
     pub type Bytes = Vec<u8>;
 }
 
+/// How much of an unreadable body a message quotes.
+const EXCERPT: usize = 200;
+
 impl Resp {
-    pub fn json(&self) -> Json {
+    /// The body as the wire type `T`: anything else (not JSON, a missing or mistyped field
+    /// tenantry relies on) is an [`ErrorKind::Unreadable`] error naming the vendor, the request
+    /// and what could not be read, with an excerpt of the body (none for token answers).
+    /// Unknown extra fields are accepted: vendors add fields.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, VendorError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            // serde's message may quote the offending value: never for an answer that holds a
+            // credential.
+            let detail = match self.secret {
+                true => format!("line {} column {}", e.line(), e.column()),
+                false => e.to_string(),
+            };
+            if e.is_syntax() || e.is_eof() {
+                self.unreadable(&format!("it is not JSON ({detail})"))
+            } else if self.secret {
+                self.unreadable(&format!("it is not the documented shape ({detail})"))
+            } else {
+                self.unreadable(&detail)
+            }
+        })
+    }
+
+    /// An [`ErrorKind::Unreadable`] error about this answer: `what` could not be read.
+    pub fn unreadable(&self, what: &str) -> VendorError {
+        let mut message = format!("the answer (HTTP {}) could not be read: {what}", self.status.as_u16());
+        if !self.secret {
+            message.push_str(&format!("; it begins {}", excerpt(&self.body)));
+        }
+        VendorError::new(self.vendor, ErrorKind::Unreadable, &self.request, message)
+    }
+
+    /// The body as loose JSON (`Null` when it is not JSON), for building messages from error
+    /// answers, where a missing message is fine. Never for answers tenantry acts on: those go
+    /// through [`Resp::decode`].
+    pub fn error_json(&self) -> Json {
         serde_json::from_slice(&self.body).unwrap_or(Json::Null)
     }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The first [`EXCERPT`] characters of a body in backquotes, control characters as spaces.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text.chars().take(EXCERPT).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if text.chars().count() > EXCERPT {
+        out.push('…');
+    }
+    if out.trim().is_empty() { "empty".into() } else { format!("`{out}`") }
+}
+
+/// The most pages one listing may take. Far beyond any real partner (Acronis pages hold
+/// thousands of tenants), and it ends a listing that would otherwise never end.
+pub const PAGE_CAP: usize = 500;
+
+/// Guards one paged listing against answers that cannot be trusted: a cursor that repeats, more
+/// pages than the total implies, an empty page before the total is reached, a listing past
+/// [`PAGE_CAP`]. Each is an [`ErrorKind::Unreadable`] error: what was listed is incomplete, so
+/// nothing may be concluded from it (an object missing from it is not "gone").
+#[derive(Debug)]
+pub struct Pager {
+    vendor: Vendor,
+    request: String,
+    cap: usize,
+    pages: usize,
+    cursors: std::collections::HashSet<String>,
+}
+
+impl Pager {
+    pub fn new(vendor: Vendor, request: impl Into<String>) -> Self {
+        Pager { vendor, request: request.into(), cap: PAGE_CAP, pages: 0, cursors: Default::default() }
+    }
+
+    pub fn with_cap(mut self, cap: usize) -> Self {
+        self.cap = cap;
+        self
+    }
+
+    fn fail(&self, message: String) -> VendorError {
+        VendorError::new(self.vendor, ErrorKind::Unreadable, &self.request, message)
+    }
+
+    /// Count a page about to be requested: an error past the cap.
+    pub fn page(&mut self) -> Result<(), VendorError> {
+        self.pages += 1;
+        if self.pages > self.cap {
+            return Err(self.fail(format!("the listing did not end after {} pages; stopped reading it", self.cap)));
+        }
+        Ok(())
+    }
+
+    /// A next-page cursor to follow: an error when it was given before (following it would
+    /// repeat pages forever).
+    pub fn cursor(&mut self, after: &str) -> Result<(), VendorError> {
+        if !self.cursors.insert(after.to_string()) {
+            return Err(self.fail(format!(
+                "the paging cursor repeats after {} pages (`paging.cursors.after` was given before); stopped reading it",
+                self.pages
+            )));
+        }
+        Ok(())
+    }
+
+    /// After a page of an offset- or index-paged listing: whether more pages follow. `so_far`
+    /// counts the records read including this page's `count`; `total` is what the page says
+    /// the listing holds, `size` the page size asked for.
+    pub fn counted(&mut self, so_far: usize, count: usize, total: usize, size: usize) -> Result<bool, VendorError> {
+        let implied = total.div_ceil(size.max(1));
+        if so_far > total || self.pages > implied.max(1) {
+            return Err(self.fail(format!(
+                "page {} brings {so_far} records, more than the total of {total} the answer names ({implied} pages)",
+                self.pages
+            )));
+        }
+        if count == 0 && so_far < total {
+            return Err(self.fail(format!(
+                "page {} is empty, but the answer names a total of {total} and {so_far} were read",
+                self.pages
+            )));
+        }
+        Ok(so_far < total)
+    }
+
+    /// An answer that holds the whole listing at once (`limit=-1`) must hold exactly the total
+    /// it names.
+    pub fn whole(&self, count: usize, total: usize) -> Result<(), VendorError> {
+        if count != total {
+            return Err(self
+                .fail(format!("the answer holds {count} records but names a total of {total} (all were asked for)")));
+        }
+        Ok(())
     }
 }
 
@@ -320,7 +473,7 @@ impl Http {
             }
         };
         tracing::debug!(vendor = %self.vendor, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "{op}");
-        let resp = Resp { status, headers, body };
+        let resp = Resp { status, headers, body, vendor: self.vendor, request: op.clone(), secret: req.secret_answer };
         if status == StatusCode::UNAUTHORIZED
             && !req.anonymous
             && let Some(a) = auth
@@ -356,17 +509,137 @@ fn retry_after(resp: &Resp) -> Option<Duration> {
     if let Some(s) = resp.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
         return Some(Duration::from_secs(s));
     }
-    let j = resp.json();
+    let j = resp.error_json();
     j.pointer("/errors/0/retryAfter").and_then(Json::as_u64).map(Duration::from_secs)
 }
 
 /// A short excerpt of an error body's message, if there is one.
 fn summary(resp: &Resp) -> String {
-    let j = resp.json();
+    let j = resp.error_json();
     let msg = j
         .pointer("/errors/0/message")
         .or_else(|| j.pointer("/error/message"))
         .or_else(|| j.get("message"))
         .and_then(Json::as_str);
     msg.map(|m| format!(": {m}")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(body: &str, secret: bool) -> Resp {
+        Resp {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            vendor: Vendor::Acronis,
+            request: "GET /tenants".into(),
+            secret,
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Item {
+        #[allow(dead_code)]
+        id: String,
+    }
+
+    #[test]
+    fn a_repeated_cursor_stops_the_listing() {
+        let mut p = Pager::new(Vendor::Acronis, "GET /tenants");
+        p.page().unwrap();
+        p.cursor("a").unwrap();
+        p.page().unwrap();
+        p.cursor("b").unwrap();
+        p.page().unwrap();
+        let e = p.cursor("a").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unreadable);
+        assert_eq!(e.vendor, Vendor::Acronis);
+        assert_eq!(e.operation, "GET /tenants");
+        assert!(e.message.contains("cursor repeats after 3 pages"), "{e}");
+    }
+
+    #[test]
+    fn a_listing_past_the_page_cap_stops() {
+        let mut p = Pager::new(Vendor::Acronis, "GET /users").with_cap(3);
+        for i in 0..3 {
+            p.page().unwrap();
+            p.cursor(&format!("c{i}")).unwrap();
+        }
+        let e = p.page().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unreadable);
+        assert!(e.message.contains("did not end after 3 pages"), "{e}");
+        assert_eq!(Pager::new(Vendor::Veeam, "x").cap, PAGE_CAP);
+    }
+
+    #[test]
+    fn counted_pages_must_agree_with_the_total() {
+        // 250 records in pages of 100: three pages, the last one short.
+        let mut p = Pager::new(Vendor::Veeam, "GET /organizations/companies");
+        p.page().unwrap();
+        assert!(p.counted(100, 100, 250, 100).unwrap());
+        p.page().unwrap();
+        assert!(p.counted(200, 100, 250, 100).unwrap());
+        p.page().unwrap();
+        assert!(!p.counted(250, 50, 250, 100).unwrap());
+
+        // An empty page before the total is reached: records are missing.
+        let mut p = Pager::new(Vendor::Avepoint, "POST /customers/batch");
+        p.page().unwrap();
+        assert!(p.counted(100, 100, 5000, 100).unwrap());
+        p.page().unwrap();
+        let e = p.counted(100, 0, 5000, 100).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unreadable);
+        assert!(e.message.contains("page 2 is empty") && e.message.contains("total of 5000"), "{e}");
+
+        // More records than the total names.
+        let mut p = Pager::new(Vendor::Watchguard, "GET /children");
+        p.page().unwrap();
+        let e = p.counted(12, 12, 10, 100).unwrap_err();
+        assert!(e.message.contains("more than the total of 10"), "{e}");
+
+        // More pages than the total implies (a total that keeps moving).
+        let mut p = Pager::new(Vendor::Veeam, "GET /pulse/tenants");
+        p.page().unwrap();
+        assert!(p.counted(10, 10, 20, 10).unwrap());
+        p.page().unwrap();
+        assert!(p.counted(15, 5, 20, 10).unwrap());
+        p.page().unwrap();
+        let e = p.counted(20, 5, 20, 10).unwrap_err();
+        assert!(e.message.contains("(2 pages)"), "{e}");
+
+        // A whole listing in one answer must hold its total.
+        let p = Pager::new(Vendor::Watchguard, "GET /children");
+        p.whole(3, 3).unwrap();
+        let e = p.whole(3, 1003).unwrap_err();
+        assert!(e.message.contains("holds 3 records but names a total of 1003"), "{e}");
+
+        // An empty listing is one empty page.
+        let mut p = Pager::new(Vendor::Veeam, "GET /pulse/tenants");
+        p.page().unwrap();
+        assert!(!p.counted(0, 0, 0, 500).unwrap());
+    }
+
+    #[test]
+    fn an_unreadable_answer_names_the_request_and_quotes_the_body_except_for_tokens() {
+        let e = resp("<html>gateway</html>", false).decode::<Vec<Item>>().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unreadable);
+        assert_eq!(e.operation, "GET /tenants");
+        assert!(e.message.contains("could not be read: it is not JSON"), "{e}");
+        assert!(e.message.contains("it begins `<html>gateway</html>`"), "{e}");
+
+        let e = resp(r#"[{"name": "x"}]"#, false).decode::<Vec<Item>>().unwrap_err();
+        assert!(e.message.contains("missing field `id`"), "{e}");
+
+        let long = format!("{{\"access_token\": \"{}\"", "s".repeat(500));
+        let e = resp(&long, true).decode::<Item>().unwrap_err();
+        assert!(!e.message.contains("sss") && !e.message.contains("begins"), "a token answer is never quoted: {e}");
+        let e = resp(&long, false).decode::<Item>().unwrap_err();
+        assert!(e.message.contains('…') && e.message.len() < 400, "{e}");
+
+        // Unknown extra fields are fine.
+        let ok: Vec<Item> = resp(r#"[{"id": "1", "new": true}]"#, false).decode().unwrap();
+        assert_eq!(ok.len(), 1);
+    }
 }

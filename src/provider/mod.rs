@@ -54,6 +54,11 @@ pub enum ErrorKind {
     /// Credentials were refused.
     Auth,
     NotFound,
+    /// The vendor answered, but not in the documented shape (a body that is not JSON, a record
+    /// missing a field tenantry relies on, inconsistent paging). Nothing may be concluded from
+    /// such an answer: the vendor is unavailable for the run, and after a create the outcome is
+    /// unknown (look it up before creating again). Never retried in a loop.
+    Unreadable,
 }
 
 /// A failed vendor call: which vendor, which operation on what, and the vendor's words.

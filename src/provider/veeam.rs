@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::http::{Auth, Http, Req, Resp};
+use super::http::{Auth, Http, Pager, Req, Resp};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, Pending, VendorError, VendorReader, VendorWriter,
@@ -24,12 +24,59 @@ const PAGE: usize = 500;
 mod wire {
     use serde::Deserialize;
 
+    /// A single object's answer: `{data: T, ...}`.
+    #[derive(Debug, Deserialize)]
+    pub struct One<T> {
+        pub data: T,
+    }
+
+    /// What a create answers, as far as tenantry reads it: the new object's UID.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Created {
+        pub instance_uid: String,
+    }
+
+    /// `AsyncActionInfo`, as far as tenantry reads it.
+    #[derive(Debug, Deserialize)]
+    pub struct ActionInfo {
+        pub status: ActionStatus,
+    }
+
+    /// `AsyncActionStatus`: a value not listed here is an answer tenantry cannot read.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum ActionStatus {
+        Running,
+        Succeed,
+        Canceled,
+        Failed,
+    }
+
+    /// A list answer: `{data: [...], meta: {pagingInfo: {total, count, offset}}}`. VSPC always
+    /// sends the total; a list without it cannot be known to be complete.
+    #[derive(Debug, Deserialize)]
+    pub struct Page<T> {
+        pub data: Vec<T>,
+        pub meta: Meta,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Meta {
+        pub paging_info: PagingInfo,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct PagingInfo {
+        pub total: usize,
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Company {
         pub instance_uid: String,
         pub name: String,
-        #[serde(default)]
         pub status: String,
         #[serde(default)]
         pub owner_credentials: Option<Owner>,
@@ -123,7 +170,7 @@ impl Auth for VeeamAuth {
                         resp = http.send(&Req::post("/token").form(form).anonymous().idempotent(), None).await?;
                     }
                     if !resp.status.is_success() {
-                        let j = resp.json();
+                        let j = resp.error_json();
                         let why = j
                             .get("error_description")
                             .or_else(|| j.get("error"))
@@ -139,14 +186,7 @@ impl Auth for VeeamAuth {
                             "check connections.veeam.username and the password it references in tenantry.yaml",
                         ));
                     }
-                    let t: wire::Token = serde_json::from_slice(&resp.body).map_err(|e| {
-                        VendorError::new(
-                            Vendor::Veeam,
-                            ErrorKind::Auth,
-                            "POST /token",
-                            format!("unexpected token answer: {e}"),
-                        )
-                    })?;
+                    let t: wire::Token = resp.decode()?;
                     let ttl = Duration::from_secs(t.expires_in.unwrap_or(3600).saturating_sub(60).max(30));
                     *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(Token {
                         access: t.access_token.clone(),
@@ -211,22 +251,24 @@ impl Veeam {
         Err(error(&op, &resp))
     }
 
-    /// Every item of a paged list.
-    async fn list(&self, path: &str, extra: &[(&str, String)]) -> Result<Vec<Json>, VendorError> {
+    /// Every item of a paged list, decoded, which must agree with the total its pages name.
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<T>, VendorError> {
+        let mut pager = Pager::new(Vendor::Veeam, format!("GET {path}"));
         let mut out = Vec::new();
-        let mut offset = 0;
         loop {
-            let mut req = Req::get(path).query("limit", PAGE).query("offset", offset);
+            pager.page()?;
+            let mut req = Req::get(path).query("limit", PAGE).query("offset", out.len());
             for (k, v) in extra {
                 req = req.query(k, v);
             }
-            let page = self.ok(req).await?.json();
-            let items = page.get("data").and_then(Json::as_array).cloned().unwrap_or_default();
-            let count = items.len();
-            out.extend(items);
-            let total = page.pointer("/meta/pagingInfo/total").and_then(Json::as_u64).unwrap_or(0) as usize;
-            offset += count;
-            if count == 0 || offset >= total {
+            let page: wire::Page<T> = self.ok(req).await?.decode()?;
+            let count = page.data.len();
+            out.extend(page.data);
+            if !pager.counted(out.len(), count, page.meta.paging_info.total, PAGE)? {
                 return Ok(out);
             }
         }
@@ -237,19 +279,21 @@ impl Veeam {
         if let Some(f) = filter {
             extra.push(("filter", f.to_string()));
         }
-        let items = self.list("/organizations/companies", &extra).await?;
-        Ok(items.into_iter().filter_map(|j| serde_json::from_value::<wire::Company>(j).ok()).map(company).collect())
+        let items: Vec<wire::Company> = self.list("/organizations/companies", &extra).await?;
+        Ok(items.into_iter().map(company).collect())
     }
 
     async fn tenants(&self) -> Result<Vec<ObservedObject>, VendorError> {
-        let items = self.list("/pulse/tenants", &[]).await?;
-        Ok(items.into_iter().filter_map(|j| serde_json::from_value::<wire::PulseTenant>(j).ok()).map(tenant).collect())
+        let items: Vec<wire::PulseTenant> = self.list("/pulse/tenants", &[]).await?;
+        Ok(items.into_iter().map(tenant).collect())
     }
 
-    /// Follow a 202 to its result: poll the action until it finishes, then read the result.
-    async fn follow(&self, resp: Resp, op: &str) -> Result<Json, VendorError> {
+    /// Follow a 202 to its result: poll the action until it finishes, then read the result as
+    /// `T` (a 200 is the result itself). Every answer on the way is decoded strictly: an
+    /// action status tenantry does not know is an unreadable answer, not "still running".
+    async fn follow<T: serde::de::DeserializeOwned>(&self, resp: Resp, op: &str) -> Result<T, VendorError> {
         if resp.status != reqwest::StatusCode::ACCEPTED {
-            return Ok(resp.json());
+            return resp.decode();
         }
         let location = resp
             .header("location")
@@ -257,23 +301,23 @@ impl Veeam {
             .ok_or_else(|| VendorError::new(Vendor::Veeam, ErrorKind::Unknown, op, "202 without a Location"))?;
         let mut wait = self.poll;
         for _ in 0..60 {
-            let action = self.ok(Req::get(&location)).await?.json();
-            match action.pointer("/data/status").and_then(Json::as_str) {
-                Some("succeed") => {
+            let action: wire::One<wire::ActionInfo> = self.ok(Req::get(&location)).await?.decode()?;
+            match action.data.status {
+                wire::ActionStatus::Succeed => {
                     let result = self.call(Req::get(format!("{location}/result"))).await?;
                     if result.status.is_success() {
-                        return Ok(result.json());
+                        return result.decode();
                     }
                     // 1500: the result is not there yet, although the action reads as finished.
                     if vspc_error(&result).and_then(|e| e.code) != Some(STILL_RUNNING) {
                         return Err(error(op, &result));
                     }
                 }
-                Some("failed") | Some("canceled") => {
+                wire::ActionStatus::Failed | wire::ActionStatus::Canceled => {
                     let result = self.call(Req::get(format!("{location}/result"))).await?;
                     return Err(error(op, &result));
                 }
-                _ => {}
+                wire::ActionStatus::Running => {}
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(10));
@@ -432,7 +476,12 @@ impl VendorReader for Veeam {
                     Ok(self.companies(Some(filter)).await?.into_iter().next())
                 }
                 "pulse-tenant" => Ok(self.tenants().await?.into_iter().find(|t| t.parent_id.as_deref() == parent_id)),
-                _ => Ok(None),
+                other => Err(VendorError::new(
+                    Vendor::Veeam,
+                    ErrorKind::Rejected,
+                    format!("look up {}", d.title),
+                    format!("tenantry cannot look up a Veeam {other}"),
+                )),
             }
         })
     }
@@ -471,9 +520,8 @@ impl VendorWriter for Veeam {
                         .header(HeaderName::from_static("x-request-id"), cx.request_id.clone())
                         .idempotent();
                     let resp = self.ok(req).await?;
-                    let result = self.follow(resp, &op).await?;
-                    let id = result.pointer("/data/instanceUid").and_then(Json::as_str).map(str::to_string);
-                    Ok(Outcome { vendor_id: id, ..Outcome::default() })
+                    let result: wire::One<wire::Created> = self.follow(resp, &op).await?;
+                    Ok(Outcome { vendor_id: Some(result.data.instance_uid), ..Outcome::default() })
                 }
                 (ActionKind::Sync | ActionKind::Adopt, "company") => {
                     let id = a.vendor_id.clone().ok_or_else(|| fail("no company id"))?;
@@ -512,9 +560,8 @@ impl VendorWriter for Veeam {
                         .header(HeaderName::from_static("x-request-id"), cx.request_id.clone())
                         .idempotent();
                     let resp = self.ok(req).await?;
-                    let result = self.follow(resp, &op).await?;
-                    let id = result.pointer("/data/instanceUid").and_then(Json::as_str).map(str::to_string);
-                    Ok(Outcome { vendor_id: id, ..Outcome::default() })
+                    let result: wire::One<wire::Created> = self.follow(resp, &op).await?;
+                    Ok(Outcome { vendor_id: Some(result.data.instance_uid), ..Outcome::default() })
                 }
                 (ActionKind::Adopt, _) => Ok(Outcome { vendor_id: a.vendor_id.clone(), ..Outcome::default() }),
                 (ActionKind::Delete, "company") => {
@@ -523,7 +570,8 @@ impl VendorWriter for Veeam {
                         .ok(Req::new(reqwest::Method::DELETE, format!("/organizations/companies/{id}"))
                             .query("removeAllAgents", "false"))
                         .await?;
-                    self.follow(resp, &op).await?;
+                    // `EmptyResponse` (or the action's result): read, but nothing in it is needed.
+                    let _: serde::de::IgnoredAny = self.follow(resp, &op).await?;
                     Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
                 }
                 (kind, object) => {

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
 use super::http::{Auth, Http, Req, Resp};
@@ -18,6 +19,68 @@ use super::{
 use crate::core::ActionKind;
 use crate::model::{Connection, Vendor};
 use crate::secrets::Secrets;
+
+/// VCO API wire types: what tenantry reads. Unknown fields are accepted; a missing or mistyped
+/// field tenantry relies on is an error.
+mod wire {
+    use serde::Deserialize;
+    use serde_json::{Map, Value as Json};
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Enterprise {
+        pub id: i64,
+        pub name: String,
+        #[serde(default)]
+        pub gateway_pool_id: Option<i64>,
+        #[serde(default)]
+        pub account_number: Option<String>,
+        #[serde(default)]
+        pub modified: Option<String>,
+        #[serde(default)]
+        pub edges: Vec<Edge>,
+        /// The site and contact fields, compared as the VCO gives them (`SITE`).
+        #[serde(flatten)]
+        pub other: Map<String, Json>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Edge {
+        pub name: String,
+        #[serde(default)]
+        pub software_version: Option<String>,
+    }
+
+    /// A gateway pool or an operator profile, with the customers using it.
+    #[derive(Debug, Deserialize)]
+    pub struct Named {
+        pub id: i64,
+        pub name: String,
+        #[serde(default)]
+        pub enterprises: Vec<Id>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Id {
+        pub id: i64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Analytics {
+        pub analytics_capability: String,
+    }
+
+    /// The answer to a write: how many rows changed, and a new object's id.
+    #[derive(Debug, Deserialize)]
+    pub struct Written {
+        #[serde(default)]
+        pub id: Option<i64>,
+        #[serde(default)]
+        pub rows: Option<i64>,
+    }
+}
 
 struct TokenAuth(SecretString);
 
@@ -75,8 +138,9 @@ impl VeloCloud {
         })
     }
 
-    /// Call a method. Reads are safe to repeat; writes are not (the VCO has no idempotency key).
-    async fn call(&self, method: &str, params: Json, read: bool) -> Result<Json, VendorError> {
+    /// Call a method: its answer, once it is neither an error status nor a 200 carrying an
+    /// error. Reads are safe to repeat; writes are not (the VCO has no idempotency key).
+    async fn answer(&self, method: &str, params: Json, read: bool) -> Result<Resp, VendorError> {
         let mut req = Req::post(format!("/{method}")).json(params);
         if read {
             req = req.idempotent();
@@ -85,12 +149,22 @@ impl VeloCloud {
         if !resp.status.is_success() {
             return Err(error(method, &resp));
         }
-        let v = resp.json();
-        // A 200 may still carry an error, or report nothing done.
-        if let Some(msg) = v.get("error").and_then(Json::as_str) {
+        // A 200 may still carry an error.
+        if let Some(msg) = resp.error_json().get("error").and_then(Json::as_str) {
             return Err(VendorError::new(Vendor::Velocloud, ErrorKind::Rejected, method, msg));
         }
-        if !read && v.get("rows").and_then(Json::as_i64) == Some(0) {
+        Ok(resp)
+    }
+
+    /// A read method's answer, decoded.
+    async fn read<T: DeserializeOwned>(&self, method: &str, params: Json) -> Result<T, VendorError> {
+        self.answer(method, params, true).await?.decode()
+    }
+
+    /// A write method: an error when it reports nothing done.
+    async fn call(&self, method: &str, params: Json) -> Result<wire::Written, VendorError> {
+        let w: wire::Written = self.answer(method, params, false).await?.decode()?;
+        if w.rows == Some(0) {
             return Err(VendorError::new(
                 Vendor::Velocloud,
                 ErrorKind::Rejected,
@@ -98,49 +172,42 @@ impl VeloCloud {
                 "the VCO changed nothing (rows: 0)",
             ));
         }
-        Ok(v)
+        Ok(w)
     }
 
     async fn catalog(&self) -> Result<Catalog, VendorError> {
-        let (pools, profiles) = tokio::try_join!(
-            self.call("enterpriseProxy/getEnterpriseProxyGatewayPools", json!({}), true),
-            self.call("enterpriseProxy/getEnterpriseProxyOperatorProfiles", json!({"with": ["enterprises"]}), true),
+        let (pools, profiles): (Vec<wire::Named>, Vec<wire::Named>) = tokio::try_join!(
+            self.read("enterpriseProxy/getEnterpriseProxyGatewayPools", json!({})),
+            self.read("enterpriseProxy/getEnterpriseProxyOperatorProfiles", json!({"with": ["enterprises"]})),
         )?;
         let mut c = Catalog { pools: BTreeMap::new(), profiles: BTreeMap::new(), assigned: BTreeMap::new() };
-        for p in pools.as_array().into_iter().flatten() {
-            if let (Some(id), Some(name)) = (p.get("id").and_then(Json::as_i64), p.get("name").and_then(Json::as_str)) {
-                c.pools.insert(id, name.to_string());
-            }
+        for p in pools {
+            c.pools.insert(p.id, p.name);
         }
-        for p in profiles.as_array().into_iter().flatten() {
-            let (Some(id), Some(name)) = (p.get("id").and_then(Json::as_i64), p.get("name").and_then(Json::as_str))
-            else {
-                continue;
-            };
-            c.profiles.insert(id, name.to_string());
-            for e in p.get("enterprises").and_then(Json::as_array).into_iter().flatten() {
-                if let Some(eid) = e.get("id").and_then(Json::as_i64) {
-                    c.assigned.entry(eid).or_default().push(name.to_string());
-                }
+        for p in profiles {
+            for e in &p.enterprises {
+                c.assigned.entry(e.id).or_default().push(p.name.clone());
             }
+            c.profiles.insert(p.id, p.name);
         }
         Ok(c)
     }
 
-    async fn enterprises(&self) -> Result<Vec<Json>, VendorError> {
-        let list = self.call("enterpriseProxy/getEnterpriseProxyEnterprises", json!({"with": ["edges"]}), true).await?;
-        Ok(list.as_array().cloned().unwrap_or_default())
+    async fn enterprises(&self) -> Result<Vec<wire::Enterprise>, VendorError> {
+        self.read("enterpriseProxy/getEnterpriseProxyEnterprises", json!({"with": ["edges"]})).await
     }
 
-    fn observed(&self, e: &Json, catalog: &Catalog, analytics: Option<bool>) -> Option<ObservedObject> {
-        let id = e.get("id").and_then(Json::as_i64)?;
-        let name = e.get("name").and_then(Json::as_str)?.to_string();
-        let text = |k: &str| e.get(k).cloned().filter(|v| !v.is_null() && v != "").unwrap_or(Json::Null);
+    fn observed(&self, e: &wire::Enterprise, catalog: &Catalog, analytics: Option<bool>) -> ObservedObject {
+        let id = e.id;
+        let name = e.name.clone();
+        let text = |k: &str| e.other.get(k).cloned().filter(|v| !v.is_null() && v != "").unwrap_or(Json::Null);
         let mut fields = BTreeMap::new();
-        for k in ["name", "domain", "accountNumber"].iter().chain(SITE) {
+        fields.insert("name".to_string(), json!(name));
+        fields.insert("accountNumber".to_string(), json!(e.account_number.clone().filter(|a| !a.is_empty())));
+        for k in ["domain"].iter().chain(SITE) {
             fields.insert(k.to_string(), text(k));
         }
-        let pool = e.get("gatewayPoolId").and_then(Json::as_i64).and_then(|p| catalog.pools.get(&p).cloned());
+        let pool = e.gateway_pool_id.and_then(|p| catalog.pools.get(&p).cloned());
         fields.insert("gatewayPool".into(), json!(pool));
         let mut images = catalog.assigned.get(&id).cloned().unwrap_or_default();
         images.sort();
@@ -149,16 +216,14 @@ impl VeloCloud {
             fields.insert("analytics".into(), json!(a));
         }
         let mut in_use: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for edge in e.get("edges").and_then(Json::as_array).into_iter().flatten() {
-            if let (Some(v), Some(n)) =
-                (edge.get("softwareVersion").and_then(Json::as_str), edge.get("name").and_then(Json::as_str))
-            {
-                in_use.entry(v.to_string()).or_default().push(n.to_string());
+        for edge in &e.edges {
+            if let Some(v) = &edge.software_version {
+                in_use.entry(v.clone()).or_default().push(edge.name.clone());
             }
         }
         fields.insert("imagesInUse".into(), json!(in_use));
-        let account = e.get("accountNumber").and_then(Json::as_str).filter(|a| !a.is_empty()).map(str::to_string);
-        Some(ObservedObject {
+        let account = e.account_number.clone().filter(|a| !a.is_empty());
+        ObservedObject {
             vendor: Vendor::Velocloud,
             kind: "enterprise".into(),
             id: id.to_string(),
@@ -166,14 +231,14 @@ impl VeloCloud {
             parent_id: None,
             marker: account,
             fields,
-            version: e.get("modified").and_then(Json::as_str).map(str::to_string),
+            version: e.modified.clone(),
             state: ObjectState::Ready,
-        })
+        }
     }
 
     async fn analytics(&self, id: i64) -> Result<bool, VendorError> {
-        let a = self.call("enterprise/getAnalyticsConfiguration", json!({"enterpriseId": id}), true).await?;
-        Ok(a.get("analyticsCapability").and_then(Json::as_str).is_some_and(|c| c != "NONE"))
+        let a: wire::Analytics = self.read("enterprise/getAnalyticsConfiguration", json!({"enterpriseId": id})).await?;
+        Ok(a.analytics_capability != "NONE")
     }
 
     fn license_ids(&self, names: &Json) -> Result<Vec<u64>, VendorError> {
@@ -232,12 +297,12 @@ const REFUSALS: [&str; 3] = ["disableCreateEnterprise", "creation of customers i
 
 /// Whether a 5xx answer is one of the VCO's definitive refusals (see [`REFUSALS`]).
 fn refused(resp: &Resp) -> bool {
-    let j = resp.json();
+    let j = resp.error_json();
     j.pointer("/error/message").and_then(Json::as_str).is_some_and(|m| REFUSALS.iter().any(|r| m.contains(r)))
 }
 
 fn error(method: &str, resp: &Resp) -> VendorError {
-    let j = resp.json();
+    let j = resp.error_json();
     let message = j
         .pointer("/error/message")
         .and_then(Json::as_str)
@@ -282,17 +347,15 @@ impl VendorReader for VeloCloud {
                 .iter()
                 .filter_map(|d| d.natural_key.values.get("name").map(|n| n.to_ascii_lowercase()))
                 .collect();
-            let id_of = |e: &Json| e.get("id").and_then(Json::as_i64).unwrap_or(0);
-            let ids: Vec<String> = list.iter().map(|e| id_of(e).to_string()).collect();
+            let ids: Vec<String> = list.iter().map(|e| e.id.to_string()).collect();
             let unread: Vec<i64> = list
                 .iter()
                 .zip(&ids)
                 .filter(|(e, id)| {
-                    let name = e.get("name").and_then(Json::as_str).unwrap_or_default().to_ascii_lowercase();
-                    let ours = bound.contains(id.as_str()) || names.contains(&name);
+                    let ours = bound.contains(id.as_str()) || names.contains(&e.name.to_ascii_lowercase());
                     ours && !applied.contains_key(id.as_str())
                 })
-                .map(|(e, _)| id_of(e))
+                .map(|(e, _)| e.id)
                 .collect();
             let read: HashMap<i64, bool> = self
                 .http
@@ -302,8 +365,8 @@ impl VendorReader for VeloCloud {
                 .collect();
             let mut objects = Vec::new();
             for (e, id) in list.iter().zip(&ids) {
-                let analytics = applied.get(id.as_str()).or_else(|| read.get(&id_of(e))).copied();
-                objects.extend(self.observed(e, &catalog, analytics));
+                let analytics = applied.get(id.as_str()).or_else(|| read.get(&e.id)).copied();
+                objects.push(self.observed(e, &catalog, analytics));
             }
             Ok(Observation { objects, work: BTreeMap::new() })
         })
@@ -319,13 +382,13 @@ impl VendorReader for VeloCloud {
             let account = d.marker.clone().unwrap_or_default();
             let list = self.enterprises().await?;
             let found = list.iter().find(|e| {
-                e.get("name").and_then(Json::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name))
-                    || (!account.is_empty() && e.get("accountNumber").and_then(Json::as_str) == Some(account.as_str()))
+                e.name.eq_ignore_ascii_case(&name)
+                    || (!account.is_empty() && e.account_number.as_deref() == Some(account.as_str()))
             });
             match found {
                 Some(e) => {
                     let catalog = self.catalog().await?;
-                    Ok(self.observed(e, &catalog, None))
+                    Ok(Some(self.observed(e, &catalog, None)))
                 }
                 None => Ok(None),
             }
@@ -374,18 +437,15 @@ impl VendorWriter for VeloCloud {
                     let user = json!({"username": v("adminUsername"), "password": password.expose_secret(), "email": v("contactEmail")});
                     let (method, id) = if let Some(source) = configuration.get("cloneFrom").and_then(Json::as_str) {
                         let list = self.enterprises().await?;
-                        let src = list
-                            .iter()
-                            .find(|e| {
-                                e.get("name").and_then(Json::as_str).is_some_and(|n| n.eq_ignore_ascii_case(source))
-                            })
-                            .and_then(|e| e.get("id").and_then(Json::as_i64))
-                            .ok_or_else(|| fail(&format!("the customer to clone, {source}, is not on the VCO yet")))?;
+                        let src =
+                            list.iter().find(|e| e.name.eq_ignore_ascii_case(source)).map(|e| e.id).ok_or_else(
+                                || fail(&format!("the customer to clone, {source}, is not on the VCO yet")),
+                            )?;
                         body["id"] = json!(src);
                         body["configurationId"] = json!(images.first().copied().unwrap_or(0));
                         body["user"] = user;
-                        let r = self.call("enterprise/cloneEnterpriseV2", body, false).await?;
-                        ("enterprise/cloneEnterpriseV2", r.get("id").and_then(Json::as_i64))
+                        let r = self.call("enterprise/cloneEnterpriseV2", body).await?;
+                        ("enterprise/cloneEnterpriseV2", r.id)
                     } else {
                         let config = match (
                             configuration.get("profile").and_then(Json::as_str),
@@ -397,8 +457,8 @@ impl VendorWriter for VeloCloud {
                         };
                         body["configurationId"] = json!(config);
                         body["user"] = user;
-                        let r = self.call("enterpriseProxy/insertEnterpriseProxyEnterprise", body, false).await?;
-                        ("enterpriseProxy/insertEnterpriseProxyEnterprise", r.get("id").and_then(Json::as_i64))
+                        let r = self.call("enterpriseProxy/insertEnterpriseProxyEnterprise", body).await?;
+                        ("enterpriseProxy/insertEnterpriseProxyEnterprise", r.id)
                     };
                     let id = id.ok_or_else(|| {
                         VendorError::new(
@@ -469,7 +529,6 @@ impl VendorWriter for VeloCloud {
                                 self.call(
                                     "role/setEnterpriseDelegatedToEnterpriseProxy",
                                     json!({"enterpriseId": id, "isDelegated": after}),
-                                    false,
                                 )
                                 .await?;
                             }
@@ -477,7 +536,6 @@ impl VendorWriter for VeloCloud {
                                 self.call(
                                     "role/setEnterpriseDelegatedToOperator",
                                     json!({"enterpriseId": id, "isDelegated": after}),
-                                    false,
                                 )
                                 .await?;
                             }
@@ -485,7 +543,6 @@ impl VendorWriter for VeloCloud {
                                 self.call(
                                     "role/setEnterpriseUserManagementDelegatedToOperator",
                                     json!({"enterpriseId": id, "isDelegated": after}),
-                                    false,
                                 )
                                 .await?;
                             }
@@ -493,7 +550,6 @@ impl VendorWriter for VeloCloud {
                                 self.call(
                                     "enterprise/updateEdgeImageManagement",
                                     json!({"enterpriseId": id, "edgeImageManagement": after}),
-                                    false,
                                 )
                                 .await?;
                             }
@@ -502,7 +558,6 @@ impl VendorWriter for VeloCloud {
                                 self.call(
                                     "enterprise/insertOrUpdateAnalyticsConfiguration",
                                     json!({"enterpriseId": id, "analyticsCapability": capability}),
-                                    false,
                                 )
                                 .await?;
                             }
@@ -531,7 +586,7 @@ impl VendorWriter for VeloCloud {
                 ActionKind::Delete => {
                     let id: i64 =
                         a.vendor_id.as_deref().and_then(|i| i.parse().ok()).ok_or_else(|| fail("no enterprise id"))?;
-                    self.call("enterprise/deleteEnterprise", json!({"enterpriseId": id}), false).await?;
+                    self.call("enterprise/deleteEnterprise", json!({"enterpriseId": id})).await?;
                     Ok(Outcome { vendor_id: Some(id.to_string()), ..Outcome::default() })
                 }
                 kind => Err(fail(&format!("tenantry cannot {} a VeloCloud object", kind.word()))),

@@ -16,7 +16,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value as Json, json};
 
-use super::http::{Auth, Http, Req, Resp};
+use super::http::{Auth, Http, Pager, Req, Resp};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, ObjectState, Observation, ObserveScope, ObservedObject, Outcome,
     VendorError, VendorReader, VendorWriter, WorkStatus,
@@ -30,6 +30,91 @@ const OPS: &str = "/rest/platform/operator-mgmt/v1";
 /// How many bound accounts each observe re-reads the operators of (picked at random) to catch
 /// changes made in WatchGuard Cloud; the others' operators come from what tenantry recorded.
 pub const VERIFY_PER_OBSERVE: usize = 100;
+
+/// WatchGuard Cloud wire types: what tenantry reads. Unknown fields are accepted; a missing or
+/// mistyped field tenantry relies on is an error.
+mod wire {
+    use serde::Deserialize;
+
+    /// `GET /accounts/{id}/children`.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Children {
+        pub items: Vec<Account>,
+        pub total_items: usize,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Account {
+        pub account_id: String,
+        pub name: String,
+        /// 1 = Service Provider, 2 = Subscriber.
+        #[serde(rename = "type")]
+        pub kind: u8,
+        #[serde(default)]
+        pub parent: Option<String>,
+        #[serde(default)]
+        pub contacts: Vec<Contact>,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Contact {
+        pub first_name: Option<String>,
+        pub last_name: Option<String>,
+        pub email: Option<String>,
+    }
+
+    /// `GET /OperatorsByAccountId`.
+    #[derive(Debug, Deserialize)]
+    pub struct Operators {
+        pub result: Vec<Operator>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Operator {
+        pub user_name: String,
+        pub first_name: Option<String>,
+        pub last_name: Option<String>,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+    }
+
+    /// `GET /TransactionStatus`.
+    #[derive(Debug, Deserialize)]
+    pub struct Transaction {
+        pub status: String,
+        #[serde(default)]
+        pub transaction_status: Vec<TransactionItem>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct TransactionItem {
+        pub error: Option<String>,
+    }
+
+    /// The answer to creating an account.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Created {
+        pub account_id: String,
+    }
+
+    /// The answer to an operator change: a transaction to follow.
+    #[derive(Debug, Deserialize)]
+    pub struct Started {
+        pub transaction_id: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Token {
+        pub access_token: String,
+        #[serde(default)]
+        pub expires_in: Option<u64>,
+    }
+}
 
 struct WgAuth {
     access_id: String,
@@ -69,9 +154,9 @@ impl Auth for WgAuth {
                         return Err(VendorError::new(Vendor::Watchguard, ErrorKind::Auth, "POST /oauth/token", format!("sign-in refused ({})", resp.status.as_u16()))
                             .with_hint("check connections.watchguard.accessId and the password it references (Managed Access page)"));
                     }
-                    let j = resp.json();
-                    let token = j.get("access_token").and_then(Json::as_str).unwrap_or_default().to_string();
-                    let ttl = j.get("expires_in").and_then(Json::as_u64).unwrap_or(3600).saturating_sub(60).max(30);
+                    let t: wire::Token = resp.decode()?;
+                    let token = t.access_token;
+                    let ttl = t.expires_in.unwrap_or(3600).saturating_sub(60).max(30);
                     *self.token.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
                     token
@@ -140,22 +225,20 @@ impl WatchGuard {
         Err(error(&op, &resp))
     }
 
-    async fn children(&self, parent: &str) -> Result<Vec<Json>, VendorError> {
-        let page = self
-            .ok(Req::get(format!("{ACC}/accounts/{parent}/children")).query("limit", -1).query("offset", 0))
-            .await?
-            .json();
-        Ok(page.get("items").and_then(Json::as_array).cloned().unwrap_or_default())
+    /// Every child account of `parent`, in one answer (`limit=-1`), which must hold the total it
+    /// names.
+    async fn children(&self, parent: &str) -> Result<Vec<wire::Account>, VendorError> {
+        let req = Req::get(format!("{ACC}/accounts/{parent}/children")).query("limit", -1).query("offset", 0);
+        let op = req.describe();
+        let page: wire::Children = self.ok(req).await?.decode()?;
+        Pager::new(Vendor::Watchguard, op).whole(page.items.len(), page.total_items)?;
+        Ok(page.items)
     }
 
     async fn operators(&self, account: &str) -> Result<Vec<ObservedObject>, VendorError> {
-        let j = self.ok(Req::get(format!("{OPS}/OperatorsByAccountId")).query("account_id", account)).await?.json();
-        Ok(j.get("result")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|o| operator(o, account))
-            .collect())
+        let list: wire::Operators =
+            self.ok(Req::get(format!("{OPS}/OperatorsByAccountId")).query("account_id", account)).await?.decode()?;
+        Ok(list.result.into_iter().map(|o| operator(o, account)).collect())
     }
 
     /// Follow a transaction until it ends, or `wait` passes.
@@ -163,15 +246,16 @@ impl WatchGuard {
         let started = Instant::now();
         let mut pause = Duration::from_millis(150);
         loop {
-            let j = self.ok(Req::get(format!("{OPS}/TransactionStatus")).query("transaction_id", txn)).await?.json();
-            match j.get("status").and_then(Json::as_str) {
-                Some("SUCCESS") => return Ok(Some(Ok(()))),
-                Some("FAILED") => {
-                    let why = j
-                        .pointer("/transaction_status/0/error")
-                        .and_then(Json::as_str)
-                        .unwrap_or("no reason given")
-                        .to_string();
+            let t: wire::Transaction =
+                self.ok(Req::get(format!("{OPS}/TransactionStatus")).query("transaction_id", txn)).await?.decode()?;
+            match t.status.as_str() {
+                "SUCCESS" => return Ok(Some(Ok(()))),
+                "FAILED" => {
+                    let why = t
+                        .transaction_status
+                        .into_iter()
+                        .find_map(|s| s.error)
+                        .unwrap_or_else(|| "no reason given".to_string());
                     return Ok(Some(Err(why)));
                 }
                 _ if started.elapsed() + pause > wait => return Ok(None),
@@ -184,51 +268,47 @@ impl WatchGuard {
     }
 }
 
-fn account(a: &Json) -> Option<ObservedObject> {
-    let id = a.get("accountId")?.as_str()?.to_string();
-    let name = a.get("name")?.as_str()?.to_string();
-    let kind = a.get("type").map(|t| t.to_string().trim_matches('"').to_string()).unwrap_or_default();
-    let contact = a.get("contacts").and_then(Json::as_array).and_then(|c| c.first()).cloned().unwrap_or(Json::Null);
-    let email = contact.get("email").and_then(Json::as_str).unwrap_or_default().to_string();
-    Some(ObservedObject {
+fn account(a: &wire::Account) -> ObservedObject {
+    let kind = a.kind.to_string();
+    let contact = a.contacts.first();
+    let email = contact.and_then(|c| c.email.clone()).unwrap_or_default();
+    ObservedObject {
         vendor: Vendor::Watchguard,
         kind: "account".into(),
-        id,
-        natural_key: BTreeMap::from([("name".to_string(), name.clone()), ("type".to_string(), kind.clone())]),
-        parent_id: a.get("parent").and_then(Json::as_str).map(str::to_string),
+        id: a.account_id.clone(),
+        natural_key: BTreeMap::from([("name".to_string(), a.name.clone()), ("type".to_string(), kind.clone())]),
+        parent_id: a.parent.clone(),
         marker: (!email.is_empty()).then(|| crate::provider::models::watchguard_contact_marker(&email)),
         fields: BTreeMap::from([
-            ("name".to_string(), json!(name)),
+            ("name".to_string(), json!(a.name)),
             ("type".to_string(), json!(kind)),
-            ("firstName".to_string(), contact.get("firstName").cloned().unwrap_or(Json::Null)),
-            ("lastName".to_string(), contact.get("lastName").cloned().unwrap_or(Json::Null)),
+            ("firstName".to_string(), json!(contact.and_then(|c| c.first_name.clone()))),
+            ("lastName".to_string(), json!(contact.and_then(|c| c.last_name.clone()))),
             ("email".to_string(), json!(email)),
         ]),
         version: None,
         state: ObjectState::Ready,
-    })
+    }
 }
 
-fn operator(o: &Json, account: &str) -> Option<ObservedObject> {
-    let username = o.get("userName")?.as_str()?.to_string();
-    let s = |k: &str| o.get(k).cloned().unwrap_or(Json::Null);
-    Some(ObservedObject {
+fn operator(o: wire::Operator, account: &str) -> ObservedObject {
+    ObservedObject {
         vendor: Vendor::Watchguard,
         kind: "operator".into(),
-        id: username.clone(),
-        natural_key: BTreeMap::from([("username".to_string(), username.clone())]),
+        id: o.user_name.clone(),
+        natural_key: BTreeMap::from([("username".to_string(), o.user_name.clone())]),
         parent_id: Some(account.to_string()),
         marker: None,
         fields: BTreeMap::from([
-            ("username".to_string(), json!(username)),
-            ("firstName".to_string(), s("firstName")),
-            ("lastName".to_string(), s("lastName")),
-            ("email".to_string(), s("email")),
-            ("phone".to_string(), s("phone")),
+            ("username".to_string(), json!(o.user_name)),
+            ("firstName".to_string(), json!(o.first_name)),
+            ("lastName".to_string(), json!(o.last_name)),
+            ("email".to_string(), json!(o.email)),
+            ("phone".to_string(), json!(o.phone)),
         ]),
         version: None,
         state: ObjectState::Ready,
-    })
+    }
 }
 
 /// What a binding records of an operator a transaction left at WatchGuard (keys prefixed
@@ -249,12 +329,14 @@ fn recorded_operator(b: &crate::core::Binding) -> Option<(String, ObservedObject
         entry.insert(field.to_string(), b.applied.get(&format!("{RECORD}{field}"))?.clone());
     }
     let account = entry.get("accountId")?.as_str()?.to_string();
-    let o = operator(&Json::Object(entry), &account)?;
-    Some((account, o))
+    // tenantry's own record, not a vendor answer: one that does not read is simply not used
+    // (the account's operators are read from WatchGuard instead).
+    let o: wire::Operator = serde_json::from_value(Json::Object(entry)).ok()?;
+    Some((account.clone(), operator(o, &account)))
 }
 
 fn error(op: &str, resp: &Resp) -> VendorError {
-    let j = resp.json();
+    let j = resp.error_json();
     let message = j
         .get("message")
         .and_then(Json::as_str)
@@ -278,13 +360,11 @@ impl VendorReader for WatchGuard {
     fn observe<'a>(&'a self, scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
         Box::pin(async move {
             let top = self.children(&self.home).await?;
-            let mut accounts: Vec<Json> = top.clone();
-            for sp in top.iter().filter(|a| a.get("type").and_then(Json::as_u64) == Some(1)) {
-                if let Some(id) = sp.get("accountId").and_then(Json::as_str) {
-                    accounts.extend(self.children(id).await?);
-                }
+            let mut accounts = top.clone();
+            for sp in top.iter().filter(|a| a.kind == 1) {
+                accounts.extend(self.children(&sp.account_id).await?);
             }
-            let mut objects: Vec<ObservedObject> = accounts.iter().filter_map(account).collect();
+            let mut objects: Vec<ObservedObject> = accounts.iter().map(account).collect();
             // Operators: one read per account tenantry manages (no list across accounts).
             let bound: HashSet<&str> =
                 scope.bound.iter().filter(|(k, _)| k.kind == "account").map(|(_, b)| b.vendor_id.as_str()).collect();
@@ -377,7 +457,7 @@ impl VendorReader for WatchGuard {
                     let name = d.natural_key.values.get("name").cloned().unwrap_or_default();
                     let kind = d.natural_key.values.get("type").cloned().unwrap_or_default();
                     let children = self.children(parent).await?;
-                    Ok(children.iter().filter_map(account).find(|a| {
+                    Ok(children.iter().map(account).find(|a| {
                         a.natural_key.get("name").is_some_and(|n| n.eq_ignore_ascii_case(&name))
                             && a.natural_key.get("type") == Some(&kind)
                     }))
@@ -386,7 +466,12 @@ impl VendorReader for WatchGuard {
                     let username = d.natural_key.values.get("username").cloned().unwrap_or_default();
                     Ok(self.operators(parent).await?.into_iter().find(|o| o.id.eq_ignore_ascii_case(&username)))
                 }
-                _ => Ok(None),
+                other => Err(VendorError::new(
+                    Vendor::Watchguard,
+                    ErrorKind::Rejected,
+                    format!("look up {}", d.title),
+                    format!("tenantry cannot look up a WatchGuard {other}"),
+                )),
             }
         })
     }
@@ -411,11 +496,9 @@ impl VendorWriter for WatchGuard {
                     let parent = cx.parent_id.clone().unwrap_or_else(|| self.home.clone());
                     let kind: u8 = v("type").as_str().and_then(|t| t.parse().ok()).unwrap_or(2);
                     let body = json!({"type": kind, "name": v("name"), "firstName": v("firstName"), "lastName": v("lastName"), "email": v("email")});
-                    let j = self.ok(Req::post(format!("{ACC}/accounts/{parent}")).json(body)).await?.json();
-                    Ok(Outcome {
-                        vendor_id: j.get("accountId").and_then(Json::as_str).map(str::to_string),
-                        ..Outcome::default()
-                    })
+                    let created: wire::Created =
+                        self.ok(Req::post(format!("{ACC}/accounts/{parent}")).json(body)).await?.decode()?;
+                    Ok(Outcome { vendor_id: Some(created.account_id), ..Outcome::default() })
                 }
                 (ActionKind::Sync | ActionKind::Adopt, "account") => {
                     let id = a.vendor_id.clone().ok_or_else(|| fail(ErrorKind::Rejected, "no account id"))?;
@@ -456,12 +539,9 @@ impl VendorWriter for WatchGuard {
                             }),
                         )
                     };
-                    let j = self.ok(Req::new(method, format!("{OPS}/operators")).json(body.clone())).await?.json();
-                    let txn = j
-                        .get("transaction_id")
-                        .and_then(Json::as_str)
-                        .ok_or_else(|| fail(ErrorKind::Unknown, "no transaction id in the answer"))?
-                        .to_string();
+                    let started: wire::Started =
+                        self.ok(Req::new(method, format!("{OPS}/operators")).json(body.clone())).await?.decode()?;
+                    let txn = started.transaction_id;
                     match self.follow(&txn, self.txn_wait).await? {
                         Some(Ok(())) => Ok(Outcome {
                             vendor_id: username.as_str().map(str::to_string),

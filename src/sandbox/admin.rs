@@ -25,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/veeam/fail-next-mapping", post(fail_mapping))
         .route("/_sandbox/watchguard/fail-next-operator", post(fail_operator))
         .route("/_sandbox/edit", post(edit))
+        .route("/_sandbox/faults", get(faults).post(set_faults))
         .route("/_portal/{vendor}/{step}", post(portal))
         .route("/_operator/tasks", post(operator))
         .with_state(shared)
@@ -63,6 +64,30 @@ async fn clock(State(shared): State<Arc<Shared>>, axum::Json(body): axum::Json<J
         w.clock_offset
     });
     axum::Json(json!({"offsetSeconds": now, "now": shared.now().to_string()})).into_response()
+}
+
+/// The faults in force.
+async fn faults(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({"faults": shared.faults.spec()})).into_response()
+}
+
+/// Change the faults of the running sandbox: `{"faults": "acronis:malformed=1"}` replaces the
+/// spec (`""` clears it); `{"loseNextWrite": "acronis", "then": "acronis:malformed=1"}` commits
+/// that vendor's next write, loses its answer, and then puts `then` in force.
+async fn set_faults(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<Json>) -> Response {
+    let parse = |k: &str| b.get(k).and_then(Json::as_str).map(super::faults::FaultSpec::parse).transpose();
+    let (spec, then) = match (parse("faults"), parse("then")) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => return answer(Err(e)),
+    };
+    if let Some(s) = spec {
+        shared.faults.set(s);
+    }
+    if let Some(v) = b.get("loseNextWrite").and_then(Json::as_str) {
+        let Some(vendor) = crate::model::Vendor::parse(v) else { return answer(Err(format!("unknown vendor `{v}`"))) };
+        shared.faults.lose_next_write(vendor, then.unwrap_or_else(|| shared.faults.spec()));
+    }
+    axum::Json(json!({"faults": shared.faults.spec()})).into_response()
 }
 
 fn answer(r: Result<String, String>) -> Response {

@@ -185,6 +185,8 @@ pub struct Shared {
     pub urls: std::sync::OnceLock<Urls>,
     /// Requests per vendor, and (with `journal`) each request and answer.
     pub journal: Journal,
+    /// The faults in force (from [`Options::faults`], changeable at `POST /_sandbox/faults`).
+    pub faults: Arc<faults::Faults>,
 }
 
 /// What the vendors were asked: counts always, exchanges when [`Options::journal`] is on.
@@ -341,6 +343,7 @@ impl Sandbox {
             vco_limiter: Mutex::new((Timestamp::UNIX_EPOCH, 0, None)),
             urls: std::sync::OnceLock::new(),
             journal: Journal::default(),
+            faults: Arc::new(faults::Faults::new(opts.faults.clone())),
         });
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();
@@ -493,7 +496,7 @@ pub const JOURNALED_HEADERS: &[&str] = &["accept", "content-type", "x-request-id
 /// Wrap a vendor router in the fault layer, and the journal outside it (a faulted request was
 /// still made).
 fn vendor_layers(router: Router, vendor: Vendor, opts: &Options, shared: Arc<Shared>) -> Router {
-    let dice = Arc::new(faults::Dice::new(opts.seed, vendor, &opts.faults, opts.latency));
+    let dice = Arc::new(faults::Dice::shared(opts.seed, vendor, shared.faults.clone(), opts.latency));
     router
         .layer(axum::middleware::from_fn_with_state((dice, vendor), fault_layer))
         .layer(axum::middleware::from_fn_with_state((shared, vendor), journal_layer))
@@ -553,6 +556,14 @@ fn as_json(bytes: &[u8]) -> Json {
 }
 
 async fn fault_layer(State((dice, vendor)): State<(Arc<faults::Dice>, Vendor)>, req: Request, next: Next) -> Response {
+    // A cursor an answer fault made up is answered here: the vendor never issued it.
+    if let Some(page) = made_up_cursor(&dice, req.uri().query()) {
+        return axum::Json(page).into_response();
+    }
+    if is_write(vendor, req.method(), req.uri().path()) && dice.faults.take_write(vendor) {
+        let _committed = next.run(req).await;
+        return dropped();
+    }
     let (delay, decision) = dice.roll();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -566,7 +577,108 @@ async fn fault_layer(State((dice, vendor)): State<(Arc<faults::Dice>, Vendor)>, 
             let _committed = next.run(req).await;
             dropped()
         }
+        answer_fault => {
+            if req.uri().path().ends_with("/token") {
+                return next.run(req).await;
+            }
+            let response = next.run(req).await;
+            corrupt(&dice, vendor, answer_fault, response).await
+        }
     }
+}
+
+/// The cursors answer faults make up (`cursor` repeats one, `endless` counts up).
+const REPEATED_CURSOR: &str = "sandbox-fault-repeated-cursor";
+const ENDLESS_CURSOR: &str = "sandbox-fault-endless-";
+
+/// The page to answer for a cursor an answer fault made up, if the request carries one.
+fn made_up_cursor(dice: &faults::Dice, query: Option<&str>) -> Option<Json> {
+    let after = query?.split('&').find_map(|kv| kv.strip_prefix("after="))?;
+    let next = if after == REPEATED_CURSOR {
+        REPEATED_CURSOR.to_string()
+    } else if after.starts_with(ENDLESS_CURSOR) {
+        endless_cursor(dice)
+    } else {
+        return None;
+    };
+    Some(json!({"items": [], "paging": {"cursors": {"after": next}}}))
+}
+
+fn endless_cursor(dice: &faults::Dice) -> String {
+    let n = dice.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{ENDLESS_CURSOR}{n}")
+}
+
+/// Whether a request may change something at the vendor (reads sent as POST are not writes:
+/// AvePoint's batch lists, the VCO's `get…` methods; nor are token requests).
+fn is_write(vendor: Vendor, method: &axum::http::Method, path: &str) -> bool {
+    use axum::http::Method;
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path.ends_with("/token") {
+        return false;
+    }
+    match vendor {
+        Vendor::Avepoint => !path.ends_with("/batch"),
+        Vendor::Velocloud => !path.rsplit('/').next().is_some_and(|m| m.starts_with("get")),
+        _ => true,
+    }
+}
+
+/// The id fields `missing` strips from list records.
+const ID_FIELDS: &[&str] = &["id", "instanceUid", "saasCustomerId", "accountId", "customerId", "userName", "remoteId"];
+
+/// Apply an answer fault to a handled request's answer (a successful one; errors pass).
+async fn corrupt(dice: &faults::Dice, vendor: Vendor, fault: faults::Decision, response: Response) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else { return dropped() };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    if fault == faults::Decision::Malformed {
+        parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/html"));
+        let page =
+            "<html><head><title>502 Bad Gateway</title></head><body>sandbox fault: malformed answer</body></html>";
+        return Response::from_parts(parts, Body::from(page));
+    }
+    let Ok(mut j) = serde_json::from_slice::<Json>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    match (fault, vendor) {
+        (faults::Decision::Missing, _) => {
+            let key = ["data", "items", "result"].into_iter().find(|k| j.get(*k).is_some_and(Json::is_array));
+            let records = match key {
+                Some(k) => j.get_mut(k).and_then(Json::as_array_mut),
+                None => j.as_array_mut(),
+            };
+            for r in records.into_iter().flatten().filter_map(Json::as_object_mut) {
+                for f in ID_FIELDS {
+                    r.remove(*f);
+                }
+            }
+        }
+        (faults::Decision::Cursor, Vendor::Acronis) => {
+            if let Some(p) = j.get_mut("paging") {
+                p["cursors"] = json!({"after": REPEATED_CURSOR});
+            }
+        }
+        (faults::Decision::Endless, Vendor::Acronis) => {
+            if let Some(p) = j.get_mut("paging") {
+                p["cursors"] = json!({"after": endless_cursor(dice)});
+            }
+        }
+        (faults::Decision::Endless, Vendor::Veeam | Vendor::Avepoint | Vendor::Watchguard) => {
+            let total = match vendor {
+                Vendor::Veeam => j.pointer_mut("/meta/pagingInfo/total"),
+                Vendor::Avepoint => j.pointer_mut("/metadata/totalCount"),
+                _ => j.pointer_mut("/totalItems"),
+            };
+            if let Some(t) = total {
+                *t = json!(t.as_u64().unwrap_or(0) + 1000);
+            }
+        }
+        _ => {}
+    }
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&j).unwrap_or_default()))
 }
 
 /// A server error in the vendor's own shape (VSPC reports every 5xx as 520).

@@ -244,6 +244,34 @@ async fn a_lost_response_after_the_commit_duplicates_nothing() {
 }
 
 #[tokio::test]
+async fn an_unreadable_create_answer_is_an_unknown_outcome_looked_up_once_never_sent_again() {
+    let (mut desired, _) = example();
+    desired.retain(|r| r.name == "soylent");
+    // Committed, then answered with a body tenantry cannot read.
+    let w = World::new();
+    w.memory.vendor(Vendor::Velocloud).inject(Fault::After(ErrorKind::Unreadable));
+    let (rounds, _) = w.apply(&desired, PlanOptions::default()).await;
+    let vco = rounds[0].report.results.iter().find(|r| r.key.vendor == Vendor::Velocloud).unwrap();
+    assert_eq!(vco.outcome, Outcomed::Done("the answer was lost, but it was made: bound it".into()));
+    assert_eq!(w.memory.vendor(Vendor::Velocloud).count("enterprise"), 1, "made once, never sent again");
+
+    // Unreadable before anything was made: the lookup finds nothing, the intent is kept (the
+    // next run looks again), and nothing is sent twice in this round.
+    let w2 = World::new();
+    w2.memory.vendor(Vendor::Velocloud).inject(Fault::Before(ErrorKind::Unreadable));
+    let (rounds, _) = w2.apply_rounds(&desired, PlanOptions::default(), 1).await;
+    let vco = rounds[0].report.results.iter().find(|r| r.key.vendor == Vendor::Velocloud).unwrap();
+    assert!(
+        matches!(&vco.outcome, Outcomed::Failed { message, .. } if message.contains("it is not there afterwards")),
+        "{:?}",
+        vco.outcome
+    );
+    assert_eq!(w2.memory.vendor(Vendor::Velocloud).writes(), 0);
+    let k = ObjectKey::parse("customer/soylent/velocloud/enterprise").unwrap();
+    assert!(w2.store.snapshot().unwrap().intents.contains_key(&k), "the intent is kept");
+}
+
+#[tokio::test]
 async fn a_second_apply_waits_then_fails_naming_the_holder_and_expired_locks_are_taken_over() {
     let w = World::new();
     let store: Arc<dyn StateStore> = w.store.clone();

@@ -41,7 +41,7 @@ fn declared(dir: &Path) -> BTreeMap<(String, String), usize> {
 }
 
 /// The same counts from a sandbox dump, failing on any duplicate name.
-fn dumped(dump: &Json) -> BTreeMap<(String, String), usize> {
+pub(crate) fn dumped(dump: &Json) -> BTreeMap<(String, String), usize> {
     let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut names: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut add = |v: &str, t: &str, name: &Json| {
@@ -239,7 +239,7 @@ async fn fresh(served: &Served, dir: &Path) {
 }
 
 /// Apply until the plan is empty (at most `tries` applies); returns the last apply.
-fn converge(served: &Served, d: &str, tries: usize) -> Run {
+pub(crate) fn converge(served: &Served, d: &str, tries: usize) -> Run {
     let mut last = None;
     for _ in 0..tries {
         let r = served.run(&["apply", d, "--auto-approve"]);

@@ -9,3 +9,4 @@ mod planner;
 mod schemas;
 mod specs;
 mod support;
+mod unreadable;

@@ -5,8 +5,7 @@
 //! users (with access policies).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -16,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
 use super::http::{Auth, Http, Pager, Req, Resp};
+use super::oauth::{Grant, TokenSource, bearer_header};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, ObjectState, Observation, ObserveScope, ObservedObject, Outcome,
     Pending, VendorError, VendorReader, VendorWriter,
@@ -108,78 +108,48 @@ mod wire {
     pub struct Versioned {
         pub version: i64,
     }
+}
 
-    /// The OAuth token answer.
-    #[derive(Debug, Deserialize)]
-    pub struct Token {
-        pub access_token: String,
-        #[serde(default)]
-        pub expires_in: Option<u64>,
+/// Client-credentials sign-in at `/idp/token`, the client's id and secret as Basic auth.
+struct ClientGrant {
+    client_id: String,
+    secret: SecretString,
+}
+
+impl Grant for ClientGrant {
+    fn vendor(&self) -> Vendor {
+        Vendor::Acronis
+    }
+
+    fn request(&self, _refresh: Option<&str>) -> Req {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.client_id,
+            self.secret.expose_secret()
+        ));
+        Req::post("/idp/token")
+            .form(vec![("grant_type".into(), "client_credentials".into())])
+            .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
+            .anonymous()
+            .idempotent()
+    }
+
+    fn refused(&self, resp: &Resp) -> VendorError {
+        let why = resp.error_json().get("error_description").and_then(Json::as_str).unwrap_or("refused").to_string();
+        VendorError::new(Vendor::Acronis, ErrorKind::Auth, "POST /idp/token", format!("sign-in refused: {why}"))
+            .with_hint("check connections.acronis.clientId and the client secret it references")
     }
 }
 
-struct ClientAuth {
-    client_id: String,
-    secret: SecretString,
-    token: Mutex<Option<(String, Instant)>>,
-}
+struct ClientAuth(TokenSource<ClientGrant>);
 
 impl Auth for ClientAuth {
     fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
-        Box::pin(async move {
-            let cached = self
-                .token
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .filter(|t| t.1 > Instant::now())
-                .map(|t| t.0.clone());
-            let token = match cached {
-                Some(t) => t,
-                None => {
-                    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-                        "{}:{}",
-                        self.client_id,
-                        self.secret.expose_secret()
-                    ));
-                    let req = Req::post("/idp/token")
-                        .form(vec![("grant_type".into(), "client_credentials".into())])
-                        .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
-                        .anonymous()
-                        .idempotent();
-                    let resp = http.send(&req, None).await?;
-                    if !resp.status.is_success() {
-                        let why = resp
-                            .error_json()
-                            .get("error_description")
-                            .and_then(Json::as_str)
-                            .unwrap_or("refused")
-                            .to_string();
-                        return Err(VendorError::new(
-                            Vendor::Acronis,
-                            ErrorKind::Auth,
-                            "POST /idp/token",
-                            format!("sign-in refused: {why}"),
-                        )
-                        .with_hint("check connections.acronis.clientId and the client secret it references"));
-                    }
-                    let t: wire::Token = resp.decode()?;
-                    let token = t.access_token;
-                    let ttl = t.expires_in.unwrap_or(600).saturating_sub(60).max(30);
-                    *self.token.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
-                    token
-                }
-            };
-            let v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                VendorError::new(Vendor::Acronis, ErrorKind::Auth, "token", "the token is not valid header text")
-            })?;
-            Ok(vec![(reqwest::header::AUTHORIZATION, v)])
-        })
+        Box::pin(async move { Ok(vec![bearer_header(Vendor::Acronis, &self.0.bearer(http).await?)?]) })
     }
 
     fn invalidate(&self) {
-        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.0.invalidate();
     }
 }
 
@@ -200,7 +170,10 @@ impl Acronis {
             .map_err(|e| VendorError::new(Vendor::Acronis, ErrorKind::Auth, "connect", e.to_string()))?;
         Ok(Acronis {
             http: Http::new(Vendor::Acronis, &conn.base_url, &conn.limits)?,
-            auth: ClientAuth { client_id: conn.principal.clone().unwrap_or_default(), secret, token: Mutex::new(None) },
+            auth: ClientAuth(TokenSource::new(
+                ClientGrant { client_id: conn.principal.clone().unwrap_or_default(), secret },
+                Duration::from_secs(600),
+            )),
             home: conn.home.clone().unwrap_or_default(),
         })
     }
@@ -345,12 +318,9 @@ fn error(op: &str, resp: &Resp) -> VendorError {
         .unwrap_or_else(|| format!("HTTP {}", resp.status.as_u16()));
     let code = j.pointer("/error/code").map(|c| c.to_string().trim_matches('"').to_string()).unwrap_or_default();
     let kind = match resp.status.as_u16() {
-        401 | 403 => ErrorKind::Auth,
-        404 => ErrorKind::NotFound,
-        409 => ErrorKind::Conflict,
+        // 426: the version sent is not the current one.
         426 => ErrorKind::Conflict,
-        s if s >= 500 => ErrorKind::Retryable,
-        _ => ErrorKind::Rejected,
+        s => ErrorKind::from_status(s),
     };
     let message = if code.is_empty() { message } else { format!("{message} ({code})") };
     VendorError::new(Vendor::Acronis, kind, op, message)

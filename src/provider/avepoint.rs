@@ -5,8 +5,7 @@
 //! Observing is two batch lists in pages of 100: customers, and services per customer.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
 use super::http::{Auth, Http, Pager, Req, Resp};
+use super::oauth::{Grant, TokenSource, bearer_header};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, Pending, VendorError, VendorReader, VendorWriter,
@@ -92,69 +92,52 @@ mod wire {
     pub struct Link {
         pub id: String,
     }
-
-    #[derive(Debug, Deserialize)]
-    pub struct Token {
-        pub access_token: String,
-        #[serde(default)]
-        pub expires_in: Option<u64>,
-    }
 }
 
-struct ClientAuth {
+/// Client-credentials sign-in at the identity service's `/connect/token`.
+struct ClientGrant {
     identity: String,
     client_id: String,
     secret: SecretString,
-    token: Mutex<Option<(String, Instant)>>,
-    http: Http,
+}
+
+impl Grant for ClientGrant {
+    fn vendor(&self) -> Vendor {
+        Vendor::Avepoint
+    }
+
+    fn request(&self, _refresh: Option<&str>) -> Req {
+        Req::post(format!("{}/connect/token", self.identity.trim_end_matches('/')))
+            .form(vec![
+                ("grant_type".into(), "client_credentials".into()),
+                ("client_id".into(), self.client_id.clone()),
+                ("client_secret".into(), self.secret.expose_secret().to_string()),
+                ("scope".into(), SCOPES.into()),
+            ])
+            .anonymous()
+            .idempotent()
+    }
+
+    fn refused(&self, resp: &Resp) -> VendorError {
+        let why = resp.error_json().get("error").and_then(Json::as_str).unwrap_or("refused").to_string();
+        VendorError::new(Vendor::Avepoint, ErrorKind::Auth, "POST /connect/token", format!("sign-in refused: {why}"))
+            .with_hint("check connections.avepoint.clientId, the client secret it references, and the app's API permissions (Elements › Settings › API app registration)")
+    }
+}
+
+/// The token, fetched from the identity service over a connection of its own.
+struct ClientAuth {
+    tokens: TokenSource<ClientGrant>,
+    identity: Http,
 }
 
 impl Auth for ClientAuth {
     fn headers<'a>(&'a self, _http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
-        Box::pin(async move {
-            let cached = self
-                .token
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .filter(|t| t.1 > Instant::now())
-                .map(|t| t.0.clone());
-            let token = match cached {
-                Some(t) => t,
-                None => {
-                    let req = Req::post(format!("{}/connect/token", self.identity.trim_end_matches('/')))
-                        .form(vec![
-                            ("grant_type".into(), "client_credentials".into()),
-                            ("client_id".into(), self.client_id.clone()),
-                            ("client_secret".into(), self.secret.expose_secret().to_string()),
-                            ("scope".into(), SCOPES.into()),
-                        ])
-                        .anonymous()
-                        .idempotent();
-                    let resp = self.http.send(&req, None).await?;
-                    if !resp.status.is_success() {
-                        let why =
-                            resp.error_json().get("error").and_then(Json::as_str).unwrap_or("refused").to_string();
-                        return Err(VendorError::new(Vendor::Avepoint, ErrorKind::Auth, "POST /connect/token", format!("sign-in refused: {why}"))
-                            .with_hint("check connections.avepoint.clientId, the client secret it references, and the app's API permissions (Elements › Settings › API app registration)"));
-                    }
-                    let t: wire::Token = resp.decode()?;
-                    let token = t.access_token;
-                    let ttl = t.expires_in.unwrap_or(3600).saturating_sub(60).max(30);
-                    *self.token.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
-                    token
-                }
-            };
-            let v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                VendorError::new(Vendor::Avepoint, ErrorKind::Auth, "token", "the token is not valid header text")
-            })?;
-            Ok(vec![(reqwest::header::AUTHORIZATION, v)])
-        })
+        Box::pin(async move { Ok(vec![bearer_header(Vendor::Avepoint, &self.tokens.bearer(&self.identity).await?)?]) })
     }
 
     fn invalidate(&self) {
-        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.tokens.invalidate();
     }
 }
 
@@ -176,11 +159,15 @@ impl AvePoint {
         Ok(AvePoint {
             http: Http::new(Vendor::Avepoint, &conn.base_url, &conn.limits)?,
             auth: ClientAuth {
-                identity: identity.clone(),
-                client_id: conn.principal.clone().unwrap_or_default(),
-                secret,
-                token: Mutex::new(None),
-                http: Http::new(Vendor::Avepoint, &identity, &conn.limits)?,
+                tokens: TokenSource::new(
+                    ClientGrant {
+                        identity: identity.clone(),
+                        client_id: conn.principal.clone().unwrap_or_default(),
+                        secret,
+                    },
+                    Duration::from_secs(3600),
+                ),
+                identity: Http::new(Vendor::Avepoint, &identity, &conn.limits)?,
             },
         })
     }
@@ -270,13 +257,7 @@ fn error(op: &str, resp: &Resp) -> VendorError {
         .and_then(Json::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| format!("HTTP {}", resp.status.as_u16()));
-    let kind = match resp.status.as_u16() {
-        401 | 403 => ErrorKind::Auth,
-        404 => ErrorKind::NotFound,
-        409 => ErrorKind::Conflict,
-        s if s >= 500 => ErrorKind::Retryable,
-        _ => ErrorKind::Rejected,
-    };
+    let kind = ErrorKind::from_status(resp.status.as_u16());
     VendorError::new(Vendor::Avepoint, kind, op, message)
 }
 

@@ -184,14 +184,7 @@ fn error(op: &str, resp: &Resp) -> VendorError {
     let message = e
         .map(|e| format!("{} ({})", e.message.unwrap_or_default(), e.code.unwrap_or_default()))
         .unwrap_or_else(|| format!("HTTP {}", resp.status.as_u16()));
-    let kind = match resp.status.as_u16() {
-        401 | 403 => ErrorKind::Auth,
-        404 => ErrorKind::NotFound,
-        409 => ErrorKind::Conflict,
-        504 => ErrorKind::Retryable,
-        s if s >= 500 => ErrorKind::Retryable,
-        _ => ErrorKind::Rejected,
-    };
+    let kind = ErrorKind::from_status(resp.status.as_u16());
     let mut err = VendorError::new(Vendor::Datto, kind, op, message);
     if kind == ErrorKind::Auth {
         err = err.with_hint("check connections.datto publicKey and secretKey (Partner Portal › Admin › Integrations)");

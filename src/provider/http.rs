@@ -394,6 +394,12 @@ impl Http {
             .map_err(|a| a.error)
     }
 
+    /// Send once, without retrying and without authentication: for token requests, whose
+    /// retries belong to the request that needed the token.
+    pub async fn send_once(&self, req: &Req) -> Result<Resp, VendorError> {
+        self.attempt(req, None).await.map_err(|a| a.error)
+    }
+
     async fn attempt(&self, req: &Req, auth: Option<&dyn Auth>) -> Result<Resp, Attempt> {
         // Respect a penalty window before sending anything.
         let wait = {

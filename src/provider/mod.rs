@@ -16,6 +16,7 @@ pub mod datto;
 pub mod http;
 pub mod memory;
 pub mod models;
+pub mod oauth;
 pub mod veeam;
 pub mod velocloud;
 pub mod watchguard;
@@ -59,6 +60,21 @@ pub enum ErrorKind {
     /// such an answer: the vendor is unavailable for the run, and after a create the outcome is
     /// unknown (look it up before creating again). Never retried in a loop.
     Unreadable,
+}
+
+impl ErrorKind {
+    /// What an HTTP status alone says about a call that did not succeed: the one mapping every
+    /// vendor's error reading starts from, and overrides only where its own error codes say
+    /// more (VSPC's custom codes at 520, the VCO's JSON-RPC errors, Acronis's 426).
+    pub fn from_status(status: u16) -> ErrorKind {
+        match status {
+            401 | 403 => ErrorKind::Auth,
+            404 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            s if s >= 500 => ErrorKind::Retryable,
+            _ => ErrorKind::Rejected,
+        }
+    }
 }
 
 /// A failed vendor call: which vendor, which operation on what, and the vendor's words.

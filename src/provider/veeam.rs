@@ -1,8 +1,8 @@
 //! Veeam Service Provider Console REST v3 client: companies and VCSP Pulse tenants.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::http::{Auth, Http, Pager, Req, Resp};
+use super::oauth::{Grant, TokenSource, bearer_header};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, Pending, VendorError, VendorReader, VendorWriter,
@@ -104,14 +105,6 @@ mod wire {
         pub mapping_status_message: Option<String>,
         pub mapped_master_organization_uid: Option<String>,
     }
-
-    /// OAuth2 token answer: snake_case, unlike the rest of the API.
-    #[derive(Debug, Deserialize)]
-    pub struct Token {
-        pub access_token: String,
-        pub refresh_token: Option<String>,
-        pub expires_in: Option<u64>,
-    }
 }
 
 /// Organization fields tenantry manages, by manifest field name -> VSPC organization name.
@@ -126,87 +119,47 @@ const ORG_FIELDS: &[(&str, &str)] = &[
     ("phone", "phone"),
 ];
 
-struct Token {
-    access: String,
-    refresh: Option<String>,
-    expires: Instant,
-}
-
-struct VeeamAuth {
+/// Sign-in at `/token` with the MSP user's name and password (`grant_type=password`), or with
+/// the refresh token VSPC issued.
+struct VeeamGrant {
     username: String,
     password: SecretString,
-    token: Mutex<Option<Token>>,
 }
+
+impl Grant for VeeamGrant {
+    fn vendor(&self) -> Vendor {
+        Vendor::Veeam
+    }
+
+    fn request(&self, refresh: Option<&str>) -> Req {
+        let form = match refresh {
+            Some(r) => vec![("grant_type".into(), "refresh_token".into()), ("refresh_token".into(), r.to_string())],
+            None => vec![
+                ("grant_type".into(), "password".into()),
+                ("username".into(), self.username.clone()),
+                ("password".into(), self.password.expose_secret().to_string()),
+            ],
+        };
+        Req::post("/token").form(form).anonymous().idempotent()
+    }
+
+    fn refused(&self, resp: &Resp) -> VendorError {
+        let j = resp.error_json();
+        let why = j.get("error_description").or_else(|| j.get("error")).and_then(Json::as_str).unwrap_or("refused");
+        VendorError::new(Vendor::Veeam, ErrorKind::Auth, "POST /token", format!("sign-in refused: {why}"))
+            .with_hint("check connections.veeam.username and the password it references in tenantry.yaml")
+    }
+}
+
+struct VeeamAuth(TokenSource<VeeamGrant>);
 
 impl Auth for VeeamAuth {
     fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
-        Box::pin(async move {
-            let cached = {
-                let t = self.token.lock().unwrap_or_else(|p| p.into_inner());
-                t.as_ref().filter(|t| t.expires > Instant::now()).map(|t| t.access.clone())
-            };
-            let access = match cached {
-                Some(a) => a,
-                None => {
-                    let refresh =
-                        self.token.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|t| t.refresh.clone());
-                    let form = match refresh {
-                        Some(r) => vec![("grant_type".into(), "refresh_token".into()), ("refresh_token".into(), r)],
-                        None => vec![
-                            ("grant_type".into(), "password".into()),
-                            ("username".into(), self.username.clone()),
-                            ("password".into(), self.password.expose_secret().to_string()),
-                        ],
-                    };
-                    let mut resp = http.send(&Req::post("/token").form(form).anonymous().idempotent(), None).await?;
-                    if !resp.status.is_success() && self.token.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-                        // A refused refresh token: sign in again.
-                        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                        let form = vec![
-                            ("grant_type".into(), "password".into()),
-                            ("username".into(), self.username.clone()),
-                            ("password".into(), self.password.expose_secret().to_string()),
-                        ];
-                        resp = http.send(&Req::post("/token").form(form).anonymous().idempotent(), None).await?;
-                    }
-                    if !resp.status.is_success() {
-                        let j = resp.error_json();
-                        let why = j
-                            .get("error_description")
-                            .or_else(|| j.get("error"))
-                            .and_then(Json::as_str)
-                            .unwrap_or("refused");
-                        return Err(VendorError::new(
-                            Vendor::Veeam,
-                            ErrorKind::Auth,
-                            "POST /token",
-                            format!("sign-in refused: {why}"),
-                        )
-                        .with_hint(
-                            "check connections.veeam.username and the password it references in tenantry.yaml",
-                        ));
-                    }
-                    let t: wire::Token = resp.decode()?;
-                    let ttl = Duration::from_secs(t.expires_in.unwrap_or(3600).saturating_sub(60).max(30));
-                    *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(Token {
-                        access: t.access_token.clone(),
-                        refresh: t.refresh_token,
-                        expires: Instant::now() + ttl,
-                    });
-                    t.access_token
-                }
-            };
-            let v = HeaderValue::from_str(&format!("Bearer {access}")).map_err(|_| {
-                VendorError::new(Vendor::Veeam, ErrorKind::Auth, "token", "the token is not a valid header value")
-            })?;
-            Ok(vec![(reqwest::header::AUTHORIZATION, v)])
-        })
+        Box::pin(async move { Ok(vec![bearer_header(Vendor::Veeam, &self.0.bearer(http).await?)?]) })
     }
 
     fn invalidate(&self) {
-        if let Some(t) = self.token.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            t.expires = Instant::now();
-        }
+        self.0.invalidate();
     }
 }
 
@@ -228,11 +181,10 @@ impl Veeam {
         };
         Ok(Veeam {
             http: Http::new(Vendor::Veeam, &conn.base_url, &conn.limits)?.with_refusals(definitive),
-            auth: VeeamAuth {
-                username: conn.principal.clone().unwrap_or_default(),
-                password: secret("password")?,
-                token: Mutex::new(None),
-            },
+            auth: VeeamAuth(TokenSource::new(
+                VeeamGrant { username: conn.principal.clone().unwrap_or_default(), password: secret("password")? },
+                Duration::from_secs(3600),
+            )),
             poll: Duration::from_millis(100),
         })
     }
@@ -435,11 +387,8 @@ fn error(op: &str, resp: &Resp) -> VendorError {
         (_, Some(OWNER_TAKEN), _) => {
             (ErrorKind::Rejected, Some("choose another services.veeam.owner.username for this customer"))
         }
-        (404, _, _) => (ErrorKind::NotFound, None),
-        (409, _, _) => (ErrorKind::Conflict, None),
         (_, Some(c), _) if is_custom(c) => (ErrorKind::Rejected, None),
-        (s, _, _) if s >= 500 => (ErrorKind::Retryable, None),
-        _ => (ErrorKind::Rejected, None),
+        (s, _, _) => (ErrorKind::from_status(s), None),
     };
     let error = VendorError::new(Vendor::Veeam, kind, op, message);
     match hint {

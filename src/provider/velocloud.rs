@@ -308,9 +308,11 @@ fn error(method: &str, resp: &Resp) -> VendorError {
         .and_then(Json::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| format!("HTTP {}", resp.status.as_u16()));
+    // Only refusals reach here (server failures are retried before): the VCO answers its
+    // business errors with 500 and a JSON-RPC error, which `ErrorKind::from_status` would read
+    // as a failure to retry.
     let kind = match resp.status.as_u16() {
         401 | 403 => ErrorKind::Auth,
-        400 => ErrorKind::Rejected,
         _ if message.contains("does not exist") => ErrorKind::NotFound,
         _ => ErrorKind::Rejected,
     };

@@ -7,7 +7,6 @@
 //! [`VERIFY_PER_OBSERVE`] accounts re-read each time (see `observe`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -17,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value as Json, json};
 
 use super::http::{Auth, Http, Pager, Req, Resp};
+use super::oauth::{Grant, TokenSource, bearer_header};
 use super::{
     ActionContext, BoxFut, DesiredObject, ErrorKind, ObjectState, Observation, ObserveScope, ObservedObject, Outcome,
     VendorError, VendorReader, VendorWriter, WorkStatus,
@@ -107,81 +107,70 @@ mod wire {
     pub struct Started {
         pub transaction_id: String,
     }
+}
 
-    #[derive(Debug, Deserialize)]
-    pub struct Token {
-        pub access_token: String,
-        #[serde(default)]
-        pub expires_in: Option<u64>,
+/// Client-credentials sign-in at `/oauth/token`, the access id and password as Basic auth.
+struct WgGrant {
+    access_id: String,
+    password: SecretString,
+}
+
+impl Grant for WgGrant {
+    fn vendor(&self) -> Vendor {
+        Vendor::Watchguard
+    }
+
+    fn request(&self, _refresh: Option<&str>) -> Req {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.access_id,
+            self.password.expose_secret()
+        ));
+        Req::post("/oauth/token")
+            .form(vec![("grant_type".into(), "client_credentials".into()), ("scope".into(), "api-access".into())])
+            .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
+            .anonymous()
+            .idempotent()
+    }
+
+    fn refused(&self, resp: &Resp) -> VendorError {
+        VendorError::new(
+            Vendor::Watchguard,
+            ErrorKind::Auth,
+            "POST /oauth/token",
+            format!("sign-in refused ({})", resp.status.as_u16()),
+        )
+        .with_hint("check connections.watchguard.accessId and the password it references (Managed Access page)")
     }
 }
 
+/// The bearer token, and the API key every request carries beside it.
 struct WgAuth {
-    access_id: String,
-    password: SecretString,
+    tokens: TokenSource<WgGrant>,
     api_key: SecretString,
-    token: Mutex<Option<(String, Instant)>>,
 }
 
 impl Auth for WgAuth {
     fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
         Box::pin(async move {
-            let cached = self
-                .token
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .filter(|t| t.1 > Instant::now())
-                .map(|t| t.0.clone());
-            let token = match cached {
-                Some(t) => t,
-                None => {
-                    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-                        "{}:{}",
-                        self.access_id,
-                        self.password.expose_secret()
-                    ));
-                    let req = Req::post("/oauth/token")
-                        .form(vec![
-                            ("grant_type".into(), "client_credentials".into()),
-                            ("scope".into(), "api-access".into()),
-                        ])
-                        .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
-                        .anonymous()
-                        .idempotent();
-                    let resp = http.send(&req, None).await?;
-                    if !resp.status.is_success() {
-                        return Err(VendorError::new(Vendor::Watchguard, ErrorKind::Auth, "POST /oauth/token", format!("sign-in refused ({})", resp.status.as_u16()))
-                            .with_hint("check connections.watchguard.accessId and the password it references (Managed Access page)"));
-                    }
-                    let t: wire::Token = resp.decode()?;
-                    let token = t.access_token;
-                    let ttl = t.expires_in.unwrap_or(3600).saturating_sub(60).max(30);
-                    *self.token.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
-                    token
-                }
-            };
-            let bad = || {
+            let key = HeaderValue::from_str(self.api_key.expose_secret()).map_err(|_| {
                 VendorError::new(
                     Vendor::Watchguard,
                     ErrorKind::Auth,
                     "credentials",
-                    "a credential is not valid header text",
+                    "the API key is not valid header text",
                 )
-            };
+                .with_hint("check the API key connections.watchguard.apiKey references")
+            })?;
             Ok(vec![
-                (reqwest::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| bad())?),
-                (
-                    HeaderName::from_static("watchguard-api-key"),
-                    HeaderValue::from_str(self.api_key.expose_secret()).map_err(|_| bad())?,
-                ),
+                bearer_header(Vendor::Watchguard, &self.tokens.bearer(http).await?)?,
+                (HeaderName::from_static("watchguard-api-key"), key),
             ])
         })
     }
 
     fn invalidate(&self) {
-        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.tokens.invalidate();
     }
 }
 
@@ -206,10 +195,11 @@ impl WatchGuard {
         Ok(WatchGuard {
             http: Http::new(Vendor::Watchguard, &conn.base_url, &conn.limits)?,
             auth: WgAuth {
-                access_id: conn.principal.clone().unwrap_or_default(),
-                password: secret("password")?,
+                tokens: TokenSource::new(
+                    WgGrant { access_id: conn.principal.clone().unwrap_or_default(), password: secret("password")? },
+                    Duration::from_secs(3600),
+                ),
                 api_key: secret("apiKey")?,
-                token: Mutex::new(None),
             },
             home: conn.home.clone().unwrap_or_default(),
             txn_wait: Duration::from_secs(20),
@@ -342,13 +332,7 @@ fn error(op: &str, resp: &Resp) -> VendorError {
         .and_then(Json::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&resp.body).chars().take(200).collect());
-    let kind = match resp.status.as_u16() {
-        401 | 403 => ErrorKind::Auth,
-        404 => ErrorKind::NotFound,
-        409 => ErrorKind::Conflict,
-        s if s >= 500 => ErrorKind::Retryable,
-        _ => ErrorKind::Rejected,
-    };
+    let kind = ErrorKind::from_status(resp.status.as_u16());
     VendorError::new(Vendor::Watchguard, kind, op, format!("{} ({})", message, resp.status.as_u16()))
 }
 

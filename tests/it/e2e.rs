@@ -582,3 +582,48 @@ async fn veeam_creates_and_pulse_registrations_with_lost_answers_replay_their_re
     }
     assert!(replayed > 0, "no lost create was replayed: the test proves nothing with this seed");
 }
+
+/// How many token requests each vendor saw, by the journal.
+async fn token_requests(served: &Served) -> BTreeMap<String, usize> {
+    let journal = served.get("/_sandbox/requests").await;
+    let mut counts = BTreeMap::new();
+    for x in journal["exchanges"].as_array().expect("exchanges") {
+        let path = x["path"].as_str().unwrap_or_default();
+        if ["/token", "/idp/token", "/oauth/token", "/connect/token"].iter().any(|t| path.ends_with(t)) {
+            *counts.entry(x["vendor"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_token_per_connection_however_many_calls_run_at_once() {
+    let served = Served::start(&["--journal"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    ok(&served.run(&["apply", &d, "--auto-approve"]));
+    crate::support::client().delete(format!("{}/_sandbox/requests", served.admin)).send().await.unwrap();
+    // A converged plan lists several collections of each vendor at once.
+    let plan = served.run(&["plan", &d, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    let tokens = token_requests(&served).await;
+    for vendor in ["veeam", "acronis", "watchguard", "avepoint"] {
+        assert_eq!(tokens.get(vendor), Some(&1), "{vendor} signed in once per run: {tokens:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_token_endpoint_costs_one_retry_budget_not_its_square() {
+    // Every Veeam answer is a server failure (520 without a custom code), the token's too.
+    let served = Served::start(&["--journal", "--faults", "veeam:5xx=1"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let plan = served.run(&["plan", &d]);
+    assert_eq!(plan.code, 1, "{plan}");
+    assert!(plan.stdout.contains("veeam") || plan.stderr.contains("veeam"), "{plan}");
+    // Two lists at once, five tries each, one token attempt per try: at most 10 token
+    // requests (with the token fetch retried inside each try it was 50).
+    let tokens = token_requests(&served).await;
+    let veeam = tokens.get("veeam").copied().unwrap_or_default();
+    assert!((1..=10).contains(&veeam), "Veeam token requests: {veeam}");
+}

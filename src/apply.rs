@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::engine::Vendors;
 use crate::model::{Limits, PortalTaskDelivery, Vendor};
 use crate::plan::{Action, ActionKind, Plan};
-use crate::provider::{ActionContext, DesiredObject, ErrorKind, FieldValue, ObservedObject, Outcome, VendorError};
+use crate::provider::{ActionContext, DesiredObject, ErrorKind, FieldValue, Outcome, Realize, VendorError};
 use crate::secrets::Secrets;
 use crate::state::{HistoryEntry, Intent, NewTask, StateSnapshot, StateStore, TaskRecord, TaskStatus};
 
@@ -307,7 +307,13 @@ impl Executor {
         // 1. Look it up first: never create blindly.
         match reader.lookup(d, parent_id.as_deref()).await {
             Ok(Some(o)) => {
-                if ours(d, &o, earlier.is_some(), parent_id.is_some() && d.parent.is_some()) {
+                // The planner's ownership rule, on what the lookup found.
+                let task = match &d.realize {
+                    Realize::Portal(form) => initial.task(&d.key, &form.task),
+                    _ => None,
+                };
+                let managed_parent = parent_id.is_some() && d.parent.is_some();
+                if crate::core::claim(d, &o, earlier, task, managed_parent).is_some() {
                     return self.bound(
                         a,
                         &o.id,
@@ -567,12 +573,6 @@ impl Executor {
             tracing::warn!("could not write history for {}: {e}", r.action);
         }
     }
-}
-
-/// Whether an object found at apply time is tenantry's: it carries the owner marker, an earlier
-/// run of ours was creating it, or it sits under a parent tenantry manages.
-fn ours(d: &DesiredObject, o: &ObservedObject, earlier_intent: bool, managed_parent: bool) -> bool {
-    (d.marker.is_some() && o.marker == d.marker) || earlier_intent || managed_parent
 }
 
 fn skip_tree(

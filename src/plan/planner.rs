@@ -312,24 +312,14 @@ impl<'a> Planner<'a> {
         match matches.as_slice() {
             [] => Found::Nothing,
             [o] => {
-                if d.marker.is_some() && o.marker == d.marker {
-                    Found::Ours(o, "it carries tenantry's owner marker".into())
-                } else if let Some(intent) = state.intents.get(&d.key) {
-                    Found::Ours(
-                        o,
-                        format!(
-                            "an earlier run started creating it at {} and stopped before recording it",
-                            fmt_time(intent.started_at)
-                        ),
-                    )
-                } else if let Realize::Portal(form) = &d.realize
-                    && let Some(task) = self.task(&d.key, &form.task)
-                {
-                    Found::Ours(o, format!("portal task {} created it", task.id))
-                } else if let (Some(parent), Some(_)) = (&d.parent, parent_id) {
-                    Found::Ours(o, format!("it sits under the {} tenantry manages", parent.kind))
-                } else {
-                    Found::Conflict(o)
+                let task = match &d.realize {
+                    Realize::Portal(form) => self.task(&d.key, &form.task),
+                    _ => None,
+                };
+                let managed_parent = d.parent.is_some() && parent_id.is_some();
+                match crate::core::claim(d, o, state.intents.get(&d.key), task, managed_parent) {
+                    Some(why) => Found::Ours(o, why),
+                    None => Found::Conflict(o),
                 }
             }
             _ => Found::Ambiguous(matches),

@@ -144,12 +144,17 @@ impl Grant for ClientGrant {
 struct ClientAuth(TokenSource<ClientGrant>);
 
 impl Auth for ClientAuth {
+    fn refused_hint(&self) -> String {
+        "check connections.acronis.clientId, the client secret it references, and the API client's role in the Acronis management portal".into()
+    }
+
     fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
         Box::pin(async move { Ok(vec![bearer_header(Vendor::Acronis, &self.0.bearer(http).await?)?]) })
     }
 
-    fn invalidate(&self) {
+    fn invalidate(&self) -> bool {
         self.0.invalidate();
+        true
     }
 }
 

@@ -132,12 +132,17 @@ struct ClientAuth {
 }
 
 impl Auth for ClientAuth {
+    fn refused_hint(&self) -> String {
+        "check connections.avepoint.clientId, the client secret it references, and the app's API permissions".into()
+    }
+
     fn headers<'a>(&'a self, _http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
         Box::pin(async move { Ok(vec![bearer_header(Vendor::Avepoint, &self.tokens.bearer(&self.identity).await?)?]) })
     }
 
-    fn invalidate(&self) {
+    fn invalidate(&self) -> bool {
         self.tokens.invalidate();
+        true
     }
 }
 

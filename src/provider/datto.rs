@@ -60,6 +60,10 @@ mod wire {
 struct Basic(SecretString);
 
 impl Auth for Basic {
+    fn refused_hint(&self) -> String {
+        "check connections.datto.publicKey and the secret key it references (Datto Partner Portal, Admin, Integrations, API keys)".into()
+    }
+
     fn headers<'a>(&'a self, _http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
         Box::pin(async move {
             let v = HeaderValue::from_str(&format!("Basic {}", self.0.expose_secret())).map_err(|_| {

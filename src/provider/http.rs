@@ -287,8 +287,14 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 pub trait Auth: Send + Sync {
     /// Headers to add to a request (fetching a token first when needed).
     fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>>;
-    /// Forget a cached token (after a 401).
-    fn invalidate(&self) {}
+    /// The vendor refused the credentials (401): forget a cached token, and say whether there
+    /// is anything to renew. Fixed credentials (API keys, a static token) have nothing: the
+    /// 401 is final.
+    fn invalidate(&self) -> bool {
+        false
+    }
+    /// What to check when the credentials are refused (the settings in `tenantry.yaml`).
+    fn refused_hint(&self) -> String;
 }
 
 /// An HTTP connection to one vendor.
@@ -385,9 +391,17 @@ impl Http {
             .with_max_delay(Duration::from_secs(15))
             .with_max_times(self.max_attempts - 1)
             .with_jitter();
+        // A refused token is renewed once per request: a second 401 with a fresh token is the
+        // vendor's answer, final for this request (and, through the error, for the run).
+        let mut refusals = 0;
         attempt
             .retry(backoff)
-            .when(|a: &Attempt| a.retry)
+            .when(|a: &Attempt| {
+                if a.error.kind == ErrorKind::Auth {
+                    refusals += 1;
+                }
+                a.retry && refusals < 2
+            })
             .adjust(|a: &Attempt, d| a.wait.or(d))
             .notify(|a: &Attempt, d| tracing::info!(vendor = %self.vendor, "{}; retrying in {:?}", a.error, d))
             .await
@@ -484,13 +498,15 @@ impl Http {
             && !req.anonymous
             && let Some(a) = auth
         {
-            a.invalidate();
-            return Err(fail(
-                ErrorKind::Auth,
-                "the credentials were refused (401); fetching a new token".into(),
-                true,
-                Some(Duration::ZERO),
-            ));
+            // A token is renewed once (see `send`); refused fixed credentials are final.
+            let renew = a.invalidate();
+            let message = match renew {
+                true => "the credentials were refused (401); fetching a new token",
+                false => "the credentials were refused (401)",
+            };
+            let mut refused = fail(ErrorKind::Auth, message.into(), renew, Some(Duration::ZERO));
+            refused.error.hint = Some(a.refused_hint());
+            return Err(refused);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             let wait = retry_after(&resp).unwrap_or(self.penalty);

@@ -154,12 +154,17 @@ impl Grant for VeeamGrant {
 struct VeeamAuth(TokenSource<VeeamGrant>);
 
 impl Auth for VeeamAuth {
+    fn refused_hint(&self) -> String {
+        "check connections.veeam.username, the password it references, and that the user may use the REST API".into()
+    }
+
     fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
         Box::pin(async move { Ok(vec![bearer_header(Vendor::Veeam, &self.0.bearer(http).await?)?]) })
     }
 
-    fn invalidate(&self) {
+    fn invalidate(&self) -> bool {
         self.0.invalidate();
+        true
     }
 }
 

@@ -85,6 +85,10 @@ mod wire {
 struct TokenAuth(SecretString);
 
 impl Auth for TokenAuth {
+    fn refused_hint(&self) -> String {
+        "check the API token connections.velocloud.token references (VCO, Administration, API tokens): expired or revoked?".into()
+    }
+
     fn headers<'a>(&'a self, _http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
         Box::pin(async move {
             let v = HeaderValue::from_str(&format!("Token {}", self.0.expose_secret())).map_err(|_| {

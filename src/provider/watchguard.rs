@@ -151,6 +151,10 @@ struct WgAuth {
 }
 
 impl Auth for WgAuth {
+    fn refused_hint(&self) -> String {
+        "check connections.watchguard.accessId and the password and API key it references (WatchGuard Cloud, Managed Access)".into()
+    }
+
     fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>> {
         Box::pin(async move {
             let key = HeaderValue::from_str(self.api_key.expose_secret()).map_err(|_| {
@@ -169,8 +173,9 @@ impl Auth for WgAuth {
         })
     }
 
-    fn invalidate(&self) {
+    fn invalidate(&self) -> bool {
         self.tokens.invalidate();
+        true
     }
 }
 

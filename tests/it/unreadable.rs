@@ -250,3 +250,39 @@ async fn lookups_fail_on_unreadable_answers_and_unknown_kinds_instead_of_finding
     }
     sandbox.stop().await;
 }
+
+/// Refused credentials are final for the run: a wrong Datto key pair or VeloCloud token (fixed
+/// credentials, nothing to renew) is one request and an error naming the setting, and a
+/// refused token is renewed once per request, never retried in a loop.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_credentials_are_final_and_name_the_setting_to_check() {
+    use tenantry::model::Vendor;
+    use tenantry::provider::ErrorKind;
+    let sandbox = tenantry::sandbox::Sandbox::start(tenantry::sandbox::Options::default()).await.unwrap();
+    let (connections, mut values) = sandbox.connections();
+    for (reference, value) in values.iter_mut() {
+        if reference.ends_with("DATTO_SECRET_KEY") || reference.ends_with("VCO_TOKEN") {
+            *value = "wrong-credential".into();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = tenantry::secrets::Secrets::new(dir.path(), false).with_values(values);
+    let vendors = tenantry::engine::Vendors::connect(&connections, &secrets);
+    let scope = tenantry::provider::ObserveScope::default();
+    for (vendor, setting) in
+        [(Vendor::Datto, "connections.datto.publicKey"), (Vendor::Velocloud, "connections.velocloud.token")]
+    {
+        let before = sandbox.shared.journal.to_json()["counts"][vendor.id()].as_u64().unwrap_or_default();
+        let started = std::time::Instant::now();
+        let e = vendors.readers[&vendor].observe(&scope).await.expect_err("refused");
+        let requests = sandbox.shared.journal.to_json()["counts"][vendor.id()].as_u64().unwrap_or_default() - before;
+        assert_eq!(e.kind, ErrorKind::Auth, "{vendor}: {e}");
+        assert!(e.message.contains("refused (401)"), "{vendor}: {e}");
+        assert!(e.hint.as_deref().is_some_and(|h| h.contains(setting)), "{vendor}: {:?}", e.hint);
+        assert!(!format!("{e} {:?}", e.hint).contains("wrong-credential"), "no secret in the message");
+        // Each of the observer's concurrent reads asked once; none was retried.
+        assert!(requests <= 3, "{vendor}: {requests} requests for a refused credential");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{vendor}: {:?}", started.elapsed());
+    }
+    sandbox.stop().await;
+}

@@ -56,6 +56,12 @@ pub struct InputFile {
 
 /// Find and read every `*.yaml` / `*.yml` under `dir`, skipping hidden directories (`.tenantry`,
 /// `.git`) and not following directory symlinks. Files come back sorted by path.
+///
+/// Nothing that could be a manifest is skipped in silence (a run that skipped a customer's file
+/// could prune that customer's vendor objects): a manifest name that is not a readable regular
+/// file (a dangling or looping symlink, a FIFO, a device), a symlink to a directory, and a file
+/// over the size budget come back as unreadable inputs, which validation reports by name. Sizes
+/// are checked before reading, and a file is never read past the budget.
 pub fn read_dir(dir: &Path) -> Result<Vec<InputFile>, LoadError> {
     let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound { path: dir.to_path_buf() },
@@ -64,7 +70,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<InputFile>, LoadError> {
     if !meta.is_dir() {
         return Err(LoadError::NotADirectory { path: dir.to_path_buf() });
     }
-    let mut paths = Vec::new();
+    let mut found: Vec<(PathBuf, Option<String>)> = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
         let entries = std::fs::read_dir(&current).map_err(|e| LoadError::Io { path: current.clone(), source: e })?;
@@ -77,22 +83,73 @@ pub fn read_dir(dir: &Path) -> Result<Vec<InputFile>, LoadError> {
             }
             let path = entry.path();
             let file_type = entry.file_type().map_err(|e| LoadError::Io { path: path.clone(), source: e })?;
+            let manifest_name = name.ends_with(".yaml") || name.ends_with(".yml");
             if file_type.is_dir() {
                 stack.push(path);
-            } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && path.is_file() {
-                paths.push(path);
+            } else if file_type.is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(target) if target.is_dir() => found.push((
+                        path,
+                        Some("a symbolic link to a directory, which tenantry does not follow: move the manifests into the repository or remove the link".into()),
+                    )),
+                    Ok(target) if manifest_name => found.push((path, not_regular(&target))),
+                    Ok(_) => {}
+                    // Dangling or looping: whatever it pointed at (a file, a directory of
+                    // customers) is not there to read.
+                    Err(e) => found.push((path, Some(format!("a symbolic link that cannot be followed ({e})")))),
+                }
+            } else if manifest_name {
+                let why = entry.metadata().map(|m| not_regular(&m)).unwrap_or_else(|e| Some(format!("{e}")));
+                found.push((path, why));
             }
         }
     }
-    paths.sort();
-    Ok(super::par_map(&paths, |path| {
+    found.sort();
+    let limit = Budgets::default().max_file_bytes;
+    Ok(super::par_map(&found, |(path, problem)| {
         let relative = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
-        let text = match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string()),
-            Err(e) => Err(format!("cannot read the file: {e}")),
+        let text = match problem {
+            Some(why) => Err(format!("cannot read it as a manifest: {why}")),
+            None => read_bounded(path, limit),
         };
         InputFile { relative, text }
     }))
+}
+
+/// Why a manifest name is not a file to read (`None`: it is a regular file).
+fn not_regular(meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return None;
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Some(format!("{what}, not a regular file"))
+}
+
+/// The file's text, refused without reading when it is over `limit` bytes (and never read past
+/// it, should it grow meanwhile).
+fn read_bounded(path: &Path, limit: usize) -> Result<String, String> {
+    use std::io::Read;
+    let over = |size: u64| format!("the file is {size} bytes, over the {limit}-byte limit for one manifest file");
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let size = file.metadata().map_err(|e| format!("cannot read the file: {e}"))?.len();
+    if size > limit as u64 {
+        return Err(over(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() > limit {
+        return Err(over(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string())
 }
 
 /// Read and validate the manifest directory `dir`.

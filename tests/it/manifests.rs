@@ -318,3 +318,44 @@ fn arbitrary_manifests_never_panic_and_every_diagnostic_names_a_file_and_line() 
     assert!(cases >= 100, "only {cases} cases in the time budget");
     assert!(invalid > cases / 2 && invalid < cases, "{invalid} of {cases} invalid: the edits are not exploring");
 }
+
+/// Nothing that could hold a manifest is skipped in silence (a run that skipped a customer's
+/// file could prune that customer): each entry that cannot be read is an error naming it, and
+/// an oversized file is refused before it is read.
+#[test]
+fn unreadable_entries_are_errors_naming_them_and_big_files_are_not_read() {
+    use std::os::unix::fs::symlink;
+    let dir = crate::support::example_copy();
+    let customers = dir.path().join("customers");
+    symlink("/nonexistent/ghost.yaml", customers.join("ghost.yaml")).unwrap();
+    symlink("loop-b.yaml", customers.join("loop-a.yaml")).unwrap();
+    symlink("loop-a.yaml", customers.join("loop-b.yaml")).unwrap();
+    symlink("/nonexistent/more-customers", dir.path().join("more")).unwrap();
+    symlink(dir.path().join("profiles"), dir.path().join("linked-profiles")).unwrap();
+    let fifo = customers.join("pipe.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    // 5 MiB: over the 4 MiB budget for one file. A sparse file: its size says so unread.
+    let big = std::fs::File::create(customers.join("big.yaml")).unwrap();
+    big.set_len(5 << 20).unwrap();
+
+    let loaded = manifest::load_dir(dir.path()).expect("the directory itself is readable");
+    let plain = diag::render_plain(&loaded.diagnostics, &loaded.sources);
+    assert!(loaded.desired.is_none(), "{plain}");
+    for (name, why) in [
+        ("customers/ghost.yaml", "cannot be followed"),
+        ("customers/loop-a.yaml", "cannot be followed"),
+        ("customers/loop-b.yaml", "cannot be followed"),
+        ("more", "cannot be followed"),
+        ("linked-profiles", "a symbolic link to a directory"),
+        ("customers/pipe.yaml", "a FIFO"),
+        ("customers/big.yaml", "over the 4194304-byte limit"),
+    ] {
+        let line = plain.lines().find(|l| l.contains(&format!("{name}:"))).unwrap_or_else(|| panic!("{name}: {plain}"));
+        assert!(line.contains(why), "{name}: {line}");
+    }
+    // The CLI says so too, with exit 1 (and so does plan, before observing anything).
+    let r = crate::support::run(&["validate", &dir.path().display().to_string()]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stdout.contains("pipe.yaml") || r.stderr.contains("pipe.yaml"), "{r}");
+}

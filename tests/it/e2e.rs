@@ -627,3 +627,24 @@ async fn a_failing_token_endpoint_costs_one_retry_budget_not_its_square() {
     let veeam = tokens.get("veeam").copied().unwrap_or_default();
     assert!((1..=10).contains(&veeam), "Veeam token requests: {veeam}");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_process_quietly_as_for_other_unix_tools() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    ok(&run(&["apply", "--sandbox", &d, "--auto-approve"]));
+    for args in [vec!["plan", "--sandbox", "--format", "json", &d], vec!["sandbox", "dump", "-d", &d]] {
+        let mut child = crate::support::command(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start tenantry");
+        // The reader goes away before anything is written (`| head -c 0`).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

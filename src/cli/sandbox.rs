@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Seconds VCSP Pulse takes to map a new tenant.
     #[arg(long, value_name = "SECS")]
     pub pulse_delay: Option<f64>,
+    /// Seconds a throttled answer (the `429` fault) asks to wait, where the vendor names one
+    /// (`Retry-After`, VSPC's `retryAfter`).
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    pub throttle_wait: u64,
     /// Seed for the fault dice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -108,6 +112,7 @@ async fn serve(a: ServeArgs) -> CliResult {
         seed: a.seed,
         customers: !a.no_customers,
         journal: a.journal,
+        throttle_wait: a.throttle_wait,
         ..Options::default()
     };
     if let Some(l) = a.latency {

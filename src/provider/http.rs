@@ -403,7 +403,14 @@ impl Http {
                 a.retry && refusals < 2
             })
             .adjust(|a: &Attempt, d| a.wait.or(d))
-            .notify(|a: &Attempt, d| tracing::info!(vendor = %self.vendor, "{}; retrying in {:?}", a.error, d))
+            .notify(|a: &Attempt, d| {
+                // A long wait is shown at the default verbosity: the run is waiting, not stalled.
+                if d >= VISIBLE_WAIT {
+                    tracing::warn!(vendor = %self.vendor, "{}; retrying in {}s", a.error, d.as_secs());
+                } else {
+                    tracing::info!(vendor = %self.vendor, "{}; retrying in {:?}", a.error, d);
+                }
+            })
             .await
             .map_err(|a| a.error)
     }
@@ -423,6 +430,9 @@ impl Http {
                 .and_then(|t| t.checked_duration_since(Instant::now()))
         };
         if let Some(w) = wait {
+            if w >= VISIBLE_WAIT {
+                tracing::warn!(vendor = %self.vendor, "throttled: waiting {}s before {}", w.as_secs(), req.describe());
+            }
             tokio::time::sleep(w).await;
         }
         self.limiter.until_ready().await;
@@ -512,7 +522,7 @@ impl Http {
             let wait = retry_after(&resp).unwrap_or(self.penalty);
             *self.penalty_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
             // A throttled request was not processed: always safe to send again.
-            return Err(fail(ErrorKind::Retryable, format!("throttled (429); waiting {wait:?}"), true, Some(wait)));
+            return Err(fail(ErrorKind::Retryable, "throttled (429)".to_string(), true, Some(wait)));
         }
         if status.is_server_error() && !self.refusal.is_some_and(|r| r(&resp)) {
             let text = format!("the vendor failed ({}){}", status.as_u16(), summary(&resp));
@@ -526,13 +536,34 @@ impl Http {
     }
 }
 
-/// The wait a 429 names: `Retry-After` seconds, or VSPC's `errors[].retryAfter`.
+/// The longest wait a vendor's `Retry-After` gets within one request; past it the request is
+/// tried again anyway (and its retry budget bounds the whole), so a vendor asking for an hour
+/// cannot hold the run, and its lock, for an hour.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Waits at least this long are shown on stderr at the default verbosity, so a run that waits
+/// (throttled, polling) never looks stalled.
+pub const VISIBLE_WAIT: Duration = Duration::from_secs(2);
+
+/// The wait a 429 names: `Retry-After` in either form (delay-seconds or an HTTP-date,
+/// RFC 9110 10.2.3), or VSPC's `errors[].retryAfter`; capped at [`MAX_RETRY_AFTER`].
 fn retry_after(resp: &Resp) -> Option<Duration> {
-    if let Some(s) = resp.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+    let named = match resp.header("retry-after") {
+        Some(v) => parse_retry_after(v, std::time::SystemTime::now()),
+        None => resp.error_json().pointer("/errors/0/retryAfter").and_then(Json::as_u64).map(Duration::from_secs),
+    };
+    named.map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+/// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` (a date in the past is no
+/// wait), as of `now`.
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(s) = value.parse::<u64>() {
         return Some(Duration::from_secs(s));
     }
-    let j = resp.error_json();
-    j.pointer("/errors/0/retryAfter").and_then(Json::as_u64).map(Duration::from_secs)
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A short excerpt of an error body's message, if there is one.
@@ -549,6 +580,30 @@ fn summary(resp: &Resp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_and_is_capped() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_000); // 2015-10-21 07:20:00 GMT
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(480)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO), "past: no wait");
+        assert_eq!(parse_retry_after("soon", now), None);
+        let throttled = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("retry-after", HeaderValue::from_str(value).unwrap());
+            Resp {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                headers,
+                body: Vec::new(),
+                vendor: Vendor::Datto,
+                request: "GET /x".into(),
+                secret: false,
+            }
+        };
+        assert_eq!(retry_after(&throttled("3")), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(&throttled("86400")), Some(MAX_RETRY_AFTER), "an hour's ask waits the cap");
+    }
 
     fn resp(body: &str, secret: bool) -> Resp {
         Resp {

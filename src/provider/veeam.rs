@@ -276,6 +276,9 @@ impl Veeam {
                 }
                 wire::ActionStatus::Running => {}
             }
+            if wait >= super::http::VISIBLE_WAIT {
+                tracing::warn!(vendor = %Vendor::Veeam, "{op}: the console is still running it; looking again in {}s", wait.as_secs());
+            }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(10));
         }

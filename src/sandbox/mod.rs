@@ -93,6 +93,14 @@ pub struct Options {
     /// Keep every vendor request and answer in the [`Journal`].
     #[serde(default)]
     pub journal: bool,
+    /// Seconds a throttled answer (the `429` fault) asks the client to wait, where the vendor
+    /// names a wait.
+    #[serde(default = "one_second")]
+    pub throttle_wait: u64,
+}
+
+fn one_second() -> u64 {
+    1
 }
 
 impl Default for Options {
@@ -113,6 +121,7 @@ impl Default for Options {
             tenant_users: 12,
             ports: BTreeMap::new(),
             journal: false,
+            throttle_wait: 1,
         }
     }
 }
@@ -498,7 +507,7 @@ pub const JOURNALED_HEADERS: &[&str] = &["accept", "content-type", "x-request-id
 fn vendor_layers(router: Router, vendor: Vendor, opts: &Options, shared: Arc<Shared>) -> Router {
     let dice = Arc::new(faults::Dice::shared(opts.seed, vendor, shared.faults.clone(), opts.latency));
     router
-        .layer(axum::middleware::from_fn_with_state((dice, vendor), fault_layer))
+        .layer(axum::middleware::from_fn_with_state((dice, vendor, opts.throttle_wait), fault_layer))
         .layer(axum::middleware::from_fn_with_state((shared, vendor), journal_layer))
 }
 
@@ -555,7 +564,11 @@ fn as_json(bytes: &[u8]) -> Json {
     serde_json::from_slice(bytes).unwrap_or_else(|_| Json::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-async fn fault_layer(State((dice, vendor)): State<(Arc<faults::Dice>, Vendor)>, req: Request, next: Next) -> Response {
+async fn fault_layer(
+    State((dice, vendor, wait)): State<(Arc<faults::Dice>, Vendor, u64)>,
+    req: Request,
+    next: Next,
+) -> Response {
     // A cursor an answer fault made up is answered here: the vendor never issued it.
     if let Some(page) = made_up_cursor(&dice, req.uri().query()) {
         return axum::Json(page).into_response();
@@ -571,7 +584,7 @@ async fn fault_layer(State((dice, vendor)): State<(Arc<faults::Dice>, Vendor)>, 
     match decision {
         faults::Decision::Pass => next.run(req).await,
         faults::Decision::ServerError => server_error(vendor),
-        faults::Decision::Throttle => throttled(vendor, 1),
+        faults::Decision::Throttle => throttled(vendor, wait),
         faults::Decision::Drop => dropped(),
         faults::Decision::Lose => {
             let _committed = next.run(req).await;

@@ -206,22 +206,30 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_naming_what_changed()
     );
     std::fs::write(&acme, text).unwrap();
 
-    // Unchanged: applied exactly (only soylent's objects), without a prompt.
+    // Unchanged: applied exactly (only soylent's objects), without a prompt. The VDC
+    // registration needs the Pulse mapping this run started: it waits (exit 2).
     let applied = served.run(&["apply", &f]);
-    ok(&applied);
+    assert_eq!(applied.code, 2, "{applied}");
+    assert!(applied.stdout.contains("0 failed, 1 waiting, 0 blocked"), "{applied}");
     assert!(applied.stdout.contains("Customer/soylent") && !applied.stdout.contains("Customer/acme"), "{applied}");
 
     // Converge what the saved plan started (Pulse mapping, VDC), so nothing moves on its own.
     ok(&served.run(&["apply", &d, "--target", "soylent", "--auto-approve"]));
-    // A vendor object the plan relied on changed since: refused, naming it.
+    // A vendor object the plan touches changed since: refused, naming it. (Only what a plan's
+    // actions touch or depend on is checked, so the plan syncs that object.)
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let edit_domain = |value: &str| {
+        let answer = rt.block_on(served.post(
+            "/_sandbox/edit",
+            json!({"vendor": "velocloud", "kind": "enterprise", "name": "Soylent Foods Inc", "field": "domain", "value": value}),
+        ));
+        assert_eq!(answer["status"], "done", "{answer}");
+    };
+    edit_domain("old.example");
     let plan = served.run(&["plan", &d, "--target", "soylent", "--out", &f]);
     ok(&plan);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let answer = rt.block_on(served.post(
-        "/_sandbox/edit",
-        json!({"vendor": "velocloud", "kind": "enterprise", "name": "Soylent Foods Inc", "field": "domain", "value": "x.example"}),
-    ));
-    assert_eq!(answer["status"], "done", "{answer}");
+    assert!(plan.stdout.contains("domain differs: 'old.example' -> 'soylent.example'"), "{plan}");
+    edit_domain("x.example");
     let planned: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert!(
         planned["fingerprints"]["observed"].as_object().unwrap().keys().any(|k| k.starts_with("velocloud:enterprise:")),
@@ -306,7 +314,8 @@ fn with_the_operator_off_every_human_step_is_listed_and_tasks_done_closes_one() 
     let dir = example_copy();
     let d = dir_arg(dir.path());
     let first = run(&["apply", "--sandbox", "--no-operator", &d, "--auto-approve"]);
-    ok(&first);
+    // Applied, and the portal tasks wait for a person: exit 2, not 0 ("converged").
+    assert_eq!(first.code, 2, "{first}");
     assert!(first.stdout.contains("What is waiting completes at the vendor"), "{first}");
 
     let plan = run(&["plan", "--sandbox", &d]);
@@ -411,7 +420,8 @@ async fn an_expired_authorization_link_is_renewed() {
     let dir = example_copy();
     let d = dir_arg(dir.path());
     let first = served.run(&["apply", &d, "--auto-approve", "--wait", "1s"]);
-    assert_eq!(first.code, 0, "{first}");
+    // Applied; the customers' consent is what it waits for: exit 2.
+    assert_eq!(first.code, 2, "{first}");
     let plan = served.run(&["plan", &d]);
     assert!(plan.stdout.contains("waiting for consent"), "{plan}");
     served.post("/_sandbox/clock", json!({"advanceSeconds": 73 * 3600})).await;
@@ -581,4 +591,153 @@ async fn veeam_creates_and_pulse_registrations_with_lost_answers_replay_their_re
         replayed += ids.values().filter(|&&n| n > 1).count();
     }
     assert!(replayed > 0, "no lost create was replayed: the test proves nothing with this seed");
+}
+
+/// The Datto SaaS client of `domain` as the sandbox holds it.
+fn datto_client<'j>(dump: &'j Json, domain: &str) -> &'j Json {
+    let clients = dump["datto"].as_array().expect("datto clients");
+    let c = clients.iter().find(|c| c["client"]["domain"] == domain);
+    &c.unwrap_or_else(|| panic!("no Datto client {domain} in {clients:#?}"))["client"]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_pending_blocked_and_conflicts_are_never_success() {
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    ok(&served.run(&["apply", &d, "--auto-approve"]));
+    let converged = served.run(&["plan", &d, "--detailed-exitcode"]);
+    assert_eq!(converged.code, 0, "the vendors match: {converged}");
+    assert!(converged.stdout.contains("No changes."), "{converged}");
+
+    // A cap below the seats already protected: Datto refuses it, so the only action is blocked.
+    edit_manifest(
+        dir.path(),
+        "customers/acme.yaml",
+        "cap: {enabled: true, seats: 80}",
+        "cap: {enabled: true, seats: 5}",
+    );
+    let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "a blocked action is pending: {plan}");
+    let planned: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let actions = planned["actions"].as_array().unwrap();
+    let ids: Vec<&str> = actions.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["customer/acme/datto/client:task:licensing"], "{planned:#}");
+    assert!(actions[0]["blocked"].is_string(), "{planned:#}");
+    let apply = served.run(&["apply", &d, "--auto-approve"]);
+    assert_eq!(apply.code, 1, "an apply that leaves a blocked action fails: {apply}");
+    assert!(apply.stdout.contains("0 failed, 0 waiting, 1 blocked"), "{apply}");
+    // Nothing reached Datto: it still holds the cap of 80.
+    let dump = served.dump().await;
+    assert_eq!(datto_client(&dump, "acme.example")["licenseCap"], json!(80), "{dump:#}");
+    edit_manifest(
+        dir.path(),
+        "customers/acme.yaml",
+        "cap: {enabled: true, seats: 5}",
+        "cap: {enabled: true, seats: 80}",
+    );
+    let back = served.run(&["plan", &d, "--detailed-exitcode"]);
+    assert_eq!(back.code, 0, "{back}");
+
+    // The state store is lost: AvePoint customers carry no owner marker, so they are conflicts.
+    let before = dumped(&dump);
+    std::fs::remove_dir_all(dir.path().join(".tenantry")).unwrap();
+    let apply = served.run(&["apply", &d, "--auto-approve"]);
+    assert_eq!(apply.code, 1, "an apply that leaves a conflict fails: {apply}");
+    assert!(apply.stdout.contains("Apply incomplete:"), "{apply}");
+    let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan}");
+    let planned: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let actions = planned["actions"].as_array().unwrap();
+    assert!(actions.iter().any(|a| a["kind"] == "conflict"), "{planned:#}");
+    assert!(
+        actions.iter().all(|a| a["kind"] == "conflict" || a["blocked"].is_string()),
+        "only conflicts and what waits for them remain: {planned:#}"
+    );
+    assert_eq!(dumped(&served.dump().await), before, "nothing was created or taken over");
+}
+
+/// Edit one field of one object at a simulated vendor, as someone in its portal would.
+async fn edit_at_vendor(served: &Served, vendor: &str, kind: &str, name: &str, field: &str, value: &str) {
+    let e = json!({"vendor": vendor, "kind": kind, "name": name, "field": field, "value": value});
+    let answer = served.post("/_sandbox/edit", e).await;
+    assert_eq!(answer["status"], "done", "{answer}");
+}
+
+/// The field of the sandbox object of `vendor` whose `section.name` is `name`.
+fn dumped_field(dump: &Json, vendor: &str, section: &str, name: &str, field: &str) -> Json {
+    let list = dump[vendor].as_array().expect("a list per vendor");
+    let o = list.iter().find(|o| o[section]["name"] == name);
+    o.unwrap_or_else(|| panic!("no {vendor} {section} {name}: {list:#?}"))[section][field].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_applied_once_and_only_what_it_touches_can_make_it_stale() {
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let file = dir.path().join("plan.json");
+    let f = dir_arg(&file);
+    ok(&served.run(&["apply", &d, "--auto-approve"]));
+
+    // Soylent drifted at VeloCloud: the plan syncs that one object.
+    edit_at_vendor(&served, "velocloud", "enterprise", "Soylent Foods Inc", "domain", "old.example").await;
+    let plan = served.run(&["plan", &d, "--out", &f, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan}");
+    let saved: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let id = saved["id"].as_str().expect("a plan file has an id").to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    let ids: Vec<&str> = saved["actions"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["customer/soylent/velocloud/enterprise:sync"]);
+
+    // `show` prints the saved plan as `plan` printed it, in each format.
+    let shown = crate::support::run(&["show", &f]);
+    ok(&shown);
+    assert_eq!(shown.stdout, plan.stdout);
+    assert!(shown.stdout.contains("Customer/soylent") && shown.stdout.contains("Soylent Foods Inc"), "{shown}");
+    let md = served.run(&["plan", &d, "--format", "markdown"]);
+    let shown_md = crate::support::run(&["show", &f, "--format", "markdown"]);
+    ok(&shown_md);
+    assert_eq!(shown_md.stdout, md.stdout);
+    let shown_json = crate::support::run(&["show", &f, "--format", "json"]);
+    ok(&shown_json);
+    assert_eq!(shown_json.stdout, std::fs::read_to_string(&file).unwrap());
+
+    // Someone edits another customer at another vendor: that does not make this plan stale.
+    edit_at_vendor(&served, "acronis", "tenant", "Acme Corp", "customer_id", "ACME-9999").await;
+    let applied = served.run(&["apply", &f]);
+    ok(&applied);
+    let dump = served.dump().await;
+    let domain = dump["velocloud"].as_array().unwrap().iter().find(|o| o["enterprise"]["name"] == "Soylent Foods Inc");
+    assert_eq!(domain.expect("soylent at VCO")["enterprise"]["domain"], json!("soylent.example"), "synced back");
+    assert_eq!(
+        dumped_field(&dump, "acronis", "tenant", "Acme Corp", "customer_id"),
+        json!("ACME-9999"),
+        "the saved plan did only what it said"
+    );
+    // The state store records the plan as applied.
+    let store = tenantry::state::sqlite::SqliteStore::open(&dir.path().join(".tenantry/sandbox/state.db")).unwrap();
+    let recorded = tenantry::state::StateStore::plan_applied(&store, &id).unwrap().expect("the plan id is recorded");
+    drop(store);
+
+    // Applied twice: refused, naming when, and nothing reaches the vendors.
+    let journal_before = served.get("/_sandbox/requests").await;
+    let again = served.run(&["apply", &f]);
+    assert_eq!(again.code, 1, "{again}");
+    let when = tenantry::plan::fmt_time(recorded.applied_at);
+    assert!(again.stderr.contains(&format!("plan {id} was applied at {when}")), "{again}");
+    assert!(!again.stderr.contains("not managed by tenantry"), "{again}");
+    assert_eq!(served.get("/_sandbox/requests").await, journal_before);
+
+    // A change to an object the plan touches does make it stale.
+    let plan = served.run(&["plan", &d, "--out", &f]);
+    ok(&plan);
+    assert!(plan.stdout.contains("customerId differs: 'ACME-9999' -> 'ACME-0001'"), "{plan}");
+    edit_at_vendor(&served, "acronis", "tenant", "Acme Corp", "customer_id", "ACME-7777").await;
+    let stale = served.run(&["apply", &f]);
+    assert_eq!(stale.code, 1, "{stale}");
+    assert!(stale.stderr.contains("the saved plan is stale"), "{stale}");
+    assert!(stale.stderr.contains("acronis tenant") && stale.stderr.contains("changed since the plan"), "{stale}");
+    let dump = served.dump().await;
+    assert_eq!(dumped_field(&dump, "acronis", "tenant", "Acme Corp", "customer_id"), json!("ACME-7777"), "untouched");
 }

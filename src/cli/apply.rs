@@ -149,6 +149,7 @@ async fn start(args: &ApplyArgs, ws: &Workspace) -> Result<(crate::state::lock::
     exec.delivery = ws.delivery.clone();
     exec.commit = git_commit(&ws.dir);
     exec.progress = Arc::new(Display::new());
+    exec.skew = ws.skew;
     let stop = exec.stop.clone();
     // Someone force-unlocked us: stop starting actions.
     let lost = lock.lost_flag();

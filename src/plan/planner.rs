@@ -605,7 +605,6 @@ impl<'a> Planner<'a> {
         binding: Option<&'a Binding>,
         how: Option<String>,
     ) {
-        let first_action = self.actions.len();
         self.rely_on(o, &d.key);
         let model = self.model(d.key.vendor);
         let mut changes: Vec<Change> = Vec::new();
@@ -689,6 +688,9 @@ impl<'a> Planner<'a> {
             self.push(a);
         }
 
+        // The portal steps still to be done on this object: an open task of one of these kinds
+        // is not verified, whatever else it shows.
+        let mut still_pending: BTreeSet<String> = portal.keys().cloned().collect();
         // Portal-only changes: one task per portal page.
         for (task_kind, list) in portal {
             let form = PortalForm {
@@ -746,15 +748,6 @@ impl<'a> Planner<'a> {
             self.push(a);
         }
 
-        // Open tasks verified by observation whose result now shows: they close themselves.
-        let tasks = self.tasks.get(&d.key).map(Vec::as_slice).unwrap_or_default();
-        for t in tasks.iter().filter(|t| t.is_open()) {
-            if t.verify == Verify::Observation && !self.actions[first_action..].iter().any(|a| a.reason.contains(&t.id))
-            {
-                self.verified.insert(t.id.clone());
-            }
-        }
-
         // Create-only differences: reported, never acted on.
         if !create_only.is_empty() {
             let fields: Vec<&str> = create_only.iter().map(|c| c.field.as_str()).collect();
@@ -794,6 +787,10 @@ impl<'a> Planner<'a> {
                     Some(policy) => (Some(policy.expected), Some(&policy.overdue)),
                     None => (p.expected, p.overdue.as_ref()),
                 };
+                // A task that re-triggers this wait is not done while the wait lasts.
+                if let Some(Overdue::PortalTask { form, .. }) = rule {
+                    still_pending.insert(form.task.clone());
+                }
                 let overdue = match (since, expected) {
                     (Some(s), Some(expected)) => elapsed(s, self.inputs.now) > expected,
                     _ => false,
@@ -806,35 +803,66 @@ impl<'a> Planner<'a> {
                 a.waits_for = Some(if overdue { Party::Operator } else { p.by });
                 a.object = None;
                 if overdue && let Some(rule) = rule {
+                    let usual = expected;
                     let expected = expected.map(crate::model::format_duration).unwrap_or_default();
                     match rule {
                         Overdue::Hint { hint } => {
                             a.reason = format!("{} (longer than the usual {expected})", a.reason);
                             a.hint = Some(hint.clone());
                         }
-                        Overdue::PortalTask { form, why } => match self.task(&d.key, &form.task) {
-                            Some(t) if t.is_open() && since.is_none_or(|s| t.created_at >= s) => {
-                                a.reason = format!(
-                                    "{}; portal task {} ({}) is open since {}",
-                                    a.reason,
-                                    t.id,
-                                    form.page,
-                                    fmt_time(t.created_at)
-                                );
-                                a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", t.id));
+                        Overdue::PortalTask { form, why } => {
+                            // The re-trigger handed out during this wait (open, or attested),
+                            // and whether it is itself younger than the usual time: one
+                            // re-trigger per expiry, never one per run.
+                            let retrigger = self.task(&d.key, &form.task).filter(|t| {
+                                matches!(t.status, crate::core::TaskStatus::Open | crate::core::TaskStatus::Done { .. })
+                                    && since.is_none_or(|s| t.created_at >= s)
+                            });
+                            let current =
+                                retrigger.filter(|t| usual.is_none_or(|e| elapsed(t.created_at, self.inputs.now) <= e));
+                            match current {
+                                Some(t) if t.is_open() => {
+                                    a.reason = format!(
+                                        "{}; portal task {} ({}) is open since {}",
+                                        a.reason,
+                                        t.id,
+                                        form.page,
+                                        fmt_time(t.created_at)
+                                    );
+                                    a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", t.id));
+                                }
+                                Some(t) => {
+                                    // Done by a person: the wait starts again from there.
+                                    a.reason = format!(
+                                        "{}; portal task {} ({}) was done at {}",
+                                        a.reason,
+                                        t.id,
+                                        form.page,
+                                        fmt_time(t.created_at)
+                                    );
+                                    a.waits_for = Some(p.by);
+                                }
+                                None => {
+                                    a.kind = ActionKind::PortalTask;
+                                    a.id = format!(
+                                        "{}:task:{}",
+                                        d.key.id(),
+                                        form.task.rsplit('/').next().unwrap_or(&form.task)
+                                    );
+                                    a.reason = match retrigger {
+                                        Some(t) => format!(
+                                            "{}; portal task {} of {} did not help within the usual {expected}: {why}",
+                                            a.reason,
+                                            t.id,
+                                            fmt_time(t.created_at)
+                                        ),
+                                        None => format!("{}; {why}", a.reason),
+                                    };
+                                    a.task = Some(task_spec(d, form, None));
+                                    a.object = Some(Arc::clone(d));
+                                }
                             }
-                            _ => {
-                                a.kind = ActionKind::PortalTask;
-                                a.id = format!(
-                                    "{}:task:{}",
-                                    d.key.id(),
-                                    form.task.rsplit('/').next().unwrap_or(&form.task)
-                                );
-                                a.reason = format!("{}; {why}", a.reason);
-                                a.task = Some(task_spec(d, form, None));
-                                a.object = Some(Arc::clone(d));
-                            }
-                        },
+                        }
                         Overdue::Register { why } => {
                             a.kind = ActionKind::Register;
                             a.id = format!("{}:register", d.key.id());
@@ -854,6 +882,16 @@ impl<'a> Planner<'a> {
                 a.object = None;
                 self.push(a);
                 pending_reason = Some(format!("it failed: {message}"));
+            }
+        }
+
+        // Open tasks verified by observation whose result now shows (no step of their kind is
+        // still pending here): they close themselves. Replaced is not verified, and neither is a
+        // task whose wait goes on.
+        let tasks = self.tasks.get(&d.key).map(Vec::as_slice).unwrap_or_default();
+        for t in tasks.iter().filter(|t| t.is_open()) {
+            if t.verify == Verify::Observation && !still_pending.contains(&t.task) {
+                self.verified.insert(t.id.clone());
             }
         }
 

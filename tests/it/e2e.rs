@@ -741,3 +741,80 @@ async fn a_saved_plan_is_applied_once_and_only_what_it_touches_can_make_it_stale
     let dump = served.dump().await;
     assert_eq!(dumped_field(&dump, "acronis", "tenant", "Acme Corp", "customer_id"), json!("ACME-7777"), "untouched");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_authorization_is_triggered_again_once_and_its_task_stays_open_while_pending() {
+    use tenantry::state::{StateStore, TaskStatus};
+    // Customers never act: every Datto client stays pending, every AvePoint consent unused.
+    let served = Served::start(&["--no-customers"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let store_path = dir.path().join(".tenantry/sandbox/state.db");
+    let apply = || served.run(&["apply", &d, "--auto-approve", "--wait", "1s"]);
+    let first = apply();
+    assert_eq!(first.code, 2, "{first}");
+    let links = |dump: &Json| -> BTreeMap<String, Json> {
+        let clients = dump["datto"].as_array().unwrap().iter();
+        clients
+            .map(|c| (c["client"]["domain"].as_str().unwrap().to_string(), c["client"]["linkExpires"].clone()))
+            .collect()
+    };
+    let sent = links(&served.dump().await);
+    assert!(!sent.is_empty());
+
+    // Past the Datto authorization expiry (and the AvePoint links' 72 hours).
+    served.post("/_sandbox/clock", json!({"advanceSeconds": 262_800})).await;
+    let mut after_first = None;
+    for run in 1..=3 {
+        let r = apply();
+        assert_eq!(r.code, 2, "run {run}: applied, waiting for the customers: {r}");
+        assert!(!r.stdout.contains("did not keep what was applied"), "run {run}: {r}");
+        let now = links(&served.dump().await);
+        match &after_first {
+            // The first run after the expiry sends every authorization e-mail again, once.
+            None => {
+                for (domain, expires) in &now {
+                    assert_ne!(Some(expires), sent.get(domain), "{domain}: the e-mail was sent again");
+                }
+                after_first = Some(now);
+            }
+            // Later runs send nothing: the re-sent e-mail has not expired.
+            Some(first) => assert_eq!(&now, first, "run {run} sent authorization e-mails again"),
+        }
+    }
+
+    // One Check Authorization task per pending client: open, never verified or replaced.
+    let store = tenantry::state::sqlite::SqliteStore::open(&store_path).unwrap();
+    let tasks = store.tasks().unwrap();
+    let checks: Vec<_> = tasks.iter().filter(|t| t.task == "datto/check-authorization").collect();
+    let mut per_client: BTreeMap<String, usize> = BTreeMap::new();
+    for t in &checks {
+        assert_eq!(t.status, TaskStatus::Open, "{t:?} while the client is still pending");
+        *per_client.entry(t.key.id()).or_default() += 1;
+    }
+    assert_eq!(per_client.len(), sent.len(), "a task for each pending client: {checks:#?}");
+    assert!(per_client.values().all(|&n| n == 1), "{per_client:?}");
+    let dump = served.dump().await;
+    assert!(
+        dump["datto"].as_array().unwrap().iter().all(|c| c["client"]["status"] == "PendingAuthorization"),
+        "{dump:#}"
+    );
+    // The re-trigger is in the history, once per client.
+    let history = store.history(None, 100_000).unwrap();
+    let retriggers = history.iter().filter(|h| h.action.ends_with(":task:check-authorization")).count();
+    assert_eq!(retriggers, sent.len(), "{history:#?}");
+    // And the AvePoint links re-issued by the first run hold: nothing is left to execute.
+    let reissued = history.iter().filter(|h| h.key.vendor == Vendor::Avepoint && h.kind == "register").count();
+    assert!(reissued > 0, "the expired AvePoint links were re-issued: {history:#?}");
+    drop(store);
+    let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan}");
+    let plan: Json = serde_json::from_str(&plan.stdout).unwrap();
+    let executable: Vec<&Json> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["blocked"].is_null() && a["kind"] != "await" && a["kind"] != "conflict")
+        .collect();
+    assert!(executable.is_empty(), "only waits remain: {executable:#?}");
+}

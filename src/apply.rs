@@ -92,6 +92,10 @@ pub struct Executor {
     pub progress: Arc<dyn Progress>,
     /// Set when the run must stop (the lock was lost, or an interrupt): no new action starts.
     pub stop: Arc<AtomicBool>,
+    /// Added to this machine's clock for what the run records as vendor-side times (when a
+    /// portal task was opened, when a link was sent): the sandbox's moved clock; else zero.
+    /// The planner compares those times with its own `now`, which has the same skew.
+    pub skew: jiff::SignedDuration,
 }
 
 impl Executor {
@@ -107,7 +111,13 @@ impl Executor {
             commit: None,
             progress: Arc::new(NoProgress),
             stop: Arc::new(AtomicBool::new(false)),
+            skew: jiff::SignedDuration::ZERO,
         }
+    }
+
+    /// Now, by the clock plans are made with (see [`Executor::skew`]).
+    pub fn now(&self) -> Timestamp {
+        crate::engine::now_with(self.skew)
     }
 
     /// Run every executable action of `plan`.
@@ -360,6 +370,7 @@ impl Executor {
             parent_id: parent_id.clone(),
             secrets: &self.secrets,
             request_id: request_id(&intent),
+            now: self.now(),
         };
         match writer.execute(&cx).await {
             Ok(outcome) => {
@@ -452,7 +463,13 @@ impl Executor {
             None => None,
         };
         let request = format!("{}:{}", a.id, Timestamp::now().as_millisecond());
-        let cx = ActionContext { action: a, parent_id, secrets: &self.secrets, request_id: uuid_from(&request) };
+        let cx = ActionContext {
+            action: a,
+            parent_id,
+            secrets: &self.secrets,
+            request_id: uuid_from(&request),
+            now: self.now(),
+        };
         match writer.execute(&cx).await {
             Ok(outcome) => {
                 if a.kind == ActionKind::Delete {
@@ -492,7 +509,7 @@ impl Executor {
             target,
             values: spec.values.clone(),
             verify: spec.form.verify,
-            created_at: Timestamp::now(),
+            created_at: self.now(),
         }) {
             Ok(r) => r,
             Err(e) => return (None, fail(format!("cannot record the portal task: {e}"))),

@@ -81,7 +81,7 @@ async fn run_dir(args: &ApplyArgs, ws: &Workspace, names: &render::Names, output
     for m in exec.redeliver().await {
         eprintln!("{m}");
     }
-    let first = make(ws, &args.targets, &ws.dir).await?;
+    let first = make(ws, &args.targets, &ws.dir, names).await?;
     print!("{}", render::text(&first, names, render::Style::new(output.stdout_color)));
     if !first.unavailable.is_empty() {
         return Err(CliError::new("some vendors could not be observed; nothing was applied")
@@ -149,6 +149,7 @@ async fn start(args: &ApplyArgs, ws: &Workspace) -> Result<(crate::state::lock::
     exec.delivery = ws.delivery.clone();
     exec.commit = git_commit(&ws.dir);
     exec.progress = Arc::new(Display::new());
+    exec.skew = ws.skew;
     let stop = exec.stop.clone();
     // Someone force-unlocked us: stop starting actions.
     let lost = lock.lost_flag();
@@ -250,6 +251,18 @@ async fn apply_saved(args: ApplyArgs, output: Output) -> CliResult {
 
 async fn run_saved(args: &ApplyArgs, ws: &Workspace, plan: Plan, names: &render::Names, output: Output) -> CliResult {
     let (_lock, exec) = start(args, ws).await?;
+    let id = plan.content_id();
+    if !plan.id.is_empty() && plan.id != id {
+        return Err(CliError::new(format!(
+            "{} was changed after it was made (its id {} does not match its content); nothing was applied",
+            args.path.display(),
+            plan.id
+        ))
+        .hint("make a new plan (`tenantry plan --out FILE`), review it, and apply that"));
+    }
+    if let Some(earlier) = exec.store.plan_applied(&id).map_err(CliError::from)? {
+        return Err(already_applied(&earlier));
+    }
     let stale = staleness(ws, &plan).await?;
     if !stale.is_empty() {
         return Err(CliError::new(format!("the saved plan is stale; nothing was applied:\n  {}", stale.join("\n  ")))
@@ -257,6 +270,10 @@ async fn run_saved(args: &ApplyArgs, ws: &Workspace, plan: Plan, names: &render:
     }
     if let Err(why) = exec_mod::check_guards(&plan, args.allow_irreversible) {
         return Err(CliError::new(why).hint("make the plan again and apply with --allow-irreversible"));
+    }
+    let record = crate::state::AppliedPlan { id, applied_at: jiff::Timestamp::now(), run: exec.run_id.clone() };
+    if let Some(earlier) = exec.store.record_plan_applied(&record).map_err(CliError::from)? {
+        return Err(already_applied(&earlier));
     }
     exec_mod::close_verified(&*exec.store, &plan);
     let plan = Arc::new(plan);
@@ -269,10 +286,43 @@ async fn run_saved(args: &ApplyArgs, ws: &Workspace, plan: Plan, names: &render:
     } else {
         Stopped::Converged
     };
-    finish(&[&report], None, &stopped, names, output)
+    let after = after_saved(&plan, &report, &*exec.store);
+    finish(&[&report], Some(&after), &stopped, names, output)
 }
 
-/// What changed since the plan was made: manifest files, and observed objects it relied on.
+fn already_applied(earlier: &crate::state::AppliedPlan) -> CliError {
+    CliError::new(format!(
+        "plan {} was applied at {} (run {}); nothing was applied",
+        earlier.id,
+        crate::plan::fmt_time(earlier.applied_at),
+        earlier.run
+    ))
+    .hint("a saved plan is applied once; make a new plan (`tenantry plan --out FILE`) for what is left")
+}
+
+/// The keys (`customer/acme/acronis/tenant`) of the objects the plan's actions touch, and of
+/// everything those depend on (parents and dependencies, transitively).
+fn touched(plan: &Plan, desired: &[Arc<crate::provider::DesiredObject>]) -> std::collections::BTreeSet<String> {
+    let by_key: BTreeMap<&crate::provider::ObjectKey, &crate::provider::DesiredObject> =
+        desired.iter().map(|d| (&d.key, d.as_ref())).collect();
+    let planned: BTreeMap<&crate::provider::ObjectKey, &crate::provider::DesiredObject> =
+        plan.actions.iter().filter_map(|a| a.object.as_deref().map(|d| (&d.key, d))).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack: Vec<&crate::provider::ObjectKey> = plan.actions.iter().map(|a| &a.key).collect();
+    while let Some(key) = stack.pop() {
+        if !seen.insert(key.id()) {
+            continue;
+        }
+        if let Some(d) = planned.get(key).or_else(|| by_key.get(key)) {
+            stack.extend(d.parent.iter());
+            stack.extend(d.depends_on.iter().map(|dep| &dep.key));
+        }
+    }
+    seen
+}
+
+/// What changed since the plan was made: manifest files, and the observed objects it relied on
+/// for what its actions touch or depend on (a change elsewhere does not make it stale).
 async fn staleness(ws: &Workspace, plan: &Plan) -> Result<Vec<String>, CliError> {
     let mut stale = Vec::new();
     let now = crate::engine::manifest_files(&ws.sources);
@@ -299,7 +349,11 @@ async fn staleness(ws: &Workspace, plan: &Plan) -> Result<Vec<String>, CliError>
     }
     let by_handle: BTreeMap<String, &crate::provider::ObservedObject> =
         observed.objects.iter().map(|o| (o.handle(), o)).collect();
+    let touched = touched(plan, &desired);
     for (handle, fingerprint) in &plan.fingerprints.observed {
+        if plan.fingerprints.used_by.get(handle).is_some_and(|users| users.is_disjoint(&touched)) {
+            continue;
+        }
         let vendor_ok = handle.split(':').next().and_then(crate::model::Vendor::parse);
         if vendor_ok.is_some_and(|v| observed.unavailable.contains_key(&v)) {
             continue;
@@ -361,7 +415,10 @@ fn finish(
             if a.blocked.as_deref().is_some_and(|b| b.starts_with(exec_mod::FAILED_EARLIER)) {
                 continue; // already reported as failed
             }
-            if a.blocked.is_some() || a.kind == ActionKind::Conflict {
+            if a.is_deferred() {
+                // It becomes possible once what it needs completes: it waits, like an await.
+                owners.entry(&a.key.owner).or_default().waiting.push(a);
+            } else if a.blocked.is_some() || a.kind == ActionKind::Conflict {
                 owners.entry(&a.key.owner).or_default().blocked.push(a);
             } else if a.kind == ActionKind::Await {
                 owners.entry(&a.key.owner).or_default().waiting.push(a);
@@ -398,7 +455,7 @@ fn finish(
             }
         }
         for a in &o.waiting {
-            println!("    {cyan}?{reset} {} {}: {}", a.key.vendor, a.title, a.reason);
+            println!("    {cyan}?{reset} {} {}: {}", a.key.vendor, a.title, a.blocked.as_deref().unwrap_or(&a.reason));
             if let Some(h) = &a.hint {
                 println!("      hint: {h}");
             }
@@ -408,9 +465,13 @@ fn finish(
         }
     }
     let line = format!("{} done, {} failed, {} waiting, {} blocked", totals.0, totals.1, totals.2, totals.3);
+    let blocked = totals.3 > 0;
     match stopped {
-        Stopped::Converged => println!("\n{green}{bold}Apply complete:{reset} {line}."),
-        Stopped::Waiting => println!(
+        Stopped::Converged | Stopped::Waiting if blocked && totals.1 == 0 => println!(
+            "\n{red}{bold}Apply incomplete:{reset} {line}. What is blocked (or in conflict) needs a change first: see above."
+        ),
+        Stopped::Converged if totals.2 == 0 => println!("\n{green}{bold}Apply complete:{reset} {line}."),
+        Stopped::Converged | Stopped::Waiting => println!(
             "\n{bold}Apply complete:{reset} {line}. What is waiting completes at the vendor; the next apply (or `tenantry serve`) follows it."
         ),
         Stopped::Failed => println!("\n{red}{bold}Apply finished with failures:{reset} {line}."),
@@ -430,10 +491,55 @@ fn finish(
             .hint("another tool may be changing these objects; check them at the vendor"));
         }
     }
+    let waiting = totals.2 > 0 || *stopped == Stopped::Waiting;
     Ok(match stopped {
-        Stopped::Converged | Stopped::Waiting if totals.1 == 0 => ExitCode::SUCCESS,
+        Stopped::Converged | Stopped::Waiting if totals.1 == 0 && !blocked => {
+            if waiting {
+                ExitCode::from(EXIT_WAITING)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         _ => ExitCode::from(1),
     })
+}
+
+/// `apply`'s exit status when everything it could do is done and nothing failed, is blocked or
+/// in conflict, but something waits for a person or a vendor (an await, an open portal task).
+pub const EXIT_WAITING: u8 = 2;
+
+/// What a saved plan leaves to report after it ran: its blocked actions, conflicts and awaits as
+/// planned, plus the portal tasks it opened that are still open and the creates the vendor is
+/// still completing (as awaits).
+fn after_saved(plan: &Plan, report: &RunReport, store: &dyn crate::state::StateStore) -> Plan {
+    let open: std::collections::BTreeSet<String> =
+        store.tasks().unwrap_or_default().into_iter().filter(|t| t.is_open()).map(|t| t.id).collect();
+    let results: BTreeMap<&str, &ActionResult> = report.results.iter().map(|r| (r.action.as_str(), r)).collect();
+    let mut after = plan.clone();
+    after.actions = plan
+        .actions
+        .iter()
+        .filter_map(|a| {
+            if !a.is_executable() {
+                return Some(a.clone());
+            }
+            let r = results.get(a.id.as_str())?;
+            let waiting = match (&r.outcome, a.kind) {
+                (Outcomed::Pending(m), _) => Some(m.clone()),
+                (Outcomed::Done(_), ActionKind::PortalTask) => r
+                    .vendor_id
+                    .as_ref()
+                    .filter(|id| open.contains(*id))
+                    .map(|id| format!("waiting for portal task {id}")),
+                _ => None,
+            }?;
+            let mut w = a.clone();
+            w.kind = ActionKind::Await;
+            w.reason = waiting;
+            Some(w)
+        })
+        .collect();
+    after
 }
 
 /// The manifests' git commit, for history (none outside a repository).

@@ -80,9 +80,9 @@ pub enum Command {
     ///
     /// Every action says why, and what it waits for. Nothing is changed and no secret is read
     /// beyond the connection credentials. Exit status: 0, or 1 on errors (including a vendor
-    /// that could not be observed); with --detailed-exitcode, 2 when there are changes.
+    /// that could not be observed); with --detailed-exitcode, 2 when anything is pending.
     #[command(
-        after_help = "Examples:\n  tenantry plan --sandbox manifests/\n  tenantry plan manifests/ --format markdown > plan.md\n  tenantry plan manifests/ --out plan.json --detailed-exitcode\n  tenantry plan manifests/ --target acme --format json | jq '.actions[].reason'"
+        after_help = "Exit status:\n  0  no errors; with --detailed-exitcode: the vendors match the manifests, nothing is pending\n  1  error: invalid manifests, a vendor that could not be observed, a held lock, bad usage\n  2  only with --detailed-exitcode: something is pending (a change, a portal task, an await,\n     a blocked action or a conflict)\n\nExamples:\n  tenantry plan --sandbox manifests/\n  tenantry plan manifests/ --format markdown > plan.md\n  tenantry plan manifests/ --out plan.json --detailed-exitcode\n  tenantry plan manifests/ --target acme --format json | jq '.actions[].reason'"
     )]
     Plan(plan::PlanArgs),
 
@@ -91,12 +91,21 @@ pub enum Command {
     /// Prints the plan, asks for confirmation (or --auto-approve), then applies it under the
     /// state lock: in dependency order, concurrently per vendor, following what it started
     /// (verifications, authorizations) for up to --wait. Safe to interrupt and re-run: creates
-    /// are looked up before they are sent, so nothing is duplicated. Exit status 1 if anything
-    /// failed.
+    /// are looked up before they are sent, so nothing is duplicated. Exit status: 0 converged,
+    /// 1 when anything failed, is blocked or in conflict, 2 when the rest waits for a person or
+    /// a vendor.
     #[command(
-        after_help = "Examples:\n  tenantry apply --sandbox manifests/\n  tenantry apply --auto-approve manifests/\n  tenantry plan manifests/ --out plan.json && tenantry apply plan.json\n  tenantry apply manifests/ --target acme --lock-timeout 5m"
+        after_help = "Exit status:\n  0  converged: nothing failed, nothing is blocked, no conflict, nothing waits\n  1  error: an action failed, an action is blocked, a conflict remains, the plan file is stale\n     or was applied already, the run was refused or interrupted, a vendor could not be observed\n  2  applied, nothing failed or is blocked, but something waits for a customer, an operator or\n     the vendor (an await, an open portal task); the next apply or `tenantry serve` follows it\n\nExamples:\n  tenantry apply --sandbox manifests/\n  tenantry apply --auto-approve manifests/\n  tenantry plan manifests/ --out plan.json && tenantry apply plan.json\n  tenantry apply manifests/ --target acme --lock-timeout 5m"
     )]
     Apply(apply::ApplyArgs),
+
+    /// Print a saved plan (from `tenantry plan --out FILE`) as `plan` printed it.
+    ///
+    /// Reads only the file: no vendor is observed and nothing is checked against the manifests.
+    #[command(
+        after_help = "Examples:\n  tenantry show plan.json\n  tenantry show plan.json --format markdown > plan.md\n  tenantry show plan.json --format json | jq .id"
+    )]
+    Show(plan::ShowArgs),
 
     /// Portal tasks: steps a vendor has no API for, with every value to enter.
     #[command(
@@ -182,6 +191,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::validate(args, output),
         Command::Schema(args) => validate::schema(args),
+        Command::Show(args) => plan::show(args, output),
         Command::Tasks(args) => state::tasks(args, output),
         Command::History(args) => state::history(args),
         Command::ForceUnlock(args) => state::force_unlock(args),

@@ -21,7 +21,8 @@ pub struct PlanArgs {
     /// Also save the plan (JSON) to FILE, for `tenantry apply FILE`. It holds no secret.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Exit 2 when the plan has changes, 0 when it has none (1 stays "error").
+    /// Exit 2 when anything is pending (changes, portal tasks, awaits, blocked actions,
+    /// conflicts), 0 only when the vendors match the manifests; 1 stays "error".
     #[arg(long)]
     pub detailed_exitcode: bool,
     #[command(flatten)]
@@ -42,7 +43,7 @@ pub async fn plan(args: PlanArgs, output: Output) -> CliResult {
     let names = render::names(&desired);
     workspace::select(&mut desired, &args.targets)?;
     let ws = Workspace::open(&args.dir, desired, sources, &args.connect, false).await?;
-    let result = make(&ws, &args.targets, &args.dir).await;
+    let result = make(&ws, &args.targets, &args.dir, &names).await;
     ws.close().await;
     let plan = result?;
 
@@ -60,11 +61,37 @@ pub async fn plan(args: PlanArgs, output: Output) -> CliResult {
         return Err(CliError::new(format!("the plan is incomplete: {} could not be observed", vendors.join(", ")))
             .hint("the reasons are printed above; try --sandbox to run against the built-in simulators"));
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if args.detailed_exitcode && plan.is_pending() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-/// The plan for a workspace, with the CLI's options.
-pub async fn make(ws: &Workspace, targets: &TargetArgs, dir: &Path) -> Result<Plan, CliError> {
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan file saved by `tenantry plan --out FILE`.
+    #[arg(value_name = "PLANFILE")]
+    pub file: PathBuf,
+    /// Output format on stdout, as for `tenantry plan`.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+/// `tenantry show PLANFILE`: print a saved plan with the renderers `plan` uses.
+pub fn show(args: ShowArgs, output: Output) -> CliResult {
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", args.file.display())))?;
+    let plan = json::parse(&text).map_err(|e| CliError::new(format!("{}: {e}", args.file.display())))?;
+    match args.format {
+        PlanFormat::Text => print!("{}", render::text(&plan, &plan.names, render::Style::new(output.stdout_color))),
+        PlanFormat::Markdown => print!("{}", render::markdown(&plan, &plan.names)),
+        PlanFormat::Json => print!("{}", json::render(&plan)),
+    }
+    if !plan.id.is_empty() && plan.id != plan.content_id() {
+        eprintln!("warning: {} was changed after it was made; `tenantry apply` refuses it", args.file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plan for a workspace, with the CLI's options, the names of its owners, and its id.
+pub async fn make(ws: &Workspace, targets: &TargetArgs, dir: &Path, names: &render::Names) -> Result<Plan, CliError> {
     let state = ws.store.snapshot().map_err(CliError::from)?;
     let options = PlanOptions {
         prune: targets.prune || ws.desired.config.policies.prune,
@@ -74,6 +101,9 @@ pub async fn make(ws: &Workspace, targets: &TargetArgs, dir: &Path) -> Result<Pl
     };
     let mut plan = crate::engine::make_plan(&ws.desired, &ws.sources, &ws.vendors, &state, options, ws.now()).await;
     plan.manifests_dir = Some(dir.display().to_string());
+    plan.names =
+        plan.actions.iter().filter_map(|a| names.get(&a.key.owner).map(|n| (a.key.owner.clone(), n.clone()))).collect();
+    plan.seal();
     Ok(plan)
 }
 

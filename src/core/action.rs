@@ -91,6 +91,12 @@ pub struct Action {
     /// Set when the action cannot run now, with the reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
+    /// With `blocked`: the block lifts by itself once what the action depends on completes (an
+    /// earlier step of this plan, the vendor's processing, a customer or a portal task), so the
+    /// action waits rather than needs a change. Without it, a blocked action needs a change (a
+    /// vendor rule, a conflict, a failure): `apply` then exits 1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
     /// One-way: applying needs `--allow-irreversible`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub irreversible: bool,
@@ -124,6 +130,11 @@ impl Action {
     /// Whether `apply` has something to execute for it.
     pub fn is_executable(&self) -> bool {
         self.blocked.is_none() && !matches!(self.kind, ActionKind::Await | ActionKind::Conflict)
+    }
+
+    /// Blocked until something else completes (see [`Action::deferred`]).
+    pub fn is_deferred(&self) -> bool {
+        self.blocked.is_some() && self.deferred
     }
 
     pub fn owner(&self) -> &ManifestRef {

@@ -32,6 +32,11 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Plan {
     /// Version of this JSON format; bumped on incompatible changes.
     pub format_version: u32,
+    /// The plan's id: a hash of everything else in it (see [`Plan::seal`]), so the same id
+    /// always means the same plan. The state store records the ids of the plans applied, and
+    /// applying one twice is refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// The time the plan was made (RFC 3339).
     #[schemars(with = "String")]
     pub created_at: Timestamp,
@@ -40,6 +45,11 @@ pub struct Plan {
     /// `tenantry apply PLANFILE` finds the manifests to check the plan against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifests_dir: Option<String>,
+    /// The company names of the owners the actions are for (`Customer/acme`: `Acme Corp`), so
+    /// `tenantry show PLANFILE` prints the plan as `plan` did.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub names: BTreeMap<crate::model::ManifestRef, String>,
     pub actions: Vec<Action>,
     /// Vendor objects tenantry owns whose manifest is gone (deleted only with prune).
     pub orphans: Vec<Orphan>,
@@ -76,6 +86,11 @@ pub struct Fingerprints {
     pub files: BTreeMap<String, String>,
     /// Per observed object (`vendor:kind:id`): its version or a hash of its fields.
     pub observed: BTreeMap<String, String>,
+    /// Per observed object (`vendor:kind:id`): the objects (`customer/acme/acronis/tenant`) whose
+    /// planning relied on it. A saved plan is checked only against the observed objects used
+    /// by what its actions touch or depend on; an object missing here is always checked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub used_by: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// An owned vendor object whose manifest (or service block) is gone.
@@ -104,6 +119,21 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// The id this plan's content gives it: the first 128 bits of a SHA-256 over its JSON with
+    /// the id left out, as 32 hex digits.
+    pub fn content_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut unsealed = self.clone();
+        unsealed.id = String::new();
+        let digest = Sha256::digest(json::render(&unsealed).as_bytes());
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Set [`Plan::id`] from the content (call it when the plan is complete).
+    pub fn seal(&mut self) {
+        self.id = self.content_id();
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for a in &self.actions {
@@ -125,9 +155,17 @@ impl Plan {
         s
     }
 
-    /// Whether applying would change anything (for `--detailed-exitcode`).
+    /// Whether applying would execute anything: a create, sync, portal task, ... that is not
+    /// blocked. Awaits, conflicts and blocked actions are not executable.
     pub fn has_changes(&self) -> bool {
         self.actions.iter().any(Action::is_executable)
+    }
+
+    /// Whether anything is pending: an action of any kind, executable or not (a change, a portal
+    /// task, an await, a blocked action, a conflict). `false` only when the vendors match the
+    /// manifests; `plan --detailed-exitcode` exits 2 when this is `true`.
+    pub fn is_pending(&self) -> bool {
+        !self.actions.is_empty()
     }
 }
 

@@ -59,12 +59,15 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Plan {
 /// What the planner knows about an object once it has been considered.
 #[derive(Debug, Clone)]
 enum Res {
-    /// It exists at the vendor (or its portal step is attested).
-    Exists { id: String, ready: bool, pending: Option<String> },
+    /// It exists at the vendor (or its portal step is attested); `failed` when the vendor
+    /// reports it failed (so what needs it is blocked, not waiting).
+    Exists { id: String, ready: bool, pending: Option<String>, failed: bool },
     /// This plan creates or registers it (the action id).
     Planned { action: String },
-    /// It does not exist and will not this run (why, in words).
-    Missing { why: String },
+    /// It does not exist and will not this run (why, in words); `waiting` when it comes once
+    /// something completes on its own (a vendor's processing, a portal task, an earlier step),
+    /// not when a change is needed (a conflict, a vendor rule, an unavailable vendor).
+    Missing { why: String, waiting: bool },
 }
 
 struct Planner<'a> {
@@ -75,6 +78,8 @@ struct Planner<'a> {
     resolved: HashMap<&'a ObjectKey, Res>,
     actions: Vec<Action>,
     fingerprints: BTreeMap<String, String>,
+    /// Per observed object (handle): the keys of the objects whose planning relied on it.
+    used_by: BTreeMap<String, BTreeSet<String>>,
     /// Observed objects matched to a desired object.
     matched: HashSet<(crate::model::Vendor, &'a str, &'a str)>,
     orphans: Vec<Orphan>,
@@ -152,6 +157,7 @@ impl<'a> Planner<'a> {
             resolved: HashMap::with_capacity(inputs.desired.len()),
             actions: Vec::new(),
             fingerprints: BTreeMap::new(),
+            used_by: BTreeMap::new(),
             matched: HashSet::new(),
             orphans: Vec::new(),
             verified: BTreeSet::new(),
@@ -187,8 +193,12 @@ impl<'a> Planner<'a> {
             .unwrap_or_default()
     }
 
-    fn rely_on(&mut self, o: &'a ObservedObject) {
-        self.fingerprints.insert(o.handle(), o.fingerprint());
+    /// Remember that planning `key` relied on `o`: its fingerprint, and that `key` used it (so a
+    /// saved plan is checked only against the objects its actions touch or depend on).
+    fn rely_on(&mut self, o: &'a ObservedObject, key: &ObjectKey) {
+        let handle = o.handle();
+        self.used_by.entry(handle.clone()).or_default().insert(key.id());
+        self.fingerprints.insert(handle, o.fingerprint());
         self.matched.insert((o.vendor, o.kind.as_str(), o.id.as_str()));
     }
 
@@ -200,8 +210,10 @@ impl<'a> Planner<'a> {
 
     fn object(&mut self, d: &'a Arc<DesiredObject>) {
         if let Some(why) = self.inputs.observed.unavailable.get(&d.key.vendor) {
-            self.resolved
-                .insert(&d.key, Res::Missing { why: format!("{} could not be observed: {why}", d.key.vendor) });
+            self.resolved.insert(
+                &d.key,
+                Res::Missing { why: format!("{} could not be observed: {why}", d.key.vendor), waiting: false },
+            );
             return;
         }
         let parent_id = match &d.parent {
@@ -239,10 +251,10 @@ impl<'a> Planner<'a> {
                 };
                 let why = a.blocked.clone().unwrap_or_default();
                 self.push(a);
-                self.resolved.insert(&d.key, Res::Missing { why });
+                self.resolved.insert(&d.key, Res::Missing { why, waiting: false });
             }
             Found::Conflict(o) => {
-                self.rely_on(o);
+                self.rely_on(o, &d.key);
                 let a = Action {
                     vendor_id: Some(o.id.clone()),
                     hint: Some(adopt_hint(d, &o.id)),
@@ -259,11 +271,14 @@ impl<'a> Planner<'a> {
                     )
                 };
                 self.push(a);
-                self.resolved.insert(&d.key, Res::Missing { why: "it conflicts with an existing object".into() });
+                self.resolved.insert(
+                    &d.key,
+                    Res::Missing { why: "it conflicts with an existing object".into(), waiting: false },
+                );
             }
             Found::Ambiguous(list) => {
                 for o in &list {
-                    self.rely_on(o);
+                    self.rely_on(o, &d.key);
                 }
                 let ids: Vec<&str> = list.iter().map(|o| o.id.as_str()).collect();
                 let a = Action {
@@ -280,7 +295,8 @@ impl<'a> Planner<'a> {
                     )
                 };
                 self.push(a);
-                self.resolved.insert(&d.key, Res::Missing { why: "several existing objects match it".into() });
+                self.resolved
+                    .insert(&d.key, Res::Missing { why: "several existing objects match it".into(), waiting: false });
             }
         }
     }
@@ -338,6 +354,7 @@ impl<'a> Planner<'a> {
             changes: Vec::new(),
             depends_on: Vec::new(),
             blocked: None,
+            deferred: false,
             irreversible: false,
             hint: None,
             since: None,
@@ -349,27 +366,31 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Check dependencies: the actions to wait for, or why the object cannot be made now.
-    fn dependencies(&self, d: &DesiredObject) -> Result<Vec<String>, String> {
+    /// Check dependencies: the actions to wait for, or why the object cannot be made now, and
+    /// whether that lifts once something completes on its own (see [`Res::Missing`]).
+    fn dependencies(&self, d: &DesiredObject) -> Result<Vec<String>, (String, bool)> {
         let mut after = Vec::new();
         for dep in &d.depends_on {
             match self.resolved.get(&dep.key) {
-                Some(Res::Exists { ready, pending, .. }) => {
+                Some(Res::Exists { ready, pending, failed, .. }) => {
                     if dep.need == Need::Ready && !ready {
-                        return Err(match pending {
-                            Some(p) => format!("{}: {p}", dep.why),
-                            None => dep.why.clone(),
-                        });
+                        return Err((
+                            match pending {
+                                Some(p) => format!("{}: {p}", dep.why),
+                                None => dep.why.clone(),
+                            },
+                            !failed,
+                        ));
                     }
                 }
                 Some(Res::Planned { action }) => {
                     if dep.need == Need::Ready {
-                        return Err(format!("{} (it is created in this run, then awaited)", dep.why));
+                        return Err((format!("{} (it is created in this run, then awaited)", dep.why), true));
                     }
                     after.push(action.clone());
                 }
-                Some(Res::Missing { why }) => return Err(format!("{} ({why})", dep.why)),
-                None => return Err(dep.why.clone()),
+                Some(Res::Missing { why, waiting }) => return Err((format!("{} ({why})", dep.why), *waiting)),
+                None => return Err((dep.why.clone(), false)),
             }
         }
         after.sort();
@@ -400,7 +421,10 @@ impl<'a> Planner<'a> {
                     a.waits_for = Some(Party::Vendor);
                     a.object = None;
                     self.push(a);
-                    self.resolved.insert(&d.key, Res::Missing { why: "its creation is still in progress".into() });
+                    self.resolved.insert(
+                        &d.key,
+                        Res::Missing { why: "its creation is still in progress".into(), waiting: true },
+                    );
                     return;
                 }
                 let reason = match (&gone, intent, work) {
@@ -451,16 +475,17 @@ impl<'a> Planner<'a> {
                         }
                         self.resolved.insert(&d.key, Res::Planned { action: id });
                     }
-                    Err(why) => {
+                    Err((why, waiting)) => {
                         a.blocked = Some(why);
+                        a.deferred = waiting;
                         self.push(a);
-                        self.resolved.insert(&d.key, Res::Missing { why: "it is blocked".into() });
+                        self.resolved.insert(&d.key, Res::Missing { why: "it is blocked".into(), waiting });
                     }
                 }
             }
             Realize::Follows => {
                 // It appears by itself once its dependencies are there: wait quietly until then.
-                let why = match deps {
+                let (why, waiting) = match deps {
                     Ok(_) => {
                         let mut a = self.base(
                             d,
@@ -470,11 +495,11 @@ impl<'a> Planner<'a> {
                         a.waits_for = Some(Party::Vendor);
                         a.object = None;
                         self.push(a);
-                        "the vendor does not report it yet".to_string()
+                        ("the vendor does not report it yet".to_string(), true)
                     }
-                    Err(why) => why,
+                    Err(blocked) => blocked,
                 };
-                self.resolved.insert(&d.key, Res::Missing { why });
+                self.resolved.insert(&d.key, Res::Missing { why, waiting });
             }
             Realize::Portal(form) => {
                 if let Some(task) = self.task(&d.key, &form.task) {
@@ -505,12 +530,16 @@ impl<'a> Planner<'a> {
                                 ));
                             }
                             self.push(a);
-                            self.resolved
-                                .insert(&d.key, Res::Missing { why: format!("portal task {} is open", task.id) });
+                            self.resolved.insert(
+                                &d.key,
+                                Res::Missing { why: format!("portal task {} is open", task.id), waiting: true },
+                            );
                         }
                         (_, Verify::Attestation) if task.is_done() => {
-                            self.resolved
-                                .insert(&d.key, Res::Exists { id: task.id.clone(), ready: true, pending: None });
+                            self.resolved.insert(
+                                &d.key,
+                                Res::Exists { id: task.id.clone(), ready: true, pending: None, failed: false },
+                            );
                         }
                         _ => {
                             let mut a = self.base(
@@ -526,7 +555,10 @@ impl<'a> Planner<'a> {
                             self.push(a);
                             self.resolved.insert(
                                 &d.key,
-                                Res::Missing { why: format!("portal task {} is not visible yet", task.id) },
+                                Res::Missing {
+                                    why: format!("portal task {} is not visible yet", task.id),
+                                    waiting: true,
+                                },
                             );
                         }
                     }
@@ -542,12 +574,14 @@ impl<'a> Planner<'a> {
                     Ok(after) => {
                         a.depends_on = after;
                         self.push(a);
-                        self.resolved.insert(&d.key, Res::Missing { why: "it waits for a portal task".into() });
+                        self.resolved
+                            .insert(&d.key, Res::Missing { why: "it waits for a portal task".into(), waiting: true });
                     }
-                    Err(why) => {
+                    Err((why, waiting)) => {
                         a.blocked = Some(why);
+                        a.deferred = waiting;
                         self.push(a);
-                        self.resolved.insert(&d.key, Res::Missing { why: "it is blocked".into() });
+                        self.resolved.insert(&d.key, Res::Missing { why: "it is blocked".into(), waiting });
                     }
                 }
             }
@@ -561,8 +595,7 @@ impl<'a> Planner<'a> {
         binding: Option<&'a Binding>,
         how: Option<String>,
     ) {
-        let first_action = self.actions.len();
-        self.rely_on(o);
+        self.rely_on(o, &d.key);
         let model = self.model(d.key.vendor);
         let mut changes: Vec<Change> = Vec::new();
         let mut routed: Vec<(Change, &Field)> = Vec::new();
@@ -645,6 +678,9 @@ impl<'a> Planner<'a> {
             self.push(a);
         }
 
+        // The portal steps still to be done on this object: an open task of one of these kinds
+        // is not verified, whatever else it shows.
+        let mut still_pending: BTreeSet<String> = portal.keys().cloned().collect();
         // Portal-only changes: one task per portal page.
         for (task_kind, list) in portal {
             let form = PortalForm {
@@ -702,15 +738,6 @@ impl<'a> Planner<'a> {
             self.push(a);
         }
 
-        // Open tasks verified by observation whose result now shows: they close themselves.
-        let tasks = self.tasks.get(&d.key).map(Vec::as_slice).unwrap_or_default();
-        for t in tasks.iter().filter(|t| t.is_open()) {
-            if t.verify == Verify::Observation && !self.actions[first_action..].iter().any(|a| a.reason.contains(&t.id))
-            {
-                self.verified.insert(t.id.clone());
-            }
-        }
-
         // Create-only differences: reported, never acted on.
         if !create_only.is_empty() {
             let fields: Vec<&str> = create_only.iter().map(|c| c.field.as_str()).collect();
@@ -750,6 +777,10 @@ impl<'a> Planner<'a> {
                     Some(policy) => (Some(policy.expected), Some(&policy.overdue)),
                     None => (p.expected, p.overdue.as_ref()),
                 };
+                // A task that re-triggers this wait is not done while the wait lasts.
+                if let Some(Overdue::PortalTask { form, .. }) = rule {
+                    still_pending.insert(form.task.clone());
+                }
                 let overdue = match (since, expected) {
                     (Some(s), Some(expected)) => elapsed(s, self.inputs.now) > expected,
                     _ => false,
@@ -762,35 +793,66 @@ impl<'a> Planner<'a> {
                 a.waits_for = Some(if overdue { Party::Operator } else { p.by });
                 a.object = None;
                 if overdue && let Some(rule) = rule {
+                    let usual = expected;
                     let expected = expected.map(crate::model::format_duration).unwrap_or_default();
                     match rule {
                         Overdue::Hint { hint } => {
                             a.reason = format!("{} (longer than the usual {expected})", a.reason);
                             a.hint = Some(hint.clone());
                         }
-                        Overdue::PortalTask { form, why } => match self.task(&d.key, &form.task) {
-                            Some(t) if t.is_open() && since.is_none_or(|s| t.created_at >= s) => {
-                                a.reason = format!(
-                                    "{}; portal task {} ({}) is open since {}",
-                                    a.reason,
-                                    t.id,
-                                    form.page,
-                                    fmt_time(t.created_at)
-                                );
-                                a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", t.id));
+                        Overdue::PortalTask { form, why } => {
+                            // The re-trigger handed out during this wait (open, or attested),
+                            // and whether it is itself younger than the usual time: one
+                            // re-trigger per expiry, never one per run.
+                            let retrigger = self.task(&d.key, &form.task).filter(|t| {
+                                matches!(t.status, crate::core::TaskStatus::Open | crate::core::TaskStatus::Done { .. })
+                                    && since.is_none_or(|s| t.created_at >= s)
+                            });
+                            let current =
+                                retrigger.filter(|t| usual.is_none_or(|e| elapsed(t.created_at, self.inputs.now) <= e));
+                            match current {
+                                Some(t) if t.is_open() => {
+                                    a.reason = format!(
+                                        "{}; portal task {} ({}) is open since {}",
+                                        a.reason,
+                                        t.id,
+                                        form.page,
+                                        fmt_time(t.created_at)
+                                    );
+                                    a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", t.id));
+                                }
+                                Some(t) => {
+                                    // Done by a person: the wait starts again from there.
+                                    a.reason = format!(
+                                        "{}; portal task {} ({}) was done at {}",
+                                        a.reason,
+                                        t.id,
+                                        form.page,
+                                        fmt_time(t.created_at)
+                                    );
+                                    a.waits_for = Some(p.by);
+                                }
+                                None => {
+                                    a.kind = ActionKind::PortalTask;
+                                    a.id = format!(
+                                        "{}:task:{}",
+                                        d.key.id(),
+                                        form.task.rsplit('/').next().unwrap_or(&form.task)
+                                    );
+                                    a.reason = match retrigger {
+                                        Some(t) => format!(
+                                            "{}; portal task {} of {} did not help within the usual {expected}: {why}",
+                                            a.reason,
+                                            t.id,
+                                            fmt_time(t.created_at)
+                                        ),
+                                        None => format!("{}; {why}", a.reason),
+                                    };
+                                    a.task = Some(task_spec(d, form, None));
+                                    a.object = Some(Arc::clone(d));
+                                }
                             }
-                            _ => {
-                                a.kind = ActionKind::PortalTask;
-                                a.id = format!(
-                                    "{}:task:{}",
-                                    d.key.id(),
-                                    form.task.rsplit('/').next().unwrap_or(&form.task)
-                                );
-                                a.reason = format!("{}; {why}", a.reason);
-                                a.task = Some(task_spec(d, form, None));
-                                a.object = Some(Arc::clone(d));
-                            }
-                        },
+                        }
                         Overdue::Register { why } => {
                             a.kind = ActionKind::Register;
                             a.id = format!("{}:register", d.key.id());
@@ -813,9 +875,24 @@ impl<'a> Planner<'a> {
             }
         }
 
+        // Open tasks verified by observation whose result now shows (no step of their kind is
+        // still pending here): they close themselves. Replaced is not verified, and neither is a
+        // task whose wait goes on.
+        let tasks = self.tasks.get(&d.key).map(Vec::as_slice).unwrap_or_default();
+        for t in tasks.iter().filter(|t| t.is_open()) {
+            if t.verify == Verify::Observation && !still_pending.contains(&t.task) {
+                self.verified.insert(t.id.clone());
+            }
+        }
+
         self.resolved.insert(
             &d.key,
-            Res::Exists { id: o.id.clone(), ready: ready && pending_reason.is_none(), pending: pending_reason },
+            Res::Exists {
+                id: o.id.clone(),
+                ready: ready && pending_reason.is_none(),
+                pending: pending_reason,
+                failed: matches!(o.state, ObjectState::Failed { .. }),
+            },
         );
     }
 
@@ -857,6 +934,7 @@ impl<'a> Planner<'a> {
             found.values().map(|(_, o)| (o.vendor, o.id.clone())).collect();
         for (handle, (key, o)) in &found {
             self.fingerprints.insert(handle.clone(), o.fingerprint());
+            self.used_by.entry(handle.clone()).or_default().insert(key.id());
             let title =
                 format!("{} {}", o.kind, o.natural_key.values().next().cloned().unwrap_or_else(|| o.id.clone()));
             let parent_goes = o.parent_id.as_ref().is_some_and(|p| orphan_ids.contains(&(o.vendor, p.clone())));
@@ -876,6 +954,7 @@ impl<'a> Planner<'a> {
                         changes: Vec::new(),
                         depends_on: Vec::new(),
                         blocked: None,
+                        deferred: false,
                         irreversible: *irreversible,
                         hint: None,
                         since: None,
@@ -899,6 +978,7 @@ impl<'a> Planner<'a> {
                         changes: Vec::new(),
                         depends_on: Vec::new(),
                         blocked: blocked_by.clone(),
+                        deferred: false,
                         irreversible: *irreversible,
                         hint: None,
                         since: None,
@@ -957,9 +1037,11 @@ impl<'a> Planner<'a> {
         orphans.sort_by(|a, b| (&a.key, &a.vendor_id).cmp(&(&b.key, &b.vendor_id)));
         Plan {
             format_version: super::FORMAT_VERSION,
+            id: String::new(),
             created_at: self.inputs.now,
             options: self.inputs.options.clone(),
             manifests_dir: None,
+            names: BTreeMap::new(),
             actions,
             orphans,
             unavailable: self.inputs.observed.unavailable.clone(),
@@ -968,6 +1050,7 @@ impl<'a> Planner<'a> {
                 manifests: crate::core::manifests_fingerprint(&self.inputs.manifest_files),
                 files: self.inputs.manifest_files.clone(),
                 observed: self.fingerprints,
+                used_by: self.used_by,
             },
         }
     }

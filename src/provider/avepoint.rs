@@ -477,7 +477,7 @@ impl VendorWriter for AvePoint {
                     let link = j.id;
                     let applied = BTreeMap::from([
                         ("linkId".to_string(), json!(link)),
-                        ("pendingSince".to_string(), json!(jiff::Timestamp::now().to_string())),
+                        ("pendingSince".to_string(), json!(cx.now.to_string())),
                     ]);
                     Ok(Outcome { vendor_id: Some(customer), applied, pending: None })
                 }

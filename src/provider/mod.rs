@@ -151,6 +151,9 @@ pub struct ActionContext<'a> {
     pub secrets: &'a crate::secrets::Secrets,
     /// A stable id for this attempt (idempotency keys such as VSPC `X-Request-id`).
     pub request_id: String,
+    /// The time by the clock the plan was made with (the sandbox's moved clock there), for what
+    /// a writer records about when it started something (an authorization link's `pendingSince`).
+    pub now: jiff::Timestamp,
 }
 
 /// Writes to a vendor. Each call does exactly what the action says.

@@ -9,7 +9,7 @@ pub mod sqlite;
 pub mod store;
 
 pub use crate::core::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus, newest_task, task_number};
-pub use store::{Acquired, HistoryEntry, LockInfo, NewTask, StateError, StateStore};
+pub use store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, NewTask, StateError, StateStore};
 
 /// Open the store a state URL names: `sqlite:PATH` (relative to `base`, the manifest directory).
 pub fn open(url: &str, base: &std::path::Path) -> Result<std::sync::Arc<dyn StateStore>, StateError> {

@@ -8,12 +8,13 @@ use std::sync::Mutex;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::store::{Acquired, HistoryEntry, LockInfo, NewTask, StateError, StateResult, StateStore};
+use super::store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, NewTask, StateError, StateResult, StateStore};
 use super::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus, task_number};
 use crate::core::{NaturalKey, ObjectKey, Verify};
 
 /// Schema migrations, applied in order; `user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE bindings (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE bindings (
         key TEXT PRIMARY KEY,
         vendor_id TEXT NOT NULL,
         created_at TEXT NOT NULL,
@@ -65,7 +66,14 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE bindings (
         message TEXT,
         git_commit TEXT
     );
-    CREATE INDEX history_owner ON history (owner, seq);"];
+    CREATE INDEX history_owner ON history (owner, seq);",
+    // 2: the saved plans applied, so that one is never applied twice.
+    "CREATE TABLE applied_plans (
+        id TEXT PRIMARY KEY,
+        applied_at TEXT NOT NULL,
+        run TEXT NOT NULL
+    );",
+];
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -452,6 +460,35 @@ impl StateStore for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    fn plan_applied(&self, id: &str) -> StateResult<Option<AppliedPlan>> {
+        self.conn()
+            .query_row("SELECT id, applied_at, run FROM applied_plans WHERE id = ?1", params![id], |r| {
+                Ok(AppliedPlan { id: r.get(0)?, applied_at: ts(r.get(1)?), run: r.get(2)? })
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn record_plan_applied(&self, plan: &AppliedPlan) -> StateResult<Option<AppliedPlan>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let earlier = tx
+            .query_row("SELECT id, applied_at, run FROM applied_plans WHERE id = ?1", params![plan.id], |r| {
+                Ok(AppliedPlan { id: r.get(0)?, applied_at: ts(r.get(1)?), run: r.get(2)? })
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if earlier.is_none() {
+            tx.execute(
+                "INSERT INTO applied_plans (id, applied_at, run) VALUES (?1, ?2, ?3)",
+                params![plan.id, plan.applied_at.to_string(), plan.run],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(earlier)
     }
 
     fn acquire_lock(&self, me: &LockInfo, now: Timestamp) -> StateResult<Acquired> {

@@ -93,6 +93,14 @@ pub struct NewTask {
     pub created_at: Timestamp,
 }
 
+/// A saved plan that was applied: its id, when, and by which run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedPlan {
+    pub id: String,
+    pub applied_at: Timestamp,
+    pub run: String,
+}
+
 /// The state store. Implementations are synchronous and quick (a local database); each call
 /// is durable when it returns.
 pub trait StateStore: Send + Sync {
@@ -126,6 +134,12 @@ pub trait StateStore: Send + Sync {
     fn record(&self, entry: &HistoryEntry) -> StateResult<()>;
     /// Newest first; `owner` narrows to one manifest object (`Customer/acme`).
     fn history(&self, owner: Option<&str>, limit: usize) -> StateResult<Vec<HistoryEntry>>;
+
+    /// When the saved plan `id` was applied, if it was.
+    fn plan_applied(&self, id: &str) -> StateResult<Option<AppliedPlan>>;
+    /// Record that a saved plan is being applied, in one step: returns the earlier record
+    /// (and records nothing) when it was applied before.
+    fn record_plan_applied(&self, plan: &AppliedPlan) -> StateResult<Option<AppliedPlan>>;
 
     /// Take the lock if it is free or its holder is gone.
     fn acquire_lock(&self, me: &LockInfo, now: Timestamp) -> StateResult<Acquired>;

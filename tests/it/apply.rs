@@ -15,7 +15,7 @@ use tenantry::provider::{ErrorKind, ObjectKey};
 use tenantry::secrets::Secrets;
 use tenantry::state::lock::{self, LockError};
 use tenantry::state::sqlite::SqliteStore;
-use tenantry::state::store::{Acquired, HistoryEntry, LockInfo, NewTask, StateResult};
+use tenantry::state::store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, NewTask, StateResult};
 use tenantry::state::{Binding, Intent, StateError, StateSnapshot, StateStore, TaskRecord, TaskStatus};
 
 use crate::planner::{Memory, example};
@@ -80,6 +80,12 @@ impl StateStore for Flaky {
     }
     fn history(&self, owner: Option<&str>, limit: usize) -> StateResult<Vec<HistoryEntry>> {
         self.inner.history(owner, limit)
+    }
+    fn plan_applied(&self, id: &str) -> StateResult<Option<AppliedPlan>> {
+        self.inner.plan_applied(id)
+    }
+    fn record_plan_applied(&self, plan: &AppliedPlan) -> StateResult<Option<AppliedPlan>> {
+        self.inner.record_plan_applied(plan)
     }
     fn acquire_lock(&self, me: &LockInfo, now: jiff::Timestamp) -> StateResult<Acquired> {
         self.inner.acquire_lock(me, now)

@@ -206,22 +206,30 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_naming_what_changed()
     );
     std::fs::write(&acme, text).unwrap();
 
-    // Unchanged: applied exactly (only soylent's objects), without a prompt.
+    // Unchanged: applied exactly (only soylent's objects), without a prompt. The VDC
+    // registration needs the Pulse mapping this run started: it waits (exit 2).
     let applied = served.run(&["apply", &f]);
-    ok(&applied);
+    assert_eq!(applied.code, 2, "{applied}");
+    assert!(applied.stdout.contains("0 failed, 1 waiting, 0 blocked"), "{applied}");
     assert!(applied.stdout.contains("Customer/soylent") && !applied.stdout.contains("Customer/acme"), "{applied}");
 
     // Converge what the saved plan started (Pulse mapping, VDC), so nothing moves on its own.
     ok(&served.run(&["apply", &d, "--target", "soylent", "--auto-approve"]));
-    // A vendor object the plan relied on changed since: refused, naming it.
+    // A vendor object the plan touches changed since: refused, naming it. (Only what a plan's
+    // actions touch or depend on is checked, so the plan syncs that object.)
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let edit_domain = |value: &str| {
+        let answer = rt.block_on(served.post(
+            "/_sandbox/edit",
+            json!({"vendor": "velocloud", "kind": "enterprise", "name": "Soylent Foods Inc", "field": "domain", "value": value}),
+        ));
+        assert_eq!(answer["status"], "done", "{answer}");
+    };
+    edit_domain("old.example");
     let plan = served.run(&["plan", &d, "--target", "soylent", "--out", &f]);
     ok(&plan);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let answer = rt.block_on(served.post(
-        "/_sandbox/edit",
-        json!({"vendor": "velocloud", "kind": "enterprise", "name": "Soylent Foods Inc", "field": "domain", "value": "x.example"}),
-    ));
-    assert_eq!(answer["status"], "done", "{answer}");
+    assert!(plan.stdout.contains("domain differs: 'old.example' -> 'soylent.example'"), "{plan}");
+    edit_domain("x.example");
     let planned: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert!(
         planned["fingerprints"]["observed"].as_object().unwrap().keys().any(|k| k.starts_with("velocloud:enterprise:")),
@@ -306,7 +314,8 @@ fn with_the_operator_off_every_human_step_is_listed_and_tasks_done_closes_one() 
     let dir = example_copy();
     let d = dir_arg(dir.path());
     let first = run(&["apply", "--sandbox", "--no-operator", &d, "--auto-approve"]);
-    ok(&first);
+    // Applied, and the portal tasks wait for a person: exit 2, not 0 ("converged").
+    assert_eq!(first.code, 2, "{first}");
     assert!(first.stdout.contains("What is waiting completes at the vendor"), "{first}");
 
     let plan = run(&["plan", "--sandbox", &d]);
@@ -411,7 +420,8 @@ async fn an_expired_authorization_link_is_renewed() {
     let dir = example_copy();
     let d = dir_arg(dir.path());
     let first = served.run(&["apply", &d, "--auto-approve", "--wait", "1s"]);
-    assert_eq!(first.code, 0, "{first}");
+    // Applied; the customers' consent is what it waits for: exit 2.
+    assert_eq!(first.code, 2, "{first}");
     let plan = served.run(&["plan", &d]);
     assert!(plan.stdout.contains("waiting for consent"), "{plan}");
     served.post("/_sandbox/clock", json!({"advanceSeconds": 73 * 3600})).await;
@@ -664,4 +674,230 @@ fn a_long_wait_for_a_throttled_vendor_is_shown_at_the_default_verbosity() {
         "the wait is on stderr without -v: {}",
         plan.stderr
     );
+}
+
+/// The Datto SaaS client of `domain` as the sandbox holds it.
+fn datto_client<'j>(dump: &'j Json, domain: &str) -> &'j Json {
+    let clients = dump["datto"].as_array().expect("datto clients");
+    let c = clients.iter().find(|c| c["client"]["domain"] == domain);
+    &c.unwrap_or_else(|| panic!("no Datto client {domain} in {clients:#?}"))["client"]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_pending_blocked_and_conflicts_are_never_success() {
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    ok(&served.run(&["apply", &d, "--auto-approve"]));
+    let converged = served.run(&["plan", &d, "--detailed-exitcode"]);
+    assert_eq!(converged.code, 0, "the vendors match: {converged}");
+    assert!(converged.stdout.contains("No changes."), "{converged}");
+
+    // A cap below the seats already protected: Datto refuses it, so the only action is blocked.
+    edit_manifest(
+        dir.path(),
+        "customers/acme.yaml",
+        "cap: {enabled: true, seats: 80}",
+        "cap: {enabled: true, seats: 5}",
+    );
+    let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "a blocked action is pending: {plan}");
+    let planned: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let actions = planned["actions"].as_array().unwrap();
+    let ids: Vec<&str> = actions.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["customer/acme/datto/client:task:licensing"], "{planned:#}");
+    assert!(actions[0]["blocked"].is_string(), "{planned:#}");
+    let apply = served.run(&["apply", &d, "--auto-approve"]);
+    assert_eq!(apply.code, 1, "an apply that leaves a blocked action fails: {apply}");
+    assert!(apply.stdout.contains("0 failed, 0 waiting, 1 blocked"), "{apply}");
+    // Nothing reached Datto: it still holds the cap of 80.
+    let dump = served.dump().await;
+    assert_eq!(datto_client(&dump, "acme.example")["licenseCap"], json!(80), "{dump:#}");
+    edit_manifest(
+        dir.path(),
+        "customers/acme.yaml",
+        "cap: {enabled: true, seats: 5}",
+        "cap: {enabled: true, seats: 80}",
+    );
+    let back = served.run(&["plan", &d, "--detailed-exitcode"]);
+    assert_eq!(back.code, 0, "{back}");
+
+    // The state store is lost: AvePoint customers carry no owner marker, so they are conflicts.
+    let before = dumped(&dump);
+    std::fs::remove_dir_all(dir.path().join(".tenantry")).unwrap();
+    let apply = served.run(&["apply", &d, "--auto-approve"]);
+    assert_eq!(apply.code, 1, "an apply that leaves a conflict fails: {apply}");
+    assert!(apply.stdout.contains("Apply incomplete:"), "{apply}");
+    let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan}");
+    let planned: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let actions = planned["actions"].as_array().unwrap();
+    assert!(actions.iter().any(|a| a["kind"] == "conflict"), "{planned:#}");
+    assert!(
+        actions.iter().all(|a| a["kind"] == "conflict" || a["blocked"].is_string()),
+        "only conflicts and what waits for them remain: {planned:#}"
+    );
+    assert_eq!(dumped(&served.dump().await), before, "nothing was created or taken over");
+}
+
+/// Edit one field of one object at a simulated vendor, as someone in its portal would.
+async fn edit_at_vendor(served: &Served, vendor: &str, kind: &str, name: &str, field: &str, value: &str) {
+    let e = json!({"vendor": vendor, "kind": kind, "name": name, "field": field, "value": value});
+    let answer = served.post("/_sandbox/edit", e).await;
+    assert_eq!(answer["status"], "done", "{answer}");
+}
+
+/// The field of the sandbox object of `vendor` whose `section.name` is `name`.
+fn dumped_field(dump: &Json, vendor: &str, section: &str, name: &str, field: &str) -> Json {
+    let list = dump[vendor].as_array().expect("a list per vendor");
+    let o = list.iter().find(|o| o[section]["name"] == name);
+    o.unwrap_or_else(|| panic!("no {vendor} {section} {name}: {list:#?}"))[section][field].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_applied_once_and_only_what_it_touches_can_make_it_stale() {
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let file = dir.path().join("plan.json");
+    let f = dir_arg(&file);
+    ok(&served.run(&["apply", &d, "--auto-approve"]));
+
+    // Soylent drifted at VeloCloud: the plan syncs that one object.
+    edit_at_vendor(&served, "velocloud", "enterprise", "Soylent Foods Inc", "domain", "old.example").await;
+    let plan = served.run(&["plan", &d, "--out", &f, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan}");
+    let saved: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let id = saved["id"].as_str().expect("a plan file has an id").to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    let ids: Vec<&str> = saved["actions"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["customer/soylent/velocloud/enterprise:sync"]);
+
+    // `show` prints the saved plan as `plan` printed it, in each format.
+    let shown = crate::support::run(&["show", &f]);
+    ok(&shown);
+    assert_eq!(shown.stdout, plan.stdout);
+    assert!(shown.stdout.contains("Customer/soylent") && shown.stdout.contains("Soylent Foods Inc"), "{shown}");
+    let md = served.run(&["plan", &d, "--format", "markdown"]);
+    let shown_md = crate::support::run(&["show", &f, "--format", "markdown"]);
+    ok(&shown_md);
+    assert_eq!(shown_md.stdout, md.stdout);
+    let shown_json = crate::support::run(&["show", &f, "--format", "json"]);
+    ok(&shown_json);
+    assert_eq!(shown_json.stdout, std::fs::read_to_string(&file).unwrap());
+
+    // Someone edits another customer at another vendor: that does not make this plan stale.
+    edit_at_vendor(&served, "acronis", "tenant", "Acme Corp", "customer_id", "ACME-9999").await;
+    let applied = served.run(&["apply", &f]);
+    ok(&applied);
+    let dump = served.dump().await;
+    let domain = dump["velocloud"].as_array().unwrap().iter().find(|o| o["enterprise"]["name"] == "Soylent Foods Inc");
+    assert_eq!(domain.expect("soylent at VCO")["enterprise"]["domain"], json!("soylent.example"), "synced back");
+    assert_eq!(
+        dumped_field(&dump, "acronis", "tenant", "Acme Corp", "customer_id"),
+        json!("ACME-9999"),
+        "the saved plan did only what it said"
+    );
+    // The state store records the plan as applied.
+    let store = tenantry::state::sqlite::SqliteStore::open(&dir.path().join(".tenantry/sandbox/state.db")).unwrap();
+    let recorded = tenantry::state::StateStore::plan_applied(&store, &id).unwrap().expect("the plan id is recorded");
+    drop(store);
+
+    // Applied twice: refused, naming when, and nothing reaches the vendors.
+    let journal_before = served.get("/_sandbox/requests").await;
+    let again = served.run(&["apply", &f]);
+    assert_eq!(again.code, 1, "{again}");
+    let when = tenantry::plan::fmt_time(recorded.applied_at);
+    assert!(again.stderr.contains(&format!("plan {id} was applied at {when}")), "{again}");
+    assert!(!again.stderr.contains("not managed by tenantry"), "{again}");
+    assert_eq!(served.get("/_sandbox/requests").await, journal_before);
+
+    // A change to an object the plan touches does make it stale.
+    let plan = served.run(&["plan", &d, "--out", &f]);
+    ok(&plan);
+    assert!(plan.stdout.contains("customerId differs: 'ACME-9999' -> 'ACME-0001'"), "{plan}");
+    edit_at_vendor(&served, "acronis", "tenant", "Acme Corp", "customer_id", "ACME-7777").await;
+    let stale = served.run(&["apply", &f]);
+    assert_eq!(stale.code, 1, "{stale}");
+    assert!(stale.stderr.contains("the saved plan is stale"), "{stale}");
+    assert!(stale.stderr.contains("acronis tenant") && stale.stderr.contains("changed since the plan"), "{stale}");
+    let dump = served.dump().await;
+    assert_eq!(dumped_field(&dump, "acronis", "tenant", "Acme Corp", "customer_id"), json!("ACME-7777"), "untouched");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_authorization_is_triggered_again_once_and_its_task_stays_open_while_pending() {
+    use tenantry::state::{StateStore, TaskStatus};
+    // Customers never act: every Datto client stays pending, every AvePoint consent unused.
+    let served = Served::start(&["--no-customers"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let store_path = dir.path().join(".tenantry/sandbox/state.db");
+    let apply = || served.run(&["apply", &d, "--auto-approve", "--wait", "1s"]);
+    let first = apply();
+    assert_eq!(first.code, 2, "{first}");
+    let links = |dump: &Json| -> BTreeMap<String, Json> {
+        let clients = dump["datto"].as_array().unwrap().iter();
+        clients
+            .map(|c| (c["client"]["domain"].as_str().unwrap().to_string(), c["client"]["linkExpires"].clone()))
+            .collect()
+    };
+    let sent = links(&served.dump().await);
+    assert!(!sent.is_empty());
+
+    // Past the Datto authorization expiry (and the AvePoint links' 72 hours).
+    served.post("/_sandbox/clock", json!({"advanceSeconds": 262_800})).await;
+    let mut after_first = None;
+    for run in 1..=3 {
+        let r = apply();
+        assert_eq!(r.code, 2, "run {run}: applied, waiting for the customers: {r}");
+        assert!(!r.stdout.contains("did not keep what was applied"), "run {run}: {r}");
+        let now = links(&served.dump().await);
+        match &after_first {
+            // The first run after the expiry sends every authorization e-mail again, once.
+            None => {
+                for (domain, expires) in &now {
+                    assert_ne!(Some(expires), sent.get(domain), "{domain}: the e-mail was sent again");
+                }
+                after_first = Some(now);
+            }
+            // Later runs send nothing: the re-sent e-mail has not expired.
+            Some(first) => assert_eq!(&now, first, "run {run} sent authorization e-mails again"),
+        }
+    }
+
+    // One Check Authorization task per pending client: open, never verified or replaced.
+    let store = tenantry::state::sqlite::SqliteStore::open(&store_path).unwrap();
+    let tasks = store.tasks().unwrap();
+    let checks: Vec<_> = tasks.iter().filter(|t| t.task == "datto/check-authorization").collect();
+    let mut per_client: BTreeMap<String, usize> = BTreeMap::new();
+    for t in &checks {
+        assert_eq!(t.status, TaskStatus::Open, "{t:?} while the client is still pending");
+        *per_client.entry(t.key.id()).or_default() += 1;
+    }
+    assert_eq!(per_client.len(), sent.len(), "a task for each pending client: {checks:#?}");
+    assert!(per_client.values().all(|&n| n == 1), "{per_client:?}");
+    let dump = served.dump().await;
+    assert!(
+        dump["datto"].as_array().unwrap().iter().all(|c| c["client"]["status"] == "PendingAuthorization"),
+        "{dump:#}"
+    );
+    // The re-trigger is in the history, once per client.
+    let history = store.history(None, 100_000).unwrap();
+    let retriggers = history.iter().filter(|h| h.action.ends_with(":task:check-authorization")).count();
+    assert_eq!(retriggers, sent.len(), "{history:#?}");
+    // And the AvePoint links re-issued by the first run hold: nothing is left to execute.
+    let reissued = history.iter().filter(|h| h.key.vendor == Vendor::Avepoint && h.kind == "register").count();
+    assert!(reissued > 0, "the expired AvePoint links were re-issued: {history:#?}");
+    drop(store);
+    let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan}");
+    let plan: Json = serde_json::from_str(&plan.stdout).unwrap();
+    let executable: Vec<&Json> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["blocked"].is_null() && a["kind"] != "await" && a["kind"] != "conflict")
+        .collect();
+    assert!(executable.is_empty(), "only waits remain: {executable:#?}");
 }

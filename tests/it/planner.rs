@@ -418,7 +418,7 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
     // Once the task is open, the plan waits for it instead of opening another.
     state.tasks.push(TaskRecord {
         id: "T-4".into(),
-        key: dk,
+        key: dk.clone(),
         task: "datto/check-authorization".into(),
         vendor: Vendor::Datto,
         page: "p".into(),
@@ -433,6 +433,41 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
     let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
     let wait = action(&p, "customer/acme/datto/client:await");
     assert!(wait.reason.contains("portal task T-4"), "{}", wait.reason);
+    // The client is still pending: the task is not verified (closing it would open another).
+    assert!(p.verified_tasks.is_empty(), "{:?}", p.verified_tasks);
+    assert!(
+        p.actions.iter().all(|a| a.task.as_ref().is_none_or(|t| t.form.task != "datto/check-authorization")),
+        "no second task while T-4 is open"
+    );
+
+    // Attested by a person: the e-mail went out again, so the plan waits for the customer.
+    state.tasks[0].status = TaskStatus::Done { at: now(), note: None, by: None };
+    let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    let wait = action(&p, "customer/acme/datto/client:await");
+    assert!(wait.reason.contains("portal task T-4") && wait.reason.contains("was done"), "{}", wait.reason);
+    assert_eq!(wait.waits_for, Some(tenantry::provider::Party::Customer));
+
+    // A re-trigger that is itself past the usual time: one new task (once per expiry).
+    state.tasks[0].status = TaskStatus::Open;
+    state.tasks[0].created_at = "2026-11-15T09:00:00Z".parse().unwrap();
+    let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    let check = action(&p, "customer/acme/datto/client:task:check-authorization");
+    assert_eq!(check.kind, ActionKind::PortalTask);
+    assert!(check.reason.contains("portal task T-4 of 2026-11-15 09:00 UTC did not help"), "{}", check.reason);
+    assert!(p.verified_tasks.is_empty(), "replaced is not verified: {:?}", p.verified_tasks);
+
+    // Once the client authorizes, the vendor shows it: the task is verified.
+    let mut client = observed(
+        Vendor::Datto,
+        "client",
+        "991",
+        &[("domain", "acme.example"), ("product", "Office365")],
+        as_created(&desired, &dk),
+    );
+    client.state = ObjectState::Ready;
+    m.vendor(Vendor::Datto).insert(client);
+    let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    assert_eq!(p.verified_tasks, ["T-4"]);
 }
 
 #[tokio::test]

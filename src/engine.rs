@@ -36,6 +36,14 @@ impl Vendors {
         use crate::provider::{acronis, avepoint, datto, veeam, velocloud, watchguard};
         let mut vendors = Vendors::default();
         for (&vendor, conn) in connections {
+            // Every credential the connection references, at once: a user fixing them should
+            // not have to run again for each one.
+            let unreadable: Vec<String> =
+                conn.secrets.values().filter_map(|r| secrets.resolve(r).err()).map(|e| e.to_string()).collect();
+            if !unreadable.is_empty() {
+                vendors.broken.insert(vendor, format!("connections.{vendor}: {}", unreadable.join("; ")));
+                continue;
+            }
             let added = match vendor {
                 Vendor::Veeam => veeam::Veeam::new(conn, secrets).map(|c| vendors.add(vendor, Arc::new(c))),
                 Vendor::Datto => datto::Datto::new(conn, secrets).map(|c| vendors.add(vendor, Arc::new(c))),

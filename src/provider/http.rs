@@ -468,9 +468,20 @@ impl Http {
             Err(e) => {
                 let text = describe_reqwest(&e);
                 tracing::debug!(vendor = %self.vendor, "{op}: {text}");
-                // Never connected: nothing reached the vendor, so trying again is safe.
+                // Never connected: nothing reached the vendor, so trying again is safe. Say
+                // where it tried and which setting names that place.
                 if e.is_connect() {
-                    return Err(fail(ErrorKind::Retryable, text, true, None));
+                    let url = self.url(&req.path);
+                    let host = reqwest::Url::parse(&url)
+                        .ok()
+                        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+                        .unwrap_or(url);
+                    let mut failed = fail(ErrorKind::Retryable, format!("{text} to {host}"), true, None);
+                    failed.error.hint = Some(format!(
+                        "check connections.{}.baseUrl in tenantry.yaml ({}) and that {host} can be reached from here",
+                        self.vendor, self.base
+                    ));
+                    return Err(failed);
                 }
                 return Err(if req.idempotent {
                     fail(ErrorKind::Retryable, text, true, None)

@@ -286,3 +286,53 @@ async fn refused_credentials_are_final_and_name_the_setting_to_check() {
     }
     sandbox.stop().await;
 }
+
+/// A vendor nobody answers for fails in seconds, naming the host it tried and the setting that
+/// names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_vendor_fails_quickly_naming_the_host_and_the_setting() {
+    use tenantry::model::Vendor;
+    let sandbox = tenantry::sandbox::Sandbox::start(tenantry::sandbox::Options::default()).await.unwrap();
+    let (mut connections, values) = sandbox.connections();
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let datto = connections.get_mut(&Vendor::Datto).unwrap();
+    datto.base_url = format!("http://127.0.0.1:{closed}/v1");
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = tenantry::secrets::Secrets::new(dir.path(), true).with_values(values);
+    let vendors = tenantry::engine::Vendors::connect(&connections, &secrets);
+    let started = std::time::Instant::now();
+    let e = vendors.readers[&Vendor::Datto].observe(&Default::default()).await.expect_err("nobody answers");
+    assert!(e.message.contains("could not connect") && e.message.contains(&format!("127.0.0.1:{closed}")), "{e}");
+    assert!(e.hint.as_deref().is_some_and(|h| h.contains("connections.datto.baseUrl")), "{:?}", e.hint);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "{:?}", started.elapsed());
+    sandbox.stop().await;
+}
+
+/// Every credential that cannot be read is named in the same run, not one per run: the
+/// example repository without its secrets names all of them.
+#[test]
+fn every_unreadable_secret_is_named_at_once() {
+    let dir = crate::support::example_copy();
+    let mut c = crate::support::command(&["plan", &dir.path().display().to_string()]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TENANTRY_") {
+            c.env_remove(k);
+        }
+    }
+    let r = crate::support::run_with(c);
+    assert_eq!(r.code, 1, "{r}");
+    let all = format!("{}{}", r.stdout, r.stderr);
+    for reference in [
+        "env:TENANTRY_VEEAM_PASSWORD",
+        "env:TENANTRY_DATTO_PUBLIC_KEY",
+        "env:TENANTRY_DATTO_SECRET_KEY",
+        "env:TENANTRY_VCO_TOKEN",
+        "file:secrets/acronis-client-secret",
+        "env:TENANTRY_WATCHGUARD_PASSWORD",
+        "env:TENANTRY_WATCHGUARD_API_KEY",
+        "env:TENANTRY_AVEPOINT_CLIENT_SECRET",
+    ] {
+        assert!(all.contains(reference), "{reference} is not named: {r}");
+    }
+}

@@ -227,8 +227,21 @@ async fn operator(url: &str) -> CliResult {
     let task: serde_json::Value =
         serde_json::from_str(&input).map_err(|e| CliError::new(format!("the task on stdin is not JSON: {e}")))?;
     let u = format!("{}/_operator/tasks", url.trim_end_matches('/'));
-    let resp = client()?.post(&u).json(&task).send().await.map_err(|e| unreachable(url, &e))?;
-    let answer: serde_json::Value = resp.json().await.map_err(|e| unreachable(url, &e))?;
+    // Delivering a task twice is harmless (the simulated operator reports a task already done
+    // in the portal as done), so a connection lost on the way is tried again, a few times.
+    let client = client()?;
+    let mut tries = 0;
+    let answer: serde_json::Value = loop {
+        tries += 1;
+        let sent = async { client.post(&u).json(&task).send().await?.json().await }.await;
+        match sent {
+            Ok(answer) => break answer,
+            Err(e) if tries < 3 && (e.is_connect() || e.is_request() || e.is_body()) => {
+                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+            }
+            Err(e) => return Err(unreachable(url, &e)),
+        }
+    };
     println!("{answer}");
     match answer.get("status").and_then(serde_json::Value::as_str) {
         Some("done") => Ok(ExitCode::SUCCESS),

@@ -16,6 +16,22 @@ pub use crate::model::{
     VdcPrimaryAdmin,
 };
 
+/// The patterns the schemas carry for what `validate` checks, so that an editor flags the same
+/// mistakes (`tests/it/schemas.rs` checks that each pattern and its check agree).
+///
+/// `metadata.name` and every reference to one: a DNS label (`validate::is_dns_label`).
+pub const DNS_LABEL: &str = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+/// A company's domain (`validate::is_domain`; its 253-character limit is `maxLength`).
+pub const DOMAIN: &str = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$";
+/// An e-mail address (`validate::is_email`; a schema pattern cannot also limit the part before
+/// the `@` to 64 characters).
+pub const EMAIL: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$";
+
+/// An ISO 3166-1 alpha-2 country code (`validate::is_country`), as one alternation.
+pub fn country_pattern() -> String {
+    super::validate::country_pattern()
+}
+
 /// The only manifest API version this build understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ApiVersion {
@@ -29,6 +45,7 @@ pub enum ApiVersion {
 pub struct Metadata {
     /// Stable identity: a DNS label (lowercase letters, digits and `-`, at most 63 characters).
     /// Renaming a company changes `spec`, never this.
+    #[schemars(regex(pattern = DNS_LABEL), length(max = 63))]
     pub name: String,
     /// Free-form labels for selection and reporting.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -63,10 +80,12 @@ pub struct CustomerSpec {
     /// The reseller (`metadata.name` of a `Reseller`) this customer sits under; omitted means
     /// directly under the MSP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DNS_LABEL))]
     pub reseller: Option<String>,
     /// Profiles applied in order before this customer's own `services` (which win). Mappings
     /// merge; lists replace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = DNS_LABEL)))]
     pub profiles: Vec<String>,
     pub company: Company,
     /// Named contacts (`primary`, `billing`, ...) that service blocks refer to by name.
@@ -135,6 +154,7 @@ pub struct Company {
     /// The company's legal or trading name, as the vendors' portals show it.
     pub name: String,
     /// The company's own DNS domain (not a public mail domain).
+    #[schemars(regex(pattern = DOMAIN), length(max = 253))]
     pub domain: String,
     /// The MSP's account number for this company; unique across all manifests.
     pub account_number: String,
@@ -154,6 +174,7 @@ pub struct Address {
     pub state: Option<String>,
     pub postcode: String,
     /// ISO 3166-1 alpha-2 country code, e.g. `GB`.
+    #[schemars(regex(pattern = country_pattern()))]
     pub country: String,
 }
 
@@ -162,6 +183,7 @@ pub struct Address {
 pub struct Contact {
     pub first_name: String,
     pub last_name: String,
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
@@ -181,6 +203,7 @@ pub struct PersonRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: Option<String>,
 }
 
@@ -299,6 +322,7 @@ pub struct DattoClientUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: Option<String>,
     /// International dialling code of the mobile phone, e.g. `+44`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -378,6 +402,7 @@ pub struct VeloCloudAccess {
 pub struct VeloCloudAdmin {
     /// Login in `user@domain` form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
@@ -389,6 +414,7 @@ pub struct VeloCloudAdmin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
@@ -434,6 +460,7 @@ pub struct AccountService {
     pub username: Option<String>,
     /// Corporate e-mail; activation goes there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: Option<String>,
     /// Administrator phone (WatchGuard requires one; defaults to the primary contact's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -458,11 +485,13 @@ pub struct AvePointService {
     pub account_type: Option<AvePointAccountType>,
     /// The customer's login e-mail in Elements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub registration_account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
     /// ISO 3166-1 alpha-2; defaults to the company's country.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = country_pattern()))]
     pub country: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_center: Option<AvePointDataCenter>,
@@ -510,6 +539,7 @@ pub struct AvePointServiceItem {
 pub struct AvePointReports {
     pub send: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = EMAIL), email))]
     pub recipients: Vec<String>,
 }
 
@@ -518,6 +548,7 @@ pub struct AvePointReports {
 pub struct AvePointBillingReports {
     pub send: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = EMAIL), email))]
     pub recipients: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_profile: Option<String>,

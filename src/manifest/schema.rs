@@ -4,8 +4,8 @@
 //!
 //! Generated schemas are finished here: each gets an `$id`; an optional field is just its type
 //! (no `null` branch, so a validator names the allowed values instead of answering "is not of
-//! type 'null'"), except a customer's or profile's service blocks, where `null` removes a block a
-//! profile supplied; and `manifest.schema.json` covers a file that holds documents of several
+//! type 'null'"), except a customer's or profile's service blocks (their definitions accept
+//! `null`, which removes a block a profile supplied); and `manifest.schema.json` covers a file that holds documents of several
 //! kinds, choosing the kind's schema by `kind`.
 
 use crate::core::pretty_json;
@@ -82,17 +82,32 @@ pub const SCHEMA_BASE_URI: &str = "https://tenantry.dev/schemas/v1/";
 /// The schema for a file of documents of any kind.
 pub const MANIFEST_SCHEMA_FILE: &str = "manifest.schema.json";
 
-/// Definitions whose optional properties keep their `null` branch: in a customer's or profile's
-/// `services`, `null` removes a block a profile supplied.
-const NULL_REMOVES: &[&str] = &["CustomerServices"];
+/// Definitions whose properties may be `null`: in a customer's or profile's `services`, `null`
+/// removes a block a profile supplied. Their blocks' definitions accept `null` themselves
+/// (`type: [object, null]`) rather than through an `anyOf` branch, so that a validator still
+/// reports a problem inside a block where it is. A reseller's blocks share those definitions, so
+/// `null` reads as "no block" there too (as tenantry has always read it).
+const NULL_REMOVES: &[&str] = &["CustomerServices", "ResellerServices"];
 
 /// `$id`, and optional properties without their `null` branch.
 fn finish(mut schema: Json, kind: Kind) -> Json {
     strip_null_properties(&mut schema);
     if let Some(defs) = schema.get_mut("$defs").and_then(Json::as_object_mut) {
-        for (name, def) in defs.iter_mut() {
-            if !NULL_REMOVES.contains(&name.as_str()) {
-                strip_null_properties(def);
+        let mut nullable = Vec::new();
+        for name in NULL_REMOVES {
+            let refs = defs.get(*name).and_then(|d| d.get("properties")).and_then(Json::as_object).map(|props| {
+                props.values().filter_map(|p| p.get("anyOf")?.as_array()?.iter().find_map(|b| b.get("$ref")?.as_str()))
+            });
+            nullable.extend(refs.into_iter().flatten().filter_map(|r| r.strip_prefix("#/$defs/")).map(String::from));
+        }
+        for def in defs.values_mut() {
+            strip_null_properties(def);
+        }
+        for name in nullable {
+            if let Some(def) = defs.get_mut(&name).and_then(Json::as_object_mut)
+                && def.get("type") == Some(&Json::from("object"))
+            {
+                def.insert("type".into(), serde_json::json!(["object", "null"]));
             }
         }
     }

@@ -27,6 +27,9 @@ pub const DOMAIN: &str = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Z
 /// the `@` to 64 characters).
 pub const EMAIL: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$";
 
+/// The start of an http(s) URL (`validate` also parses the rest; a pattern only checks that it
+/// is an http or https URL with a host).
+pub const HTTP_URL: &str = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]";
 /// An ISO 3166-1 alpha-2 country code (`validate::is_country`), as one alternation.
 pub fn country_pattern() -> String {
     super::validate::country_pattern()
@@ -627,6 +630,7 @@ pub struct PortalTaskConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WebhookConfig {
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub url: String,
     /// Extra headers; values are secret references (e.g. an authorization token).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -682,6 +686,7 @@ pub struct Limits {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VeeamConnection {
     /// e.g. `https://vspc.example.net:1280/api/v3`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     pub username: String,
     pub password: SecretRef,
@@ -693,6 +698,7 @@ pub struct VeeamConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DattoConnection {
     /// e.g. `https://api.datto.com/v1`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     pub public_key: SecretRef,
     pub secret_key: SecretRef,
@@ -704,6 +710,7 @@ pub struct DattoConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VeloCloudConnection {
     /// e.g. `https://vco.example.net/portal/rest`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     /// API token (`Authorization: Token ...`).
     pub token: SecretRef,
@@ -719,6 +726,7 @@ pub struct VeloCloudConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AcronisConnection {
     /// e.g. `https://eu2-cloud.acronis.com/api/2`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     pub client_id: String,
     pub client_secret: SecretRef,
@@ -732,6 +740,7 @@ pub struct AcronisConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WatchGuardConnection {
     /// e.g. `https://api.deu.cloud.watchguard.com`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     pub access_id: String,
     pub password: SecretRef,
@@ -746,8 +755,10 @@ pub struct WatchGuardConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AvePointConnection {
     /// e.g. `https://graph.avepointonlineservices.com`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     /// e.g. `https://identity.avepointonlineservices.com`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub identity_url: String,
     pub client_id: String,
     pub client_secret: SecretRef,

@@ -191,6 +191,7 @@ fn the_independent_validator_rejects_the_invalid_fixtures_where_a_schema_can_say
         "invalid-api-version",
         "unknown-kind",
         "invalid-document",
+        "invalid-url",
     ];
     // Missing fields the raw types require (the others are semantic: missing after a profile merge).
     const STRUCTURAL_MISSING: &[&str] = &["missing-api-version", "missing-required-field"];
@@ -236,6 +237,7 @@ fn the_independent_validator_rejects_the_invalid_fixtures_where_a_schema_can_say
         ("wrong-api-version", "invalid-api-version"),
         ("unknown-kind", "unknown-kind"),
         ("missing-required-field", "missing-field"),
+        ("config-bad-url-and-duration", "invalid-url"),
     ] {
         assert!(checked.contains(&(case.to_string(), code)), "{case} ({code}) was not checked: {checked:?}");
     }

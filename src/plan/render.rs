@@ -598,7 +598,7 @@ fn orphans_markdown(plan: &Plan) -> String {
 /// What the budget left out, by name (as many as fit), and where the full plan is.
 fn left_out_note(omitted: &[&ManifestRef], orphans: bool, budget: usize, options: &MarkdownOptions) -> String {
     let mut out = String::from("> **Left out to fit one comment**");
-    let _ = write!(out, " (under {budget} characters):");
+    let _ = write!(out, " (at most {budget} characters):");
     if !omitted.is_empty() {
         let _ = write!(out, " the details of {} owner{}", omitted.len(), if omitted.len() == 1 { "" } else { "s" });
         let mut listed = 0;

@@ -733,6 +733,9 @@ async fn renderer_snapshots() {
     let (p, n) = mixed_plan().await;
     insta::assert_snapshot!("plan_text", render::text(&p, &n, render::Style::new(false)));
     insta::assert_snapshot!("plan_markdown", render::markdown(&p, &n));
+    // The same plan over a small budget: the table, the details that fit, the note.
+    let small = render::MarkdownOptions { budget: render::MIN_MARKDOWN_BUDGET, full_plan: Some("plan.json".into()) };
+    insta::assert_snapshot!("plan_markdown_over_budget", render::markdown_with(&p, &n, &small));
     let json: serde_json::Value = serde_json::from_str(&tenantry::plan::json::render(&p)).unwrap();
     insta::assert_json_snapshot!(
         "plan_json_sync_action",

@@ -434,7 +434,7 @@ pub enum VeloCloudConfiguration {
     /// Operator profile (configuration) id.
     ConfigurationId(u64),
     /// `metadata.name` of another customer whose configuration to clone.
-    CloneFrom(String),
+    CloneFrom(#[schemars(regex(pattern = DNS_LABEL))] String),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

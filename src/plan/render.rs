@@ -624,6 +624,8 @@ fn left_out_note(omitted: &[&ManifestRef], orphans: bool, budget: usize, options
     }
     out.push_str(".\n> ");
     match &options.full_plan {
+        // A path too long to name within the note's room is referred to by the flag.
+        Some(file) if file.len() > 200 => out.push_str("The full plan is saved in the file given to `--out`."),
         Some(file) => {
             let _ = write!(out, "The full plan is saved in `{}` (`tenantry apply {}` applies it).", escape_html(file), escape_html(file));
         }

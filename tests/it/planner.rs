@@ -873,6 +873,11 @@ async fn a_markdown_plan_of_many_owners_fits_one_comment_and_names_what_it_left_
         }
     }
 
+    // However long the path given to --out, the note keeps to the budget.
+    let long = render::MarkdownOptions { budget: render::MIN_MARKDOWN_BUDGET, full_plan: Some("d/".repeat(2_000)) };
+    let md = render::markdown_with(&p, &n, &long);
+    assert!(md.len() <= render::MIN_MARKDOWN_BUDGET && md.contains("the file given to `--out`"), "{md}");
+
     // A plan that fits is shown whole, without the note.
     let (small, n) = mixed_plan().await;
     let md = render::markdown(&small, &n);

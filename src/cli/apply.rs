@@ -472,7 +472,7 @@ fn finish(
         ),
         Stopped::Converged if totals.2 == 0 => println!("\n{green}{bold}Apply complete:{reset} {line}."),
         Stopped::Converged | Stopped::Waiting => println!(
-            "\n{bold}Apply complete:{reset} {line}. What is waiting completes at the vendor; the next apply (or `tenantry serve`) follows it."
+            "\n{bold}Apply complete:{reset} {line}. What is waiting completes at the vendor; the next apply follows it."
         ),
         Stopped::Failed => println!("\n{red}{bold}Apply finished with failures:{reset} {line}."),
         Stopped::Interrupted => {

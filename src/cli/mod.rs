@@ -95,7 +95,7 @@ pub enum Command {
     /// 1 when anything failed, is blocked or in conflict, 2 when the rest waits for a person or
     /// a vendor.
     #[command(
-        after_help = "Exit status:\n  0  converged: nothing failed, nothing is blocked, no conflict, nothing waits\n  1  error: an action failed, an action is blocked, a conflict remains, the plan file is stale\n     or was applied already, the run was refused or interrupted, a vendor could not be observed\n  2  applied, nothing failed or is blocked, but something waits for a customer, an operator or\n     the vendor (an await, an open portal task); the next apply or `tenantry serve` follows it\n\nExamples:\n  tenantry apply --sandbox manifests/\n  tenantry apply --auto-approve manifests/\n  tenantry plan manifests/ --out plan.json && tenantry apply plan.json\n  tenantry apply manifests/ --target acme --lock-timeout 5m"
+        after_help = "Exit status:\n  0  converged: nothing failed, nothing is blocked, no conflict, nothing waits\n  1  error: an action failed, an action is blocked, a conflict remains, the plan file is stale\n     or was applied already, the run was refused or interrupted, a vendor could not be observed\n  2  applied, nothing failed or is blocked, but something waits for a customer, an operator or\n     the vendor (an await, an open portal task); the next apply follows it\n\nExamples:\n  tenantry apply --sandbox manifests/\n  tenantry apply --auto-approve manifests/\n  tenantry plan manifests/ --out plan.json && tenantry apply plan.json\n  tenantry apply manifests/ --target acme --lock-timeout 5m"
     )]
     Apply(apply::ApplyArgs),
 

@@ -21,6 +21,12 @@ pub struct PlanArgs {
     /// Also save the plan (JSON) to FILE, for `tenantry apply FILE`. It holds no secret.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Largest Markdown plan, in characters (default 60000, under GitHub's 65536 per comment):
+    /// past it, owners' details are left out and named, and the summary table still counts
+    /// everything. Save the full plan with --out.
+    #[arg(long, value_name = "CHARS", default_value_t = render::DEFAULT_MARKDOWN_BUDGET as u64,
+          value_parser = clap::value_parser!(u64).range(render::MIN_MARKDOWN_BUDGET as u64..))]
+    pub markdown_budget: u64,
     /// Exit 2 when anything is pending (changes, portal tasks, awaits, blocked actions,
     /// conflicts), 0 only when the vendors match the manifests; 1 stays "error".
     #[arg(long)]
@@ -49,7 +55,13 @@ pub async fn plan(args: PlanArgs, output: Output) -> CliResult {
 
     match args.format {
         PlanFormat::Text => print!("{}", render::text(&plan, &names, render::Style::new(output.stdout_color))),
-        PlanFormat::Markdown => print!("{}", render::markdown(&plan, &names)),
+        PlanFormat::Markdown => {
+            let options = render::MarkdownOptions {
+                budget: usize::try_from(args.markdown_budget).unwrap_or(usize::MAX),
+                full_plan: args.out.as_ref().map(|p| p.display().to_string()),
+            };
+            print!("{}", render::markdown_with(&plan, &names, &options))
+        }
         PlanFormat::Json => print!("{}", json::render(&plan)),
     }
     if let Some(out) = &args.out {

@@ -16,6 +16,25 @@ pub use crate::model::{
     VdcPrimaryAdmin,
 };
 
+/// The patterns the schemas carry for what `validate` checks, so that an editor flags the same
+/// mistakes (`tests/it/schemas.rs` checks that each pattern and its check agree).
+///
+/// `metadata.name` and every reference to one: a DNS label (`validate::is_dns_label`).
+pub const DNS_LABEL: &str = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+/// A company's domain (`validate::is_domain`; its 253-character limit is `maxLength`).
+pub const DOMAIN: &str = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$";
+/// An e-mail address (`validate::is_email`; a schema pattern cannot also limit the part before
+/// the `@` to 64 characters).
+pub const EMAIL: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$";
+
+/// The start of an http(s) URL (`validate` also parses the rest; a pattern only checks that it
+/// is an http or https URL with a host).
+pub const HTTP_URL: &str = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]";
+/// An ISO 3166-1 alpha-2 country code (`validate::is_country`), as one alternation.
+pub fn country_pattern() -> String {
+    super::validate::country_pattern()
+}
+
 /// The only manifest API version this build understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ApiVersion {
@@ -29,6 +48,7 @@ pub enum ApiVersion {
 pub struct Metadata {
     /// Stable identity: a DNS label (lowercase letters, digits and `-`, at most 63 characters).
     /// Renaming a company changes `spec`, never this.
+    #[schemars(regex(pattern = DNS_LABEL), length(max = 63))]
     pub name: String,
     /// Free-form labels for selection and reporting.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -63,10 +83,12 @@ pub struct CustomerSpec {
     /// The reseller (`metadata.name` of a `Reseller`) this customer sits under; omitted means
     /// directly under the MSP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DNS_LABEL))]
     pub reseller: Option<String>,
     /// Profiles applied in order before this customer's own `services` (which win). Mappings
     /// merge; lists replace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = DNS_LABEL)))]
     pub profiles: Vec<String>,
     pub company: Company,
     /// Named contacts (`primary`, `billing`, ...) that service blocks refer to by name.
@@ -135,6 +157,7 @@ pub struct Company {
     /// The company's legal or trading name, as the vendors' portals show it.
     pub name: String,
     /// The company's own DNS domain (not a public mail domain).
+    #[schemars(regex(pattern = DOMAIN), length(max = 253))]
     pub domain: String,
     /// The MSP's account number for this company; unique across all manifests.
     pub account_number: String,
@@ -154,6 +177,7 @@ pub struct Address {
     pub state: Option<String>,
     pub postcode: String,
     /// ISO 3166-1 alpha-2 country code, e.g. `GB`.
+    #[schemars(regex(pattern = country_pattern()))]
     pub country: String,
 }
 
@@ -162,6 +186,7 @@ pub struct Address {
 pub struct Contact {
     pub first_name: String,
     pub last_name: String,
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
@@ -181,6 +206,7 @@ pub struct PersonRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: Option<String>,
 }
 
@@ -299,6 +325,7 @@ pub struct DattoClientUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: Option<String>,
     /// International dialling code of the mobile phone, e.g. `+44`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -378,6 +405,7 @@ pub struct VeloCloudAccess {
 pub struct VeloCloudAdmin {
     /// Login in `user@domain` form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
@@ -389,6 +417,7 @@ pub struct VeloCloudAdmin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
@@ -405,7 +434,7 @@ pub enum VeloCloudConfiguration {
     /// Operator profile (configuration) id.
     ConfigurationId(u64),
     /// `metadata.name` of another customer whose configuration to clone.
-    CloneFrom(String),
+    CloneFrom(#[schemars(regex(pattern = DNS_LABEL))] String),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -434,6 +463,7 @@ pub struct AccountService {
     pub username: Option<String>,
     /// Corporate e-mail; activation goes there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub email: Option<String>,
     /// Administrator phone (WatchGuard requires one; defaults to the primary contact's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -458,11 +488,13 @@ pub struct AvePointService {
     pub account_type: Option<AvePointAccountType>,
     /// The customer's login e-mail in Elements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = EMAIL), email)]
     pub registration_account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
     /// ISO 3166-1 alpha-2; defaults to the company's country.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = country_pattern()))]
     pub country: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_center: Option<AvePointDataCenter>,
@@ -510,6 +542,7 @@ pub struct AvePointServiceItem {
 pub struct AvePointReports {
     pub send: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = EMAIL), email))]
     pub recipients: Vec<String>,
 }
 
@@ -518,6 +551,7 @@ pub struct AvePointReports {
 pub struct AvePointBillingReports {
     pub send: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = EMAIL), email))]
     pub recipients: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_profile: Option<String>,
@@ -596,6 +630,7 @@ pub struct PortalTaskConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WebhookConfig {
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub url: String,
     /// Extra headers; values are secret references (e.g. an authorization token).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -651,6 +686,7 @@ pub struct Limits {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VeeamConnection {
     /// e.g. `https://vspc.example.net:1280/api/v3`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     pub username: String,
     pub password: SecretRef,
@@ -662,6 +698,7 @@ pub struct VeeamConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DattoConnection {
     /// e.g. `https://api.datto.com/v1`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     pub public_key: SecretRef,
     pub secret_key: SecretRef,
@@ -673,6 +710,7 @@ pub struct DattoConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VeloCloudConnection {
     /// e.g. `https://vco.example.net/portal/rest`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     /// API token (`Authorization: Token ...`).
     pub token: SecretRef,
@@ -688,6 +726,7 @@ pub struct VeloCloudConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AcronisConnection {
     /// e.g. `https://eu2-cloud.acronis.com/api/2`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     pub client_id: String,
     pub client_secret: SecretRef,
@@ -701,6 +740,7 @@ pub struct AcronisConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WatchGuardConnection {
     /// e.g. `https://api.deu.cloud.watchguard.com`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     pub access_id: String,
     pub password: SecretRef,
@@ -715,8 +755,10 @@ pub struct WatchGuardConnection {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AvePointConnection {
     /// e.g. `https://graph.avepointonlineservices.com`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub base_url: String,
     /// e.g. `https://identity.avepointonlineservices.com`
+    #[schemars(regex(pattern = HTTP_URL), url)]
     pub identity_url: String,
     pub client_id: String,
     pub client_secret: SecretRef,

@@ -4,7 +4,9 @@
 //! type, bad enum value, missing field and duplicate key at once, each at its exact location.
 //! It understands the subset of JSON Schema that schemars emits for `raw` (`$ref`, `anyOf` /
 //! `oneOf`, `type`, `enum`, `const`, `properties`, `required`, `additionalProperties`, `items`,
-//! integer formats and `minimum`). Values of secret fields are never echoed.
+//! integer formats and `minimum`). Values of secret fields are never echoed. String `pattern`s
+//! and `format`s (names, e-mails, domains, countries, URLs) are for editors: `validate` checks
+//! the same rules itself, with messages and hints of its own.
 
 use serde_json::Value as Json;
 

@@ -1557,6 +1557,11 @@ pub fn is_country(s: &str) -> bool {
     s.len() == 2 && COUNTRIES.split(' ').any(|c| c == s)
 }
 
+/// The codes [`is_country`] accepts, as a JSON Schema pattern.
+pub fn country_pattern() -> String {
+    format!("^({})$", COUNTRIES.split(' ').collect::<Vec<_>>().join("|"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Plans for people: text for terminals and logs (grouped by customer, then vendor; `+ ~ - ! ?`
-//! markers; field-level diffs; colour only when asked) and Markdown for pull-request comments.
-//! Sensitive values never appear: a changed secret reads "(sensitive value changed)".
+//! markers; field-level diffs; colour only when asked) and Markdown for pull-request comments
+//! (markers at column 0 where GitHub colours them; always within a size budget, a summary table
+//! first). Both show the values a portal task asks for. Sensitive values never appear: a changed
+//! secret reads "(sensitive value changed)", a secret a portal task needs "(secret env:NAME)".
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -151,17 +153,18 @@ fn action_text(out: &mut String, a: &Action, s: Style) {
         let _ = writeln!(out, "{pad}{}after: {}{}", s.dim, a.depends_on.join(", "), s.reset);
     }
     for c in &a.changes {
-        change_text(out, c, a.kind, s, pad);
+        for line in change_lines(c, a.kind) {
+            diff_line_text(out, &line, s, pad);
+        }
     }
     if let Some(t) = &a.task
         && a.kind == ActionKind::PortalTask
     {
         let _ = writeln!(out, "{pad}{}portal:{} {}", s.cyan, s.reset, t.form.page);
-        let verify = match t.form.verify {
-            crate::core::Verify::Observation => "verified when the result appears at the vendor",
-            crate::core::Verify::Attestation => "verified by `tenantry tasks done ID`",
-        };
-        let _ = writeln!(out, "{pad}{}{verify}{}", s.dim, s.reset);
+        for line in task_value_lines(a) {
+            diff_line_text(out, &line, s, pad);
+        }
+        let _ = writeln!(out, "{pad}{}{}{}", s.dim, verify_text(t), s.reset);
     }
     if let Some(h) = &a.hint {
         for (i, line) in h.lines().enumerate() {
@@ -171,50 +174,139 @@ fn action_text(out: &mut String, a: &Action, s: Style) {
     }
 }
 
-fn change_text(out: &mut String, c: &Change, kind: ActionKind, s: Style, pad: &str) {
+fn verify_text(t: &super::TaskSpec) -> &'static str {
+    match t.form.verify {
+        crate::core::Verify::Observation => "verified when the result appears at the vendor",
+        crate::core::Verify::Attestation => "verified by `tenantry tasks done ID`",
+    }
+}
+
+/// One line of a field-level diff, before it is written as text or Markdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DiffLine {
+    /// `+ field: value` (depth 0) or `+ item` inside a list or mapping (depth 1).
+    Add(usize, String),
+    Remove(usize, String),
+    /// An unchanged item inside a list or mapping.
+    Same(usize, String),
+    /// A scalar that changes.
+    Modify {
+        field: String,
+        before: String,
+        after: String,
+    },
+    /// A field whose value changes as a whole or line by line below it (`~ tags:`).
+    Changed(String),
+}
+
+/// The diff lines of one change. Sensitive values never appear.
+fn change_lines(c: &Change, kind: ActionKind) -> Vec<DiffLine> {
     if c.sensitive {
-        let (sign, color, what) = if kind == ActionKind::Create || kind == ActionKind::Register {
-            ('+', s.green, "(sensitive value)")
+        return vec![if kind == ActionKind::Create || kind == ActionKind::Register {
+            DiffLine::Add(0, format!("{}: (sensitive value)", c.field))
         } else {
-            ('~', s.yellow, "(sensitive value changed)")
-        };
-        let _ = writeln!(out, "{pad}{color}{sign}{} {}: {what}", s.reset, c.field);
-        return;
+            DiffLine::Changed(format!("{}: (sensitive value changed)", c.field))
+        }];
     }
     match (&c.before, &c.after) {
-        (None, Some(after)) if is_scalar(after) => {
-            let _ = writeln!(out, "{pad}{}+{} {}: {}", s.green, s.reset, c.field, scalar(after));
-        }
+        (None, Some(after)) if is_scalar(after) => vec![DiffLine::Add(0, format!("{}: {}", c.field, scalar(after)))],
         (Some(before), None) if is_scalar(before) => {
-            let _ = writeln!(out, "{pad}{}-{} {}: {}", s.red, s.reset, c.field, scalar(before));
+            vec![DiffLine::Remove(0, format!("{}: {}", c.field, scalar(before)))]
         }
         (Some(before), Some(after)) if is_scalar(before) && is_scalar(after) => {
-            let _ = writeln!(out, "{pad}{}~{} {}: {} -> {}", s.yellow, s.reset, c.field, scalar(before), scalar(after));
+            vec![DiffLine::Modify { field: c.field.clone(), before: scalar(before), after: scalar(after) }]
         }
         (before, after) => {
             // Lists and mappings: a line diff of their pretty forms.
             let b = before.as_ref().map(pretty_lines).unwrap_or_default();
             let a = after.as_ref().map(pretty_lines).unwrap_or_default();
-            let mark = match (before, after) {
-                (None, _) => (s.green, '+'),
-                (_, None) => (s.red, '-'),
-                _ => (s.yellow, '~'),
-            };
-            let _ = writeln!(out, "{pad}{}{}{} {}:", mark.0, mark.1, s.reset, c.field);
+            let head = format!("{}:", c.field);
+            let mut lines = vec![match (before, after) {
+                (None, _) => DiffLine::Add(0, head),
+                (_, None) => DiffLine::Remove(0, head),
+                _ => DiffLine::Changed(head),
+            }];
             let diff = TextDiff::from_lines(&b, &a);
             for change in diff.iter_all_changes() {
-                let (sign, color) = match change.tag() {
-                    ChangeTag::Delete => ('-', s.red),
-                    ChangeTag::Insert => ('+', s.green),
-                    ChangeTag::Equal => (' ', s.dim),
-                };
-                let _ = write!(out, "{pad}    {color}{sign} {}{}", change.value(), s.reset);
-                if change.missing_newline() {
-                    out.push('\n');
-                }
+                let value = change.value().trim_end_matches('\n').to_string();
+                lines.push(match change.tag() {
+                    ChangeTag::Delete => DiffLine::Remove(1, value),
+                    ChangeTag::Insert => DiffLine::Add(1, value),
+                    ChangeTag::Equal => DiffLine::Same(1, value),
+                });
             }
+            lines
         }
     }
+}
+
+/// The values a person enters for a portal task, one `+ field: value` line each (nested
+/// mappings as `parent.child`), leaving out the fields its changes already show. Secrets appear
+/// as their reference (`(secret env:NAME)`), never as a value.
+fn task_value_lines(a: &Action) -> Vec<DiffLine> {
+    let Some(t) = &a.task else { return Vec::new() };
+    let mut flat = Vec::new();
+    for (name, value) in &t.values {
+        if a.changes.iter().any(|c| &c.field == name) {
+            continue;
+        }
+        flatten_value(name, value, &mut flat);
+    }
+    flat.into_iter().map(|(k, v)| DiffLine::Add(0, format!("{k}: {v}"))).collect()
+}
+
+fn flatten_value(prefix: &str, value: &Json, out: &mut Vec<(String, String)>) {
+    match value {
+        Json::Object(o) if o.len() == 1 && o.get("secretRef").is_some_and(Json::is_string) => {
+            out.push((prefix.to_string(), format!("(secret {})", o["secretRef"].as_str().unwrap_or("?"))));
+        }
+        Json::Object(o) if !o.is_empty() => {
+            for (k, v) in o {
+                flatten_value(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        Json::Array(items) if !items.is_empty() && items.iter().all(|i| !i.is_array() && !i.is_object()) => {
+            out.push((prefix.to_string(), format!("[{}]", items.iter().map(scalar).collect::<Vec<_>>().join(", "))));
+        }
+        other => out.push((prefix.to_string(), compact(other))),
+    }
+}
+
+/// One line of JSON for values that are neither scalars nor lists of scalars.
+fn compact(v: &Json) -> String {
+    if is_scalar(v) { scalar(v) } else { serde_json::to_string(v).unwrap_or_default() }
+}
+
+fn diff_line_text(out: &mut String, line: &DiffLine, s: Style, pad: &str) {
+    let _ = match line {
+        DiffLine::Add(0, t) => writeln!(out, "{pad}{}+{} {t}", s.green, s.reset),
+        DiffLine::Remove(0, t) => writeln!(out, "{pad}{}-{} {t}", s.red, s.reset),
+        DiffLine::Same(0, t) => writeln!(out, "{pad}  {t}"),
+        DiffLine::Add(_, t) => writeln!(out, "{pad}    {}+ {t}{}", s.green, s.reset),
+        DiffLine::Remove(_, t) => writeln!(out, "{pad}    {}- {t}{}", s.red, s.reset),
+        DiffLine::Same(_, t) => writeln!(out, "{pad}    {}  {t}{}", s.dim, s.reset),
+        DiffLine::Modify { field, before, after } => {
+            writeln!(out, "{pad}{}~{} {field}: {before} -> {after}", s.yellow, s.reset)
+        }
+        DiffLine::Changed(t) => writeln!(out, "{pad}{}~{} {t}", s.yellow, s.reset),
+    };
+}
+
+/// The same line in a Markdown ```` ```diff ```` block: the marker at column 0, where GitHub
+/// colours it (`+` green, `-` red, `!` for what changes), the indentation after it. A changing
+/// scalar is its old line and its new line.
+fn diff_line_markdown(out: &mut String, line: &DiffLine) {
+    // Under the action's own line: its word starts at column 2, its fields at column 6.
+    let indent = |depth: usize| "    ".repeat(depth + 1);
+    let _ = match line {
+        DiffLine::Add(d, t) => writeln!(out, "+ {}{t}", indent(*d)),
+        DiffLine::Remove(d, t) => writeln!(out, "- {}{t}", indent(*d)),
+        DiffLine::Same(d, t) => writeln!(out, "  {}{t}", indent(*d)),
+        DiffLine::Modify { field, before, after } => {
+            writeln!(out, "-     {field}: {before}\n+     {field}: {after}")
+        }
+        DiffLine::Changed(t) => writeln!(out, "!     {t}"),
+    };
 }
 
 fn is_scalar(v: &Json) -> bool {
@@ -246,10 +338,97 @@ fn pretty_lines(v: &Json) -> String {
     }
 }
 
-/// The plan as Markdown for a pull-request comment: a summary table and one collapsible section
-/// per customer or reseller.
+/// GitHub refuses comments over 65,536 characters; the default budget leaves room for what a
+/// CI step adds around the plan.
+pub const DEFAULT_MARKDOWN_BUDGET: usize = 60_000;
+
+/// The smallest budget `--markdown-budget` accepts: room for the heading, a table of totals and
+/// the note on what was left out.
+pub const MIN_MARKDOWN_BUDGET: usize = 4_000;
+
+/// How the Markdown plan is fitted into one comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkdownOptions {
+    /// The most characters (counted as UTF-8 bytes, so never more characters than this) the
+    /// Markdown may have. Budgets below [`MIN_MARKDOWN_BUDGET`] count as that.
+    pub budget: usize,
+    /// Where the full plan was saved (`--out FILE`), named in the note on what was left out.
+    pub full_plan: Option<String>,
+}
+
+impl Default for MarkdownOptions {
+    fn default() -> Self {
+        MarkdownOptions { budget: DEFAULT_MARKDOWN_BUDGET, full_plan: None }
+    }
+}
+
+/// The plan as Markdown for a pull-request comment, with the default budget.
 pub fn markdown(plan: &Plan, names: &Names) -> String {
-    let sum = plan.summary();
+    markdown_with(plan, names, &MarkdownOptions::default())
+}
+
+/// Room kept for the note on what was left out (the names it lists are cut to fit).
+const LEFT_OUT_NOTE: usize = 1_500;
+
+/// The plan as Markdown for a pull-request comment, always within `options.budget`: a table per
+/// owner and action kind first, then one collapsible section per owner while they fit, then a
+/// note naming the owners whose details were left out and where the full plan is.
+pub fn markdown_with(plan: &Plan, names: &Names, options: &MarkdownOptions) -> String {
+    let budget = options.budget.max(MIN_MARKDOWN_BUDGET);
+    let groups = group(&plan.actions);
+    let head = markdown_head(plan);
+    let sections: Vec<(&ManifestRef, String)> =
+        groups.iter().map(|(owner, vendors)| (*owner, owner_section(owner, vendors, names))).collect();
+    let orphans = orphans_markdown(plan);
+    let tail = format!("**Plan:** {}.\n", plan.summary().line());
+    let empty =
+        if groups.is_empty() && plan.orphans.is_empty() { format!("{}\n\n", no_changes(plan)) } else { String::new() };
+
+    // Everything, when it fits.
+    let table = owner_table(&groups, names, usize::MAX);
+    let whole = head.len()
+        + table.len()
+        + empty.len()
+        + sections.iter().map(|(_, s)| s.len()).sum::<usize>()
+        + orphans.len()
+        + tail.len();
+    if whole <= budget {
+        let mut out = head;
+        out.push_str(&table);
+        out.push_str(&empty);
+        sections.iter().for_each(|(_, s)| out.push_str(s));
+        out.push_str(&orphans);
+        out.push_str(&tail);
+        return out;
+    }
+
+    // Otherwise: the table gets up to half of what is left, the sections the rest, in order.
+    let room = budget.saturating_sub(head.len() + tail.len() + LEFT_OUT_NOTE);
+    let table = owner_table(&groups, names, room / 2);
+    let mut left = room.saturating_sub(table.len());
+    let mut out = head;
+    out.push_str(&table);
+    let mut shown = 0;
+    for (_, section) in &sections {
+        if section.len() > left {
+            break;
+        }
+        left -= section.len();
+        out.push_str(section);
+        shown += 1;
+    }
+    let orphans_shown = shown == sections.len() && orphans.len() <= left;
+    if orphans_shown {
+        out.push_str(&orphans);
+    }
+    let omitted: Vec<&ManifestRef> = sections[shown..].iter().map(|(o, _)| *o).collect();
+    out.push_str(&left_out_note(&omitted, !orphans_shown && !plan.orphans.is_empty(), budget, options));
+    out.push_str(&tail);
+    out
+}
+
+/// Heading, sandbox and unavailable-vendor notes, irreversible warning.
+fn markdown_head(plan: &Plan) -> String {
     let mut out = String::from("## tenantry plan\n\n");
     if plan.options.sandbox {
         out.push_str("_Against the built-in sandbox (simulated vendors)._\n\n");
@@ -257,23 +436,6 @@ pub fn markdown(plan: &Plan, names: &Names) -> String {
     for (vendor, why) in &plan.unavailable {
         let _ = writeln!(out, "> **{vendor} could not be observed:** {why}. Nothing is planned for it.\n");
     }
-    out.push_str("| | count |\n|---|---:|\n");
-    for (label, n) in [
-        ("to create", sum.create),
-        ("to register", sum.register),
-        ("to sync", sum.sync),
-        ("to adopt", sum.adopt),
-        ("to delete", sum.delete),
-        ("awaiting", sum.awaiting),
-        ("portal tasks", sum.portal_tasks),
-        ("blocked", sum.blocked),
-        ("conflicts", sum.conflicts),
-    ] {
-        if n > 0 || matches!(label, "to create" | "to sync" | "blocked") {
-            let _ = writeln!(out, "| {label} | {n} |");
-        }
-    }
-    out.push('\n');
     let irreversible = plan.actions.iter().filter(|a| a.irreversible && a.blocked.is_none()).count();
     if irreversible > 0 {
         let _ = writeln!(
@@ -281,53 +443,202 @@ pub fn markdown(plan: &Plan, names: &Names) -> String {
             "> :warning: **{irreversible} irreversible change(s)**: applying needs `--allow-irreversible`.\n"
         );
     }
-    let groups = group(&plan.actions);
-    if groups.is_empty() && plan.orphans.is_empty() {
-        out.push_str(&no_changes(plan));
-        out.push('\n');
+    out
+}
+
+/// The columns of the summary table, in this order; blocked actions count as `blocked`.
+const COLUMNS: [&str; 9] =
+    ["create", "register", "sync", "adopt", "delete", "await", "portal-task", "blocked", "conflict"];
+
+fn column(a: &Action) -> usize {
+    let word = if a.blocked.is_some() { "blocked" } else { a.kind.word() };
+    COLUMNS.iter().position(|c| *c == word).unwrap_or(0)
+}
+
+type Groups<'a> = BTreeMap<&'a ManifestRef, BTreeMap<Vendor, Vec<&'a Action>>>;
+
+/// One row per owner and one column per action kind present, then the totals, within `room`
+/// characters: owners that do not fit are summed in one row.
+fn owner_table(groups: &Groups<'_>, names: &Names, room: usize) -> String {
+    let counts: Vec<(&ManifestRef, [usize; 9])> = groups
+        .iter()
+        .map(|(owner, vendors)| {
+            let mut row = [0; 9];
+            vendors.values().flatten().for_each(|a| row[column(a)] += 1);
+            (*owner, row)
+        })
+        .collect();
+    let mut total = [0; 9];
+    counts.iter().for_each(|(_, row)| (0..9).for_each(|i| total[i] += row[i]));
+    if counts.is_empty() {
+        return String::new();
     }
-    for (owner, vendors) in &groups {
-        let actions: Vec<&Action> = vendors.values().flatten().copied().collect();
-        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-        for a in &actions {
-            let k = if a.blocked.is_some() { "blocked".to_string() } else { a.kind.word().to_string() };
-            *kinds.entry(k).or_default() += 1;
-        }
-        let counts = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ");
-        let name = names.get(owner).map(|n| format!(" ({n})")).unwrap_or_default();
-        let _ = writeln!(out, "<details><summary><b>{owner}</b>{}: {counts}</summary>\n", escape_html(&name));
-        out.push_str("```diff\n");
-        for (vendor, list) in vendors {
-            let _ = writeln!(out, "# {vendor}");
-            for a in list {
-                let mut block = String::new();
-                action_text(&mut block, a, Style::new(false));
-                // Keep +/- at column 0 so GitHub colours them; indent the rest.
-                for line in block.lines() {
-                    let trimmed = line.trim_start();
-                    if trimmed.starts_with(['+', '-', '!', '?', '~'])
-                        && line.starts_with("    ")
-                        && !line.starts_with("        ")
-                    {
-                        let _ = writeln!(out, "{trimmed}");
-                    } else {
-                        let _ = writeln!(out, "  {}", line.trim_end());
-                    }
+    let present: Vec<usize> = (0..9).filter(|i| total[*i] > 0).collect();
+    let cells = |label: String, row: &[usize; 9]| {
+        let mut line = format!("| {label} |");
+        for i in &present {
+            match row[*i] {
+                0 => line.push_str(" |"),
+                n => {
+                    let _ = write!(line, " {n} |");
                 }
             }
         }
-        out.push_str("```\n\n</details>\n\n");
-    }
-    if !plan.orphans.is_empty() {
-        out.push_str("**Owned objects no longer in the manifests**\n\n");
-        for o in &plan.orphans {
-            let _ =
-                writeln!(out, "- {} {} of `{}` (id `{}`): {}", o.key.vendor, o.title, o.key.owner, o.vendor_id, o.note);
+        line.push('\n');
+        line
+    };
+    let mut head = String::from("| owner |");
+    present.iter().for_each(|i| {
+        let _ = write!(head, " {} |", COLUMNS[*i]);
+    });
+    head.push_str("\n|---|");
+    present.iter().for_each(|_| head.push_str("---:|"));
+    head.push('\n');
+    let total_row = cells(format!("**all {} owners**", counts.len()), &total);
+    let reserve = head.len() + total_row.len() + 80 + present.len() * 8;
+    let mut rows = String::new();
+    let mut shown = 0;
+    for (owner, row) in &counts {
+        let name = names.get(*owner).map(|n| format!(" ({})", escape_table(n))).unwrap_or_default();
+        let line = cells(format!("{owner}{name}"), row);
+        if reserve + rows.len() + line.len() > room {
+            break;
         }
-        out.push('\n');
+        rows.push_str(&line);
+        shown += 1;
     }
-    let _ = writeln!(out, "**Plan:** {}.", sum.line());
+    if shown < counts.len() {
+        let mut rest = [0; 9];
+        counts[shown..].iter().for_each(|(_, row)| (0..9).for_each(|i| rest[i] += row[i]));
+        rows.push_str(&cells(format!("_{} more owners_", counts.len() - shown), &rest));
+    }
+    format!("{head}{rows}{total_row}\n")
+}
+
+/// One owner's collapsible section: a ```` ```diff ```` block per owner, a `#` line per vendor.
+fn owner_section(owner: &ManifestRef, vendors: &BTreeMap<Vendor, Vec<&Action>>, names: &Names) -> String {
+    let mut out = String::new();
+    let mut kinds = [0; 9];
+    vendors.values().flatten().for_each(|a| kinds[column(a)] += 1);
+    let counts: Vec<String> =
+        (0..9).filter(|i| kinds[*i] > 0).map(|i| format!("{} {}", kinds[i], COLUMNS[i])).collect();
+    let name = names.get(owner).map(|n| format!(" ({n})")).unwrap_or_default();
+    let _ = writeln!(out, "<details><summary><b>{owner}</b>{}: {}</summary>\n", escape_html(&name), counts.join(", "));
+    out.push_str("```diff\n");
+    for (vendor, list) in vendors {
+        let _ = writeln!(out, "# {vendor}");
+        for a in list {
+            action_markdown(&mut out, a);
+        }
+    }
+    out.push_str("```\n\n</details>\n\n");
     out
+}
+
+/// One action in a diff block: every marker at column 0 (`+` create/register, `-` delete, `!`
+/// everything that changes or needs attention: sync, adopt, await, portal task, blocked,
+/// conflict); reasons, hints and notes as indented context lines, which GitHub leaves plain.
+/// Fields sit under the action, indented after their marker.
+fn action_markdown(out: &mut String, a: &Action) {
+    let marker = match (a.blocked.is_some(), a.kind) {
+        (true, _) => '!',
+        (false, ActionKind::Create | ActionKind::Register) => '+',
+        (false, ActionKind::Delete) => '-',
+        _ => '!',
+    };
+    let word = if a.blocked.is_some() { format!("{} (blocked)", a.kind.word()) } else { a.kind.word().to_string() };
+    let id = a.vendor_id.as_ref().map(|id| format!(" (id {id})")).unwrap_or_default();
+    let irreversible = if a.irreversible { " [irreversible]" } else { "" };
+    let _ = writeln!(out, "{marker} {word:<12} {}{id}{irreversible}", a.title);
+    let note = |out: &mut String, text: &str| {
+        for line in text.lines() {
+            let _ = writeln!(out, "      {}", line.trim_end());
+        }
+    };
+    note(out, &a.reason);
+    if let Some(b) = &a.blocked {
+        note(out, &format!("blocked: {b}"));
+    }
+    if !a.depends_on.is_empty() {
+        note(out, &format!("after: {}", a.depends_on.join(", ")));
+    }
+    for c in &a.changes {
+        for line in change_lines(c, a.kind) {
+            diff_line_markdown(out, &line);
+        }
+    }
+    if let Some(t) = &a.task
+        && a.kind == ActionKind::PortalTask
+    {
+        note(out, &format!("portal: {}", t.form.page));
+        for line in task_value_lines(a) {
+            diff_line_markdown(out, &line);
+        }
+        note(out, verify_text(t));
+    }
+    if let Some(h) = &a.hint {
+        for (i, line) in h.lines().enumerate() {
+            note(out, &format!("{}{line}", if i == 0 { "hint: " } else { "      " }));
+        }
+    }
+}
+
+fn orphans_markdown(plan: &Plan) -> String {
+    if plan.orphans.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("**Owned objects no longer in the manifests**\n\n");
+    for o in &plan.orphans {
+        let _ = writeln!(out, "- {} {} of `{}` (id `{}`): {}", o.key.vendor, o.title, o.key.owner, o.vendor_id, o.note);
+    }
+    out.push('\n');
+    out
+}
+
+/// What the budget left out, by name (as many as fit), and where the full plan is.
+fn left_out_note(omitted: &[&ManifestRef], orphans: bool, budget: usize, options: &MarkdownOptions) -> String {
+    let mut out = String::from("> **Left out to fit one comment**");
+    let _ = write!(out, " (at most {budget} characters):");
+    if !omitted.is_empty() {
+        let _ = write!(out, " the details of {} owner{}", omitted.len(), if omitted.len() == 1 { "" } else { "s" });
+        let mut listed = 0;
+        let mut list = String::new();
+        for owner in omitted {
+            let item = format!("{}`{owner}`", if listed == 0 { ": " } else { ", " });
+            if out.len() + list.len() + item.len() > LEFT_OUT_NOTE - 400 {
+                break;
+            }
+            list.push_str(&item);
+            listed += 1;
+        }
+        out.push_str(&list);
+        if listed < omitted.len() {
+            let _ = write!(out, " and {} more", omitted.len() - listed);
+        }
+        if orphans {
+            out.push(';');
+        }
+    }
+    if orphans {
+        out.push_str(" the list of owned objects no longer in the manifests");
+    }
+    out.push_str(".\n> ");
+    match &options.full_plan {
+        // A path too long to name within the note's room is referred to by the flag.
+        Some(file) if file.len() > 200 => out.push_str("The full plan is saved in the file given to `--out`."),
+        Some(file) => {
+            let _ = write!(out, "The full plan is saved in `{}` (`tenantry apply {}` applies it).", escape_html(file), escape_html(file));
+        }
+        None => out.push_str(
+            "For the full plan, run `tenantry plan --out plan.json` (the whole plan as JSON) or `tenantry plan --format text`.",
+        ),
+    }
+    out.push_str(" The table above counts every action.\n\n");
+    out
+}
+
+fn escape_table(s: &str) -> String {
+    escape_html(s).replace('|', "\\|")
 }
 
 fn escape_html(s: &str) -> String {

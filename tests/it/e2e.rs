@@ -353,6 +353,26 @@ fn with_the_operator_off_every_human_step_is_listed_and_tasks_done_closes_one() 
 }
 
 /// Replace `from` with `to` in a manifest of `dir` (the test fails if it is not there).
+#[test]
+fn plan_markdown_keeps_to_the_budget_it_is_given_and_points_at_the_saved_plan() {
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    let out = dir.path().join("plan.json");
+    let f = out.display().to_string();
+    let whole = run(&["plan", "--sandbox", &d, "--format", "markdown"]);
+    ok(&whole);
+    assert!(whole.stdout.len() > 8_000 && !whole.stdout.contains("Left out"), "{whole}");
+    let cut = run(&["plan", "--sandbox", &d, "--format", "markdown", "--markdown-budget", "8000", "--out", &f]);
+    ok(&cut);
+    assert!(cut.stdout.len() <= 8_000, "{} characters", cut.stdout.len());
+    assert!(cut.stdout.contains("| owner | create |") && cut.stdout.contains("Left out to fit one comment"), "{cut}");
+    assert!(cut.stdout.contains(&format!("The full plan is saved in `{f}`")), "{cut}");
+    assert!(out.exists());
+    let refused = run(&["plan", "--sandbox", &d, "--format", "markdown", "--markdown-budget", "100"]);
+    assert_ne!(refused.code, 0, "{refused}");
+    assert!(refused.stderr.contains("--markdown-budget"), "{refused}");
+}
+
 fn edit_manifest(dir: &Path, file: &str, from: &str, to: &str) {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).expect("read manifest");

@@ -728,9 +728,9 @@ async fn secrets_never_appear_and_a_changed_reference_reads_as_sensitive() {
     assert!(outputs[0].contains("adminPassword: (sensitive value changed)"), "{}", outputs[0]);
 }
 
-/// Snapshots of the three renderers on a plan with every kind of entry.
-#[tokio::test]
-async fn renderer_snapshots() {
+/// A plan of the example's acme with every kind of entry: creates, a conflict, blocked steps,
+/// portal tasks and a sync with a scalar and a list change.
+async fn mixed_plan() -> (Plan, render::Names) {
     let (desired, sources) = example();
     let m = Memory::new();
     let mut state = StateSnapshot::default();
@@ -759,9 +759,18 @@ async fn renderer_snapshots() {
         PlanOptions { targets: vec!["Customer/acme".into()], ..Default::default() },
     )
     .await;
-    let n = names(&desired);
+    (p, names(&desired))
+}
+
+/// Snapshots of the three renderers on a plan with every kind of entry.
+#[tokio::test]
+async fn renderer_snapshots() {
+    let (p, n) = mixed_plan().await;
     insta::assert_snapshot!("plan_text", render::text(&p, &n, render::Style::new(false)));
     insta::assert_snapshot!("plan_markdown", render::markdown(&p, &n));
+    // The same plan over a small budget: the table, the details that fit, the note.
+    let small = render::MarkdownOptions { budget: render::MIN_MARKDOWN_BUDGET, full_plan: Some("plan.json".into()) };
+    insta::assert_snapshot!("plan_markdown_over_budget", render::markdown_with(&p, &n, &small));
     let json: serde_json::Value = serde_json::from_str(&tenantry::plan::json::render(&p)).unwrap();
     insta::assert_json_snapshot!(
         "plan_json_sync_action",
@@ -772,4 +781,141 @@ async fn renderer_snapshots() {
             .find(|a| a["id"] == "customer/acme/velocloud/enterprise:sync")
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn text_and_markdown_show_the_values_a_portal_task_asks_for_and_secrets_only_as_references() {
+    // SAFETY of the test: the variable is planted only in this process.
+    unsafe { std::env::set_var("PLANTED_PORTAL_PASSWORD", "planted-Portal-9191") };
+    let (mut p, n) = mixed_plan().await;
+    // No example portal form takes a secret today; a vendor's form may: the planner writes it as a
+    // reference, and the renderers must keep it one.
+    let datto = p.actions.iter_mut().find(|a| a.id.starts_with("customer/acme/datto/")).expect("a Datto task");
+    datto
+        .task
+        .as_mut()
+        .unwrap()
+        .values
+        .insert("portalPassword".into(), json!({"secretRef": "env:PLANTED_PORTAL_PASSWORD"}));
+    let text = render::text(&p, &n, render::Style::new(false));
+    let markdown = render::markdown(&p, &n);
+    for (what, out, prefix) in [("text", &text, "        + "), ("markdown", &markdown, "+     ")] {
+        for value in [
+            // Datto's "Add SaaS Protection Client" form: region, term, retention, client user.
+            r#"region: "uk""#,
+            r#"term: "oneYear""#,
+            r#"retentionType: "ICR""#,
+            r#"clientUserEmail: "ada@acme.example""#,
+            r#"clientUserMobile: "7700 900001""#,
+            // VDC registration: primary admin and who it is.
+            r#"vdcPrimaryAdministrator: "Customer Managed""#,
+            r#"adminEmail: "ada@acme.example""#,
+            "portalPassword: (secret env:PLANTED_PORTAL_PASSWORD)",
+        ] {
+            let line = format!("{prefix}{value}");
+            assert!(out.lines().any(|l| l == line), "{what} lacks `{line}`:\n{out}");
+        }
+        assert!(!out.contains("planted-Portal-9191"), "{what} shows a secret value");
+    }
+}
+
+#[tokio::test]
+async fn every_diff_line_of_the_markdown_plan_has_its_marker_at_column_0() {
+    let (p, n) = mixed_plan().await;
+    let md = render::markdown(&p, &n);
+    let mut in_diff = false;
+    let mut diff_lines = 0;
+    for line in md.lines() {
+        if line == "```diff" {
+            in_diff = true;
+            continue;
+        }
+        if line == "```" {
+            in_diff = false;
+            continue;
+        }
+        if !in_diff {
+            continue;
+        }
+        diff_lines += 1;
+        let first = line.chars().next().unwrap_or(' ');
+        match first {
+            '+' | '-' | '!' | '#' => assert_eq!(line.chars().nth(1), Some(' '), "marker without a space: {line:?}"),
+            ' ' => {
+                let rest = line.trim_start();
+                assert!(
+                    !["+ ", "- ", "~ ", "! ", "? "].iter().any(|m| rest.starts_with(m)),
+                    "an indented marker GitHub would not colour: {line:?}"
+                );
+            }
+            _ => panic!("a diff line that is neither a marker nor context: {line:?}"),
+        }
+    }
+    assert!(diff_lines > 100, "{md}");
+    // The sync: its header and its old and new values are coloured lines.
+    let lines: Vec<&str> = md.lines().collect();
+    assert!(lines.iter().any(|l| l.starts_with("! sync ") && l.contains(r#"customer "Acme Corp""#)), "{md}");
+    assert!(lines.contains(&r#"-     accountNumber: "A-17""#), "{md}");
+    assert!(lines.contains(&r#"+     accountNumber: "ACME-0001""#), "{md}");
+    assert!(lines.contains(&r#"+         "premium-1g-emea""#), "{md}");
+    // Creates, conflicts and portal tasks.
+    assert!(lines.contains(&r#"+     city: "Leeds""#), "{md}");
+    assert!(lines.iter().any(|l| l.starts_with("! conflict ")), "{md}");
+    assert!(lines.iter().any(|l| l.starts_with("! portal-task ")), "{md}");
+}
+
+/// A repository of `count` generated customers (as the benchmarks make them).
+fn generated(count: usize) -> (tempfile::TempDir, DesiredState, manifest::SourceMap) {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::generate(dir.path(), count);
+    let (desired, sources) = crate::common::load(dir.path());
+    (dir, desired, sources)
+}
+
+#[tokio::test]
+async fn a_markdown_plan_of_many_owners_fits_one_comment_and_names_what_it_left_out() {
+    let (_dir, desired, sources) = generated(200);
+    let p = plan_with(&desired, &sources, &Memory::new(), &StateSnapshot::default(), PlanOptions::default()).await;
+    let n = names(&desired);
+    let owners: std::collections::BTreeSet<&ManifestRef> = p.actions.iter().map(|a| &a.key.owner).collect();
+    assert!(owners.len() > 200);
+    let sum = p.summary();
+
+    for (options, budget) in [
+        (render::MarkdownOptions::default(), 60_000),
+        (render::MarkdownOptions { budget: 20_000, full_plan: Some("plan.json".into()) }, 20_000),
+    ] {
+        let md = render::markdown_with(&p, &n, &options);
+        assert!(md.len() <= budget && md.chars().count() < 65_536, "{} characters", md.len());
+        // The summary table comes first and counts every action.
+        let table = md.find("| owner | create |").expect("a summary table");
+        assert!(table < md.find("<details>").expect("some details"));
+        let total = format!("| **all {} owners** | {} |", owners.len(), sum.create);
+        assert!(md.contains(&total), "no `{total}` in the table");
+        assert!(md.contains(&format!("**Plan:** {}.", sum.line())));
+        // Every owner is either shown in detail or named (or counted) as left out.
+        let shown: Vec<&ManifestRef> =
+            owners.iter().copied().filter(|o| md.contains(&format!("<summary><b>{o}</b>"))).collect();
+        assert!(!shown.is_empty() && shown.len() < owners.len());
+        let left_out = owners.len() - shown.len();
+        let note = md.find("**Left out to fit one comment**").map(|i| &md[i..]).expect("a note on what was left out");
+        assert!(note.contains(&format!("the details of {left_out} owners: ")), "{note}");
+        let first_left_out = owners.iter().find(|o| !shown.contains(o)).unwrap();
+        assert!(note.contains(&format!("`{first_left_out}`")), "{note}");
+        match &options.full_plan {
+            Some(file) => assert!(note.contains(&format!("`{file}`")), "{note}"),
+            None => assert!(note.contains("--out"), "{note}"),
+        }
+    }
+
+    // However long the path given to --out, the note keeps to the budget.
+    let long = render::MarkdownOptions { budget: render::MIN_MARKDOWN_BUDGET, full_plan: Some("d/".repeat(2_000)) };
+    let md = render::markdown_with(&p, &n, &long);
+    assert!(md.len() <= render::MIN_MARKDOWN_BUDGET && md.contains("the file given to `--out`"), "{md}");
+
+    // A plan that fits is shown whole, without the note.
+    let (small, n) = mixed_plan().await;
+    let md = render::markdown(&small, &n);
+    assert!(!md.contains("Left out"), "{md}");
+    assert!(md.contains("<summary><b>Customer/acme</b>"));
 }

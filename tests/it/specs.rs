@@ -25,16 +25,19 @@ fn spec(name: &str) -> Json {
     serde_json::from_str(&text).expect("spec JSON")
 }
 
-/// OpenAPI 3.0's `nullable: true` in JSON Schema terms (draft 4 has no such keyword).
-fn nullable_to_types(v: &mut Json) {
+/// A schema's own null marker (`keyword: true`) in JSON Schema terms, which these documents'
+/// draft (4) lacks: a plain typed schema gets `null` among its types (and enum values), any
+/// other (an `allOf`, a `$ref`, no type) is wrapped as `anyOf [it, null]`.
+fn null_where(v: &mut Json, keyword: &str) {
     match v {
         Json::Object(map) => {
             for child in map.values_mut() {
-                nullable_to_types(child);
+                null_where(child, keyword);
             }
-            if map.remove("nullable") == Some(Json::Bool(true)) {
+            if map.remove(keyword) == Some(Json::Bool(true)) {
+                let plain = !map.contains_key("allOf") && !map.contains_key("$ref");
                 match map.get("type").cloned() {
-                    Some(Json::String(t)) => {
+                    Some(Json::String(t)) if plain => {
                         map.insert("type".into(), json!([t, "null"]));
                         if let Some(Json::Array(e)) = map.get_mut("enum") {
                             e.push(Json::Null);
@@ -47,9 +50,14 @@ fn nullable_to_types(v: &mut Json) {
                 }
             }
         }
-        Json::Array(list) => list.iter_mut().for_each(nullable_to_types),
+        Json::Array(list) => list.iter_mut().for_each(|c| null_where(c, keyword)),
         _ => {}
     }
+}
+
+/// OpenAPI 3.0's `nullable: true`.
+fn nullable_to_types(v: &mut Json) {
+    null_where(v, "nullable");
 }
 
 /// A validator for `schema`, whose `$ref`s point into `defs_at` of the spec (`definitions`
@@ -327,32 +335,9 @@ async fn every_acronis_route_the_simulator_serves_is_documented_and_refuses_a_mi
 }
 
 /// VSPC 3.7 marks what may be null with its own `x-veeam-nullable: true` (swagger 2.0 cannot
-/// say null): turn that into JSON Schema.
+/// say null).
 fn veeam_nullable(v: &mut Json) {
-    match v {
-        Json::Object(map) => {
-            for child in map.values_mut() {
-                veeam_nullable(child);
-            }
-            if map.remove("x-veeam-nullable") == Some(Json::Bool(true)) {
-                let plain = !map.contains_key("allOf") && !map.contains_key("$ref");
-                match map.get("type").cloned() {
-                    Some(Json::String(t)) if plain => {
-                        map.insert("type".into(), json!([t, "null"]));
-                        if let Some(Json::Array(e)) = map.get_mut("enum") {
-                            e.push(Json::Null);
-                        }
-                    }
-                    _ => {
-                        let inner = Json::Object(std::mem::take(map));
-                        map.insert("anyOf".into(), json!([inner, {"type": "null"}]));
-                    }
-                }
-            }
-        }
-        Json::Array(list) => list.iter_mut().for_each(veeam_nullable),
-        _ => {}
-    }
+    null_where(v, "x-veeam-nullable");
 }
 
 /// The VSPC 3.7 document, made checkable, with each allowance for an artefact of the document

@@ -447,6 +447,15 @@ impl Executor {
         }
         let _ = self.store.remove_intent(&a.key);
         resolved.lock().unwrap_or_else(|p| p.into_inner()).insert(a.key.clone(), id.to_string());
+        if let Some(why) = &outcome.incomplete {
+            return (
+                Some(id.to_string()),
+                Outcomed::Failed {
+                    message: format!("made at the vendor (id {id}), but {why}"),
+                    hint: Some("it is bound; the next apply does the step that failed".into()),
+                },
+            );
+        }
         (Some(id.to_string()), Outcomed::Done(message.to_string()))
     }
 

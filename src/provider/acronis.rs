@@ -476,9 +476,22 @@ impl VendorWriter for Acronis {
                     });
                     let u: wire::Created = self.ok(Req::post("/users").json(body)).await?.decode()?;
                     let id = u.id;
-                    self.set_role(&id, &tenant, v("role").as_str().unwrap_or("company_admin")).await?;
-                    self.ok(Req::post(format!("/users/{id}/send-activation-email"))).await?;
-                    Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
+                    // The user exists from here on: a later step that fails is reported as a
+                    // failure of the run, never as done (nor awaited as if the e-mail went out),
+                    // and is done again by the next plan.
+                    let rest = async {
+                        self.set_role(&id, &tenant, v("role").as_str().unwrap_or("company_admin")).await?;
+                        self.ok(Req::post(format!("/users/{id}/send-activation-email"))).await.map(|_| ())
+                    };
+                    match rest.await {
+                        Ok(()) => Ok(Outcome { vendor_id: Some(id), ..Outcome::default() }),
+                        Err(e) => Ok(Outcome {
+                            vendor_id: Some(id),
+                            applied: BTreeMap::from([("activationEmail".to_string(), Json::Null)]),
+                            incomplete: Some(e.to_string()),
+                            ..Outcome::default()
+                        }),
+                    }
                 }
                 (ActionKind::Sync | ActionKind::Adopt, "user") => {
                     let id = a.vendor_id.clone().ok_or_else(|| fail("no user id"))?;

@@ -479,7 +479,7 @@ impl VendorWriter for AvePoint {
                         ("linkId".to_string(), json!(link)),
                         ("pendingSince".to_string(), json!(cx.now.to_string())),
                     ]);
-                    Ok(Outcome { vendor_id: Some(customer), applied, pending: None })
+                    Ok(Outcome { vendor_id: Some(customer), applied, ..Outcome::default() })
                 }
                 (ActionKind::Create, kind) if kind.starts_with("service/") => {
                     let customer =

@@ -140,6 +140,10 @@ pub struct Outcome {
     pub applied: BTreeMap<String, Json>,
     /// The action started something that completes later (an async transaction).
     pub pending: Option<String>,
+    /// The object exists (its id is `vendor_id`) but a later step of the action failed, in
+    /// words. The binding is written (nothing is made twice), the run reports the failure, and
+    /// the step's own record is left out of `applied`, so the next plan does it again.
+    pub incomplete: Option<String>,
 }
 
 /// The resolved inputs of one action: ids of parents and dependencies created earlier, and

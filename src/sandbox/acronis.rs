@@ -30,6 +30,9 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(7200);
 pub struct State {
     pub tenants: BTreeMap<String, Tenant>,
     pub users: BTreeMap<String, User>,
+    /// The next activation e-mail fails with a server error (set through the admin API).
+    #[serde(default)]
+    pub fail_next_activation_email: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -903,6 +906,9 @@ async fn send_activation(
                 "Activation e-mails go only to users of sub-tenants.",
                 None,
             );
+        }
+        if std::mem::take(&mut w.acronis.fail_next_activation_email) {
+            return super::server_error(Vendor::Acronis);
         }
         if !u.activated && opts.customers {
             u.activate_at = Some(after(now, opts.customer_delay));

@@ -23,6 +23,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/velocloud/edges", post(add_edge))
         .route("/_sandbox/velocloud/creation", post(creation))
         .route("/_sandbox/veeam/fail-next-mapping", post(fail_mapping))
+        .route("/_sandbox/acronis/fail-next-activation-email", post(fail_activation_email))
         .route("/_sandbox/watchguard/fail-next-operator", post(fail_operator))
         .route("/_sandbox/edit", post(edit))
         .route("/_sandbox/faults", get(faults).post(set_faults))
@@ -117,6 +118,11 @@ async fn creation(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<J
 async fn fail_mapping(State(shared): State<Arc<Shared>>) -> Response {
     shared.mutate(|w, _| w.veeam.fail_next_mapping = true);
     answer(Ok("the next Pulse mapping fails".into()))
+}
+
+async fn fail_activation_email(State(shared): State<Arc<Shared>>) -> Response {
+    shared.mutate(|w, _| w.acronis.fail_next_activation_email = true);
+    answer(Ok("the next Acronis activation e-mail fails".into()))
 }
 
 async fn fail_operator(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<Json>) -> Response {

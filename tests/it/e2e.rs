@@ -921,3 +921,37 @@ async fn an_expired_authorization_is_triggered_again_once_and_its_task_stays_ope
         .collect();
     assert!(executable.is_empty(), "only waits remain: {executable:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_activation_email_is_a_failure_and_the_next_apply_sends_it_again() {
+    let served = Served::start(&["--journal"]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    served.post("/_sandbox/acronis/fail-next-activation-email", json!({})).await;
+    let first = served.run(&["apply", &d, "--auto-approve"]);
+    assert_eq!(first.code, 1, "a failed step fails the run: {first}");
+    assert!(first.stdout.contains("made at the vendor (id "), "{first}");
+    assert!(first.stdout.contains("send-activation-email"), "the failed request is named: {first}");
+    assert!(!first.stdout.contains("Apply complete:"), "{first}");
+    let sends = |journal: &Json| {
+        journal["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| {
+                x["vendor"] == "acronis" && x["path"].as_str().unwrap_or_default().ends_with("/send-activation-email")
+            })
+            .map(|x| (x["path"].as_str().unwrap().to_string(), x["status"].as_u64().unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    let failed: Vec<String> =
+        sends(&served.get("/_sandbox/requests").await).into_iter().filter(|(_, s)| *s >= 500).map(|(p, _)| p).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+
+    // The user was bound, not made twice; the next apply sends that user's e-mail again.
+    let second = converge(&served, &d, 3);
+    assert!(!second.stdout.contains(" failed, ") || second.stdout.contains(" 0 failed, "), "{second}");
+    let sent: Vec<(String, u64)> = sends(&served.get("/_sandbox/requests").await);
+    assert!(sent.iter().any(|(p, s)| p == &failed[0] && *s == 204), "sent again after the failure: {sent:?}");
+    assert_one_of_each(dir.path(), &served.dump().await);
+}

@@ -374,11 +374,25 @@ impl Http {
         &self.base
     }
 
+    /// The URL for `path`: under the connection's base URL, or an absolute URL a vendor named
+    /// (a `Location`). An absolute URL on another scheme, host or port than the base is taken
+    /// for its path only, against the base: credentials go only where `baseUrl` says (a console
+    /// behind a proxy may name its internal address), never in clear text to a host it named.
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
-        } else {
-            format!("{}{path}", self.base)
+        if !(path.starts_with("http://") || path.starts_with("https://")) {
+            return format!("{}{path}", self.base);
+        }
+        match (reqwest::Url::parse(path), reqwest::Url::parse(&self.base)) {
+            (Ok(named), Ok(base)) if named.origin() == base.origin() => path.to_string(),
+            (Ok(named), Ok(base)) => {
+                let mut local = base.clone();
+                local.set_path(named.path());
+                local.set_query(named.query());
+                tracing::debug!(vendor = %self.vendor, "the vendor named {}; asking {} instead", named.origin().ascii_serialization(), base.origin().ascii_serialization());
+                local.to_string()
+            }
+            // Not a URL after all: never sent anywhere but the base.
+            _ => format!("{}/{}", self.base, path.rsplit('/').next().unwrap_or_default()),
         }
     }
 
@@ -402,7 +416,9 @@ impl Http {
                 }
                 a.retry && refusals < 2
             })
-            .adjust(|a: &Attempt, d| a.wait.or(d))
+            // backon hands `None` once the attempts are used up; only then does it stop. The
+            // vendor's named wait replaces the backoff, never the end of the budget.
+            .adjust(|a: &Attempt, d| d.map(|d| a.wait.unwrap_or(d)))
             .notify(|a: &Attempt, d| {
                 // A long wait is shown at the default verbosity: the run is waiting, not stalled.
                 if d >= VISIBLE_WAIT {
@@ -591,6 +607,58 @@ fn summary(resp: &Resp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A vendor that answers every request with 429 and a wait: the named wait replaces the
+    /// backoff, but the request's attempts stay five.
+    #[tokio::test]
+    async fn a_request_that_is_always_throttled_stops_after_its_attempts() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static HITS: AtomicUsize = AtomicUsize::new(0);
+        let app = axum::Router::new().route(
+            "/x",
+            axum::routing::get(|| async {
+                HITS.fetch_add(1, Ordering::SeqCst);
+                (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "slow down")
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let limits = Limits {
+            requests_per_second: 1000,
+            burst: 1000,
+            concurrency: 1,
+            timeout: Duration::from_secs(5),
+            penalty: None,
+        };
+        let http = Http::new(Vendor::Datto, &base, &limits).unwrap();
+        let sent = tokio::time::timeout(Duration::from_secs(30), http.send(&Req::get("/x"), None)).await;
+        let e = sent.expect("the retries end").expect_err("throttled every time");
+        assert_eq!(e.kind, ErrorKind::Retryable);
+        assert_eq!(HITS.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn absolute_urls_on_another_origin_are_asked_of_the_base() {
+        let limits = Limits {
+            requests_per_second: 10,
+            burst: 10,
+            concurrency: 1,
+            timeout: Duration::from_secs(5),
+            penalty: None,
+        };
+        let http = Http::new(Vendor::Veeam, "https://vspc.example:1280/api/v3", &limits).unwrap();
+        assert_eq!(http.url("/companies"), "https://vspc.example:1280/api/v3/companies");
+        let same = "https://vspc.example:1280/api/v3/asyncActions/1";
+        assert_eq!(http.url(same), same);
+        for other in [
+            "http://vspc.example:1280/api/v3/asyncActions/1",
+            "https://internal:1280/api/v3/asyncActions/1",
+            "https://vspc.example:443/api/v3/asyncActions/1",
+        ] {
+            assert_eq!(http.url(other), "https://vspc.example:1280/api/v3/asyncActions/1", "{other}");
+        }
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates_and_is_capped() {

@@ -256,22 +256,31 @@ impl Veeam {
             .header("location")
             .map(str::to_string)
             .ok_or_else(|| VendorError::new(Vendor::Veeam, ErrorKind::Unknown, op, "202 without a Location"))?;
+        // The console accepted the request: from here, an error while following it (a lost or
+        // unreadable poll, a 404 for the action) says nothing about whether it was carried out.
+        // Only the action's own failed result is a definitive answer.
+        let unknown = |e: VendorError| VendorError {
+            kind: ErrorKind::Unknown,
+            message: format!("{}; the console had accepted it, so it may have been carried out", e.message),
+            ..e
+        };
         let mut wait = self.poll;
         for _ in 0..60 {
-            let action: wire::One<wire::ActionInfo> = self.ok(Req::get(&location)).await?.decode()?;
+            let action: wire::One<wire::ActionInfo> =
+                self.ok(Req::get(&location)).await.and_then(|r| r.decode()).map_err(unknown)?;
             match action.data.status {
                 wire::ActionStatus::Succeed => {
-                    let result = self.call(Req::get(format!("{location}/result"))).await?;
+                    let result = self.call(Req::get(format!("{location}/result"))).await.map_err(unknown)?;
                     if result.status.is_success() {
-                        return result.decode();
+                        return result.decode().map_err(unknown);
                     }
                     // 1500: the result is not there yet, although the action reads as finished.
                     if vspc_error(&result).and_then(|e| e.code) != Some(STILL_RUNNING) {
-                        return Err(error(op, &result));
+                        return Err(unknown(error(op, &result)));
                     }
                 }
                 wire::ActionStatus::Failed | wire::ActionStatus::Canceled => {
-                    let result = self.call(Req::get(format!("{location}/result"))).await?;
+                    let result = self.call(Req::get(format!("{location}/result"))).await.map_err(unknown)?;
                     return Err(error(op, &result));
                 }
                 wire::ActionStatus::Running => {}

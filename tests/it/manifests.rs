@@ -114,8 +114,7 @@ fn a_missing_directory_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
-/// Random edits of the example repository and random structures, in seeded runs bounded in
-/// count and time: loading and validating never panics, an invalid set of manifests always says
+/// Random edits of the example repository and random structures, 400 seeded cases: loading and validating never panics, an invalid set of manifests always says
 /// so, and every diagnostic names a file that exists and a line in it (so plain rendering can
 /// point at `file:line:column`).
 #[test]
@@ -273,7 +272,9 @@ fn arbitrary_manifests_never_panic_and_every_diagnostic_names_a_file_and_line() 
     let mut rng = StdRng::seed_from_u64(0x5eed_f022);
     let started = std::time::Instant::now();
     let (mut cases, mut invalid) = (0, 0);
-    while cases < 3000 && started.elapsed() < std::time::Duration::from_secs(6) {
+    // A fixed number of cases (the seed makes them the same every run); the clock only stops
+    // a run on a machine far slower than expected.
+    while cases < 400 && started.elapsed() < std::time::Duration::from_secs(60) {
         cases += 1;
         // The example with one to three files edited, or a file of random documents added.
         let mut files: Vec<(std::path::PathBuf, String)> = originals.clone();
@@ -315,7 +316,7 @@ fn arbitrary_manifests_never_panic_and_every_diagnostic_names_a_file_and_line() 
         }
     }
     eprintln!("{cases} cases, {invalid} of them invalid");
-    assert!(cases >= 100, "only {cases} cases in the time budget");
+    assert!(cases >= 50, "only {cases} cases in a minute");
     assert!(invalid > cases / 2 && invalid < cases, "{invalid} of {cases} invalid: the edits are not exploring");
 }
 

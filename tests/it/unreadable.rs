@@ -282,7 +282,8 @@ async fn refused_credentials_are_final_and_name_the_setting_to_check() {
         assert!(!format!("{e} {:?}", e.hint).contains("wrong-credential"), "no secret in the message");
         // Each of the observer's concurrent reads asked once; none was retried.
         assert!(requests <= 3, "{vendor}: {requests} requests for a refused credential");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{vendor}: {:?}", started.elapsed());
+        // (Generous: the machine is shared; a retry loop would take far longer.)
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{vendor}: {:?}", started.elapsed());
     }
     sandbox.stop().await;
 }
@@ -294,8 +295,8 @@ async fn an_unreachable_vendor_fails_quickly_naming_the_host_and_the_setting() {
     use tenantry::model::Vendor;
     let sandbox = tenantry::sandbox::Sandbox::start(tenantry::sandbox::Options::default()).await.unwrap();
     let (mut connections, values) = sandbox.connections();
-    // A port that was just free: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Port 1 (tcpmux): privileged and unused, so nothing listens there.
+    let closed = 1;
     let datto = connections.get_mut(&Vendor::Datto).unwrap();
     datto.base_url = format!("http://127.0.0.1:{closed}/v1");
     let dir = tempfile::tempdir().unwrap();
@@ -305,7 +306,8 @@ async fn an_unreachable_vendor_fails_quickly_naming_the_host_and_the_setting() {
     let e = vendors.readers[&Vendor::Datto].observe(&Default::default()).await.expect_err("nobody answers");
     assert!(e.message.contains("could not connect") && e.message.contains(&format!("127.0.0.1:{closed}")), "{e}");
     assert!(e.hint.as_deref().is_some_and(|h| h.contains("connections.datto.baseUrl")), "{:?}", e.hint);
-    assert!(started.elapsed() < std::time::Duration::from_secs(15), "{:?}", started.elapsed());
+    // Connection refused is immediate: five tries with backoff take seconds (generous bound).
+    assert!(started.elapsed() < std::time::Duration::from_secs(45), "{:?}", started.elapsed());
     sandbox.stop().await;
 }
 

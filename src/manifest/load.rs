@@ -54,8 +54,9 @@ pub struct InputFile {
     pub text: Result<String, String>,
 }
 
-/// Find and read every `*.yaml` / `*.yml` under `dir`, skipping hidden directories (`.tenantry`,
-/// `.git`) and not following directory symlinks. Files come back sorted by path.
+/// Find and read every `*.yaml` / `*.yml` (in any letter case) under `dir`, skipping hidden
+/// files and directories (names starting with a dot: `.tenantry`, `.git`) and not following
+/// directory symlinks. Files come back sorted by path.
 ///
 /// Nothing that could be a manifest is skipped in silence (a run that skipped a customer's file
 /// could prune that customer's vendor objects): a manifest name that is not a readable regular
@@ -83,7 +84,8 @@ pub fn read_dir(dir: &Path) -> Result<Vec<InputFile>, LoadError> {
             }
             let path = entry.path();
             let file_type = entry.file_type().map_err(|e| LoadError::Io { path: path.clone(), source: e })?;
-            let manifest_name = name.ends_with(".yaml") || name.ends_with(".yml");
+            let lower = name.to_ascii_lowercase();
+            let manifest_name = lower.ends_with(".yaml") || lower.ends_with(".yml");
             if file_type.is_dir() {
                 stack.push(path);
             } else if file_type.is_symlink() {
@@ -139,8 +141,19 @@ fn not_regular(meta: &std::fs::Metadata) -> Option<String> {
 fn read_bounded(path: &Path, limit: usize) -> Result<String, String> {
     use std::io::Read;
     let over = |size: u64| format!("the file is {size} bytes, over the {limit}-byte limit for one manifest file");
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
-    let size = file.metadata().map_err(|e| format!("cannot read the file: {e}"))?.len();
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, and the type checked on what was opened: a file swapped for a FIFO after it
+    // was listed can neither block the run nor be read as a manifest.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read the file: {e}"))?;
+    if let Some(why) = not_regular(&meta) {
+        return Err(format!("cannot read it as a manifest: {why}"));
+    }
+    let size = meta.len();
     if size > limit as u64 {
         return Err(over(size));
     }

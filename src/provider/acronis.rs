@@ -152,8 +152,8 @@ impl Auth for ClientAuth {
         Box::pin(async move { Ok(vec![bearer_header(Vendor::Acronis, &self.0.bearer(http).await?)?]) })
     }
 
-    fn invalidate(&self) -> bool {
-        self.0.invalidate();
+    fn invalidate(&self, sent: &[(HeaderName, HeaderValue)]) -> bool {
+        self.0.invalidate(super::oauth::sent_bearer(sent));
         true
     }
 }

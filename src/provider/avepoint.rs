@@ -140,8 +140,8 @@ impl Auth for ClientAuth {
         Box::pin(async move { Ok(vec![bearer_header(Vendor::Avepoint, &self.tokens.bearer(&self.identity).await?)?]) })
     }
 
-    fn invalidate(&self) -> bool {
-        self.tokens.invalidate();
+    fn invalidate(&self, sent: &[(HeaderName, HeaderValue)]) -> bool {
+        self.tokens.invalidate(super::oauth::sent_bearer(sent));
         true
     }
 }

@@ -233,6 +233,15 @@ impl VendorReader for Datto {
         _parent_id: Option<&'a str>,
     ) -> BoxFut<'a, Result<Option<ObservedObject>, VendorError>> {
         Box::pin(async move {
+            // Only clients are looked up; any other kind is an error, never "not found".
+            if d.key.kind != "client" {
+                return Err(VendorError::new(
+                    Vendor::Datto,
+                    ErrorKind::Rejected,
+                    format!("look up {}", d.title),
+                    format!("tenantry cannot look up a Datto {}", d.key.kind),
+                ));
+            }
             let domain = d.natural_key.values.get("domain").cloned().unwrap_or_default();
             let product = d.natural_key.values.get("product");
             let found = self

@@ -186,6 +186,9 @@ fn excerpt(body: &[u8]) -> String {
     if text.chars().count() > EXCERPT {
         out.push('…');
     }
+    // Backquotes would end the code span the excerpt is quoted in (messages reach Markdown
+    // plans posted as comments): shown as apostrophes.
+    let out = out.replace('`', "'");
     if out.trim().is_empty() { "empty".into() } else { format!("`{out}`") }
 }
 
@@ -287,10 +290,11 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 pub trait Auth: Send + Sync {
     /// Headers to add to a request (fetching a token first when needed).
     fn headers<'a>(&'a self, http: &'a Http) -> BoxFut<'a, Result<Vec<(HeaderName, HeaderValue)>, VendorError>>;
-    /// The vendor refused the credentials (401): forget a cached token, and say whether there
+    /// The vendor refused the credentials it was `sent` (401): forget that token if it is still
+    /// the cached one (a concurrent call may have renewed it already), and say whether there
     /// is anything to renew. Fixed credentials (API keys, a static token) have nothing: the
     /// 401 is final.
-    fn invalidate(&self) -> bool {
+    fn invalidate(&self, _sent: &[(HeaderName, HeaderValue)]) -> bool {
         false
     }
     /// What to check when the credentials are refused (the settings in `tenantry.yaml`).
@@ -462,15 +466,17 @@ impl Http {
         for (k, v) in &req.headers {
             builder = builder.header(k, v);
         }
+        let mut credentials = Vec::new();
         if let (false, Some(a)) = (req.anonymous, auth) {
             let headers = a.headers(self).await.map_err(|e| Attempt {
                 retry: e.kind == ErrorKind::Retryable,
                 wait: None,
                 error: e,
             })?;
-            for (k, v) in headers {
+            for (k, v) in &headers {
                 builder = builder.header(k, v);
             }
+            credentials = headers;
         }
         builder = match &req.body {
             Body::None => builder,
@@ -536,7 +542,7 @@ impl Http {
             && let Some(a) = auth
         {
             // A token is renewed once (see `send`); refused fixed credentials are final.
-            let renew = a.invalidate();
+            let renew = a.invalidate(&credentials);
             let message = match renew {
                 true => "the credentials were refused (401); fetching a new token",
                 false => "the credentials were refused (401)",
@@ -595,6 +601,10 @@ fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration
 
 /// A short excerpt of an error body's message, if there is one.
 fn summary(resp: &Resp) -> String {
+    // An answer that may hold a credential is never quoted, error or not.
+    if resp.secret {
+        return String::new();
+    }
     let j = resp.error_json();
     let msg = j
         .pointer("/errors/0/message")

@@ -102,12 +102,24 @@ impl<G: Grant> TokenSource<G> {
         Ok(answer.access_token)
     }
 
-    /// Forget the access token (the vendor refused it); a refresh token is kept.
-    pub fn invalidate(&self) {
-        if let Some(t) = self.cached.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+    /// Forget the access token the vendor refused (`refused`, from the request's headers), if
+    /// it is still the cached one: a call refused with an older token must not expire a token
+    /// another call has just fetched. A refresh token is kept.
+    pub fn invalidate(&self, refused: Option<&str>) {
+        if let Some(t) = self.cached.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+            && refused.is_none_or(|r| r == t.access)
+        {
             t.expires = Instant::now();
         }
     }
+}
+
+/// The bearer token among headers a request was sent with.
+pub fn sent_bearer(sent: &[(HeaderName, HeaderValue)]) -> Option<&str> {
+    sent.iter()
+        .find(|(k, _)| k == reqwest::header::AUTHORIZATION)
+        .and_then(|(_, v)| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// `Authorization: Bearer <token>`.
@@ -116,4 +128,46 @@ pub fn bearer_header(vendor: Vendor, token: &str) -> Result<(HeaderName, HeaderV
         VendorError::new(vendor, ErrorKind::Unreadable, "token", "the token the vendor issued is not valid header text")
     })?;
     Ok((reqwest::header::AUTHORIZATION, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoGrant;
+    impl Grant for NoGrant {
+        fn vendor(&self) -> Vendor {
+            Vendor::Acronis
+        }
+        fn request(&self, _refresh: Option<&str>) -> Req {
+            Req::post("/token").anonymous()
+        }
+        fn refused(&self, _resp: &Resp) -> VendorError {
+            VendorError::new(Vendor::Acronis, ErrorKind::Auth, "token", "refused")
+        }
+    }
+
+    #[test]
+    fn a_refusal_of_an_older_token_does_not_expire_the_newer_one() {
+        let tokens = TokenSource::new(NoGrant, Duration::from_secs(600));
+        let cache = |access: &str| {
+            *tokens.cached.lock().unwrap() = Some(Cached {
+                access: access.into(),
+                refresh: None,
+                expires: Instant::now() + Duration::from_secs(600),
+            });
+        };
+        cache("t2");
+        tokens.invalidate(Some("t1"));
+        assert_eq!(tokens.fresh().as_deref(), Some("t2"), "a call refused with t1 leaves t2 alone");
+        tokens.invalidate(Some("t2"));
+        assert_eq!(tokens.fresh(), None);
+        cache("t3");
+        tokens.invalidate(None);
+        assert_eq!(tokens.fresh(), None, "no token sent: forget what is cached");
+
+        let sent = [bearer_header(Vendor::Acronis, "abc").unwrap()];
+        assert_eq!(sent_bearer(&sent), Some("abc"));
+        assert_eq!(sent_bearer(&[]), None);
+    }
 }

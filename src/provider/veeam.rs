@@ -162,8 +162,8 @@ impl Auth for VeeamAuth {
         Box::pin(async move { Ok(vec![bearer_header(Vendor::Veeam, &self.0.bearer(http).await?)?]) })
     }
 
-    fn invalidate(&self) -> bool {
-        self.0.invalidate();
+    fn invalidate(&self, sent: &[(HeaderName, HeaderValue)]) -> bool {
+        self.0.invalidate(super::oauth::sent_bearer(sent));
         true
     }
 }

@@ -384,6 +384,15 @@ impl VendorReader for VeloCloud {
         _parent_id: Option<&'a str>,
     ) -> BoxFut<'a, Result<Option<ObservedObject>, VendorError>> {
         Box::pin(async move {
+            // Only enterprises are looked up; any other kind is an error, never "not found".
+            if d.key.kind != "enterprise" {
+                return Err(VendorError::new(
+                    Vendor::Velocloud,
+                    ErrorKind::Rejected,
+                    format!("look up {}", d.title),
+                    format!("tenantry cannot look up a VeloCloud {}", d.key.kind),
+                ));
+            }
             let name = d.natural_key.values.get("name").cloned().unwrap_or_default();
             let account = d.marker.clone().unwrap_or_default();
             let list = self.enterprises().await?;

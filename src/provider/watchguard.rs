@@ -173,8 +173,8 @@ impl Auth for WgAuth {
         })
     }
 
-    fn invalidate(&self) -> bool {
-        self.tokens.invalidate();
+    fn invalidate(&self, sent: &[(HeaderName, HeaderValue)]) -> bool {
+        self.tokens.invalidate(super::oauth::sent_bearer(sent));
         true
     }
 }

@@ -339,6 +339,8 @@ fn unreadable_entries_are_errors_naming_them_and_big_files_are_not_read() {
     // 5 MiB: over the 4 MiB budget for one file. A sparse file: its size says so unread.
     let big = std::fs::File::create(customers.join("big.yaml")).unwrap();
     big.set_len(5 << 20).unwrap();
+    // Upper-case extensions are manifests too (and this one is not valid YAML for a Customer).
+    std::fs::write(customers.join("SHOUT.YAML"), "kind: Customer\n").unwrap();
 
     let loaded = manifest::load_dir(dir.path()).expect("the directory itself is readable");
     let plain = diag::render_plain(&loaded.diagnostics, &loaded.sources);
@@ -351,6 +353,7 @@ fn unreadable_entries_are_errors_naming_them_and_big_files_are_not_read() {
         ("linked-profiles", "a symbolic link to a directory"),
         ("customers/pipe.yaml", "a FIFO"),
         ("customers/big.yaml", "over the 4194304-byte limit"),
+        ("customers/SHOUT.YAML", ""),
     ] {
         let line = plain.lines().find(|l| l.contains(&format!("{name}:"))).unwrap_or_else(|| panic!("{name}: {plain}"));
         assert!(line.contains(why), "{name}: {line}");

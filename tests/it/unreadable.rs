@@ -242,7 +242,7 @@ async fn lookups_fail_on_unreadable_answers_and_unknown_kinds_instead_of_finding
             sandbox.shared.faults.set(Default::default());
         }
     }
-    for vendor in [Vendor::Veeam, Vendor::Acronis, Vendor::Watchguard, Vendor::Avepoint] {
+    for vendor in Vendor::ALL {
         let mut d = first(vendor);
         d.key.kind = "no-such-kind".into();
         let e = vendors.readers[&vendor].lookup(&d, None).await.expect_err("an unknown kind is an error");

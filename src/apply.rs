@@ -389,6 +389,8 @@ impl Executor {
             Err(e) if matches!(e.kind, ErrorKind::Unknown | ErrorKind::Retryable | ErrorKind::Unreadable) => {
                 // 4. The answer was lost (or came back unreadable, which says no more about
                 // whether it was made): find out what happened, once, without sending it again.
+                // What the lookup finds is claimed by this run's own intent (recorded in step 2
+                // before anything was sent), which is `core::claim`'s intent rule.
                 match reader.lookup(d, parent_id.as_deref()).await {
                     Ok(Some(o)) => self.bound(
                         a,

@@ -207,11 +207,13 @@ pub struct Pager {
     cap: usize,
     pages: usize,
     cursors: std::collections::HashSet<String>,
+    /// The total the first page named: every page of one listing must name the same.
+    total: Option<usize>,
 }
 
 impl Pager {
     pub fn new(vendor: Vendor, request: impl Into<String>) -> Self {
-        Pager { vendor, request: request.into(), cap: PAGE_CAP, pages: 0, cursors: Default::default() }
+        Pager { vendor, request: request.into(), cap: PAGE_CAP, pages: 0, cursors: Default::default(), total: None }
     }
 
     pub fn with_cap(mut self, cap: usize) -> Self {
@@ -248,6 +250,17 @@ impl Pager {
     /// counts the records read including this page's `count`; `total` is what the page says
     /// the listing holds, `size` the page size asked for.
     pub fn counted(&mut self, so_far: usize, count: usize, total: usize, size: usize) -> Result<bool, VendorError> {
+        // Objects added or removed while the pages were read shift records across page
+        // boundaries: one may be read twice or never, and the counts can still add up.
+        match self.total {
+            Some(first) if first != total => {
+                return Err(self.fail(format!(
+                    "the total changed from {first} to {total} while the listing was read (page {}): objects changed meanwhile, so it may be incomplete",
+                    self.pages
+                )));
+            }
+            _ => self.total = Some(total),
+        }
         let implied = total.div_ceil(size.max(1));
         if so_far > total || self.pages > implied.max(1) {
             return Err(self.fail(format!(
@@ -774,6 +787,15 @@ mod tests {
         p.page().unwrap();
         let e = p.counted(20, 5, 20, 10).unwrap_err();
         assert!(e.message.contains("(2 pages)"), "{e}");
+
+        // A total that changes between pages: a record may have moved across a page
+        // boundary unread, even though the counts add up.
+        let mut p = Pager::new(Vendor::Veeam, "GET /organizations/companies");
+        p.page().unwrap();
+        assert!(p.counted(500, 500, 1000, 500).unwrap());
+        p.page().unwrap();
+        let e = p.counted(999, 499, 999, 500).unwrap_err();
+        assert!(e.message.contains("the total changed from 1000 to 999"), "{e}");
 
         // A whole listing in one answer must hold its total.
         let p = Pager::new(Vendor::Watchguard, "GET /children");

@@ -29,8 +29,35 @@ fn rust_files(path: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// The first path segment of each item after `crate::` (or a `super::` chain that reaches the
+/// crate root): `apply` in `apply::X`, and every item's in a group `{core::{A, B}, apply::X}`.
+fn heads(rest: &str) -> Vec<String> {
+    let ident =
+        |s: &str| s.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+    let Some(group) = rest.strip_prefix('{') else { return vec![ident(rest)] };
+    // The group up to its matching brace, split at its own commas (not nested groups').
+    let (mut depth, mut items, mut start) = (0usize, Vec::new(), 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..i]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.into_iter().map(ident).filter(|s| !s.is_empty()).collect()
+}
+
 /// The top-level modules `module`'s code (not its comments or test modules) names through
-/// `crate::NAME` or `use crate::{NAME, ...}`.
+/// `crate::...`, `use crate::{...}` (nested groups included) or a `super::` chain that reaches
+/// the crate root (`super::x` in `src/engine.rs`, `super::super::x` in `src/plan/render.rs`).
 fn imports(src: &Path, module: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
     let mut files = Vec::new();
     let dir = src.join(module);
@@ -38,21 +65,35 @@ fn imports(src: &Path, module: &str, modules: &BTreeSet<String>) -> BTreeSet<Str
     rust_files(&root, &mut files);
     let mut found = BTreeSet::new();
     for f in files {
+        // How deep the file's module sits: `src/x.rs` and `src/x/mod.rs` are 1, `src/x/y.rs` 2.
+        let relative = f.strip_prefix(src).expect("under src");
+        let parts = relative.components().count();
+        let depth = if relative.ends_with("mod.rs") { parts - 1 } else { parts };
         let text = std::fs::read_to_string(&f).expect("read source");
         let code = text.split("#[cfg(test)]").next().unwrap_or_default();
         let code: String =
             code.lines().filter(|l| !l.trim_start().starts_with("//")).map(|l| format!("{l}\n")).collect();
+        let mut names = Vec::new();
         let mut rest = code.as_str();
         while let Some(at) = rest.find("crate::") {
             rest = &rest[at + "crate::".len()..];
-            let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
-                let inner = &group[..group.find('}').unwrap_or(group.len())];
-                inner.split(',').map(|p| p.trim().split("::").next().unwrap_or_default().to_string()).collect()
-            } else {
-                vec![rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()]
-            };
-            found.extend(names.into_iter().filter(|n| modules.contains(n) && n != module));
+            names.extend(heads(rest));
         }
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find("super::") {
+            // Count the whole chain; only one that reaches the crate root names a top-level module.
+            let mut chain = &rest[at..];
+            let mut hops = 0;
+            while let Some(next) = chain.strip_prefix("super::") {
+                hops += 1;
+                chain = next;
+            }
+            if hops == depth {
+                names.extend(heads(chain));
+            }
+            rest = chain;
+        }
+        found.extend(names.into_iter().filter(|n| modules.contains(n) && n != module));
     }
     found
 }

@@ -564,11 +564,11 @@ impl<'a> Checker<'a> {
                             "a customer-managed VDC needs its primary administrator",
                             "e.g. `admin: {contact: primary}`; the e-mail must be the customer's Microsoft 365 account",
                         ),
-                        Some(a) if !email_in_domain(&a.email, &company.domain) => self.error_hint(
+                        Some(a) if !email_in_domain(&a.email, &company.domain) && !is_m365_initial(&a.email) => self.error_hint(
                             "vdc-admin-domain",
                             &format!("{p}.vdc.admin"),
                             format!("the VDC administrator `{}` is not in the customer's domain `{}`", a.email, company.domain),
-                            "a customer-managed VDC administrator must be a Microsoft 365 account of the customer's own domain",
+                            "a customer-managed VDC administrator must be a Microsoft 365 account of the customer: in its own domain, or its tenant's `onmicrosoft.com` domain",
                         ),
                         _ => {}
                     }
@@ -1512,6 +1512,16 @@ pub fn is_email(s: &str) -> bool {
         && !local.contains("..")
         && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
         && is_domain(domain)
+}
+
+/// A Microsoft 365 account in a tenant's initial domain (`admin@contoso.onmicrosoft.com`): every
+/// Microsoft 365 tenant has one, so it names a Microsoft 365 account whatever the customer's own
+/// domain is.
+fn is_m365_initial(email: &str) -> bool {
+    email.rsplit_once('@').is_some_and(|(user, d)| {
+        let d = d.to_ascii_lowercase();
+        !user.is_empty() && d.strip_suffix(".onmicrosoft.com").is_some_and(|t| !t.is_empty() && !t.contains('.'))
+    })
 }
 
 fn email_in_domain(email: &str, domain: &str) -> bool {

@@ -988,3 +988,29 @@ async fn a_failed_activation_email_is_a_failure_and_the_next_apply_sends_it_agai
     assert!(sent.iter().any(|(p, s)| p == &failed[0] && *s == 204), "sent again after the failure: {sent:?}");
     assert_one_of_each(dir.path(), &served.dump().await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vdc_administrator_in_the_tenants_onmicrosoft_domain_is_accepted_and_registered() {
+    let dir = example_copy();
+    edit_manifest(
+        dir.path(),
+        "customers/soylent.yaml",
+        "email: m365admin@soylent.example",
+        "email: m365admin@soylentfoods.onmicrosoft.com",
+    );
+    let d = dir_arg(dir.path());
+    ok(&run(&["validate", &d]));
+    let served = Served::start(&[]);
+    let r = converge(&served, &d, 3);
+    assert!(!r.stdout.contains(" failed, ") || r.stdout.contains(" 0 failed, "), "{r}");
+    // The registration the operator entered at VCSP Pulse names that administrator.
+    let dump = served.dump().await;
+    let soylent = dump["veeam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "pulsePortalCustomer" && o["customer"]["name"] == "Soylent Foods Inc")
+        .expect("Soylent in VCSP Pulse");
+    assert_eq!(soylent["customer"]["vdcRegistered"], true, "{soylent}");
+    assert_eq!(soylent["customer"]["vdcRequest"]["adminEmail"], "m365admin@soylentfoods.onmicrosoft.com", "{soylent}");
+}

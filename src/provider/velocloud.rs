@@ -449,7 +449,19 @@ impl VendorWriter for VeloCloud {
                         }
                     }
                     let configuration = v("configuration");
-                    let user = json!({"username": v("adminUsername"), "password": password.expose_secret(), "email": v("contactEmail")});
+                    // The initial administrator as the VCO's `new_user_abstract` names its fields.
+                    let mut user = json!({"username": v("adminUsername"), "password": password.expose_secret(), "email": v("contactEmail")});
+                    for (ours, theirs) in [
+                        ("adminFirstName", "firstName"),
+                        ("adminLastName", "lastName"),
+                        ("adminPhone", "officePhone"),
+                        ("adminMobile", "mobilePhone"),
+                    ] {
+                        let val = v(ours);
+                        if !val.is_null() {
+                            user[theirs] = val;
+                        }
+                    }
                     let (method, id) = if let Some(source) = configuration.get("cloneFrom").and_then(Json::as_str) {
                         let list = self.enterprises().await?;
                         let src =

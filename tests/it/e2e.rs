@@ -1014,3 +1014,27 @@ async fn a_vdc_administrator_in_the_tenants_onmicrosoft_domain_is_accepted_and_r
     assert_eq!(soylent["customer"]["vdcRegistered"], true, "{soylent}");
     assert_eq!(soylent["customer"]["vdcRequest"]["adminEmail"], "m365admin@soylentfoods.onmicrosoft.com", "{soylent}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_velocloud_initial_administrator_gets_its_declared_name_and_phones() {
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    converge(&served, &d, 2);
+    let dump = served.dump().await;
+    let acme = dump["velocloud"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "enterprise" && o["enterprise"]["name"] == "Acme Corp")
+        .expect("Acme at the VCO");
+    // acme.yaml: velocloud.admin = contact `it` (Charles Babbage, +44 113 496 0002) with its
+    // own mobile.
+    let admin = &acme["enterprise"]["admin"];
+    assert_eq!(admin["username"], "admin@acme.example", "{admin}");
+    assert_eq!(admin["firstName"], "Charles", "{admin}");
+    assert_eq!(admin["lastName"], "Babbage", "{admin}");
+    assert_eq!(admin["officePhone"], "+44 113 496 0002", "{admin}");
+    assert_eq!(admin["mobilePhone"], "+44 7700 900002", "{admin}");
+    assert!(admin.get("password").is_none(), "no password in the dump");
+}

@@ -84,6 +84,11 @@ impl VendorModel for VeloCloud {
                     ("edgeLicenses", Field::api(json!(licenses)).unobservable()),
                     ("analytics", Field::api(json!(v.analytics))),
                     ("adminUsername", Field::create_only(json!(v.admin_username)).unobservable()),
+                    // The initial administrator's own details, sent with the user at creation.
+                    ("adminFirstName", Field::create_only(json!(a.first_name)).unobservable()),
+                    ("adminLastName", Field::create_only(json!(a.last_name)).unobservable()),
+                    ("adminPhone", Field::create_only(opt(&a.phone)).unobservable()),
+                    ("adminMobile", Field::create_only(opt(&a.mobile)).unobservable()),
                     ("adminPassword", Field::secret(&v.admin_password)),
                 ],
             );

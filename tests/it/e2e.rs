@@ -531,6 +531,16 @@ async fn watchguard_operators_beyond_the_verification_sample_come_from_their_bin
     sandbox.stop().await;
 }
 
+/// The object of `kind` at `vendor` in a sandbox dump whose `field` is named `name`.
+fn dumped_object<'d>(dump: &'d Json, vendor: &str, kind: &str, field: &str, name: &str) -> &'d Json {
+    dump[vendor]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {vendor} in the dump"))
+        .iter()
+        .find(|o| o["type"] == kind && o[field]["name"] == name)
+        .unwrap_or_else(|| panic!("no {vendor} {kind} named {name} in the dump"))
+}
+
 /// The exchanges the journal of `served` holds for `vendor`, `method` and `path`.
 async fn journalled(served: &Served, vendor: &str, method: &str, path: &str) -> Vec<Json> {
     let journal = served.get("/_sandbox/requests").await;
@@ -1005,12 +1015,7 @@ async fn a_vdc_administrator_in_the_tenants_onmicrosoft_domain_is_accepted_and_r
     assert!(!r.stdout.contains(" failed, ") || r.stdout.contains(" 0 failed, "), "{r}");
     // The registration the operator entered at VCSP Pulse names that administrator.
     let dump = served.dump().await;
-    let soylent = dump["veeam"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["type"] == "pulsePortalCustomer" && o["customer"]["name"] == "Soylent Foods Inc")
-        .expect("Soylent in VCSP Pulse");
+    let soylent = dumped_object(&dump, "veeam", "pulsePortalCustomer", "customer", "Soylent Foods Inc");
     assert_eq!(soylent["customer"]["vdcRegistered"], true, "{soylent}");
     assert_eq!(soylent["customer"]["vdcRequest"]["adminEmail"], "m365admin@soylentfoods.onmicrosoft.com", "{soylent}");
 }
@@ -1022,12 +1027,7 @@ async fn the_velocloud_initial_administrator_gets_its_declared_name_and_phones()
     let d = dir_arg(dir.path());
     converge(&served, &d, 2);
     let dump = served.dump().await;
-    let acme = dump["velocloud"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["type"] == "enterprise" && o["enterprise"]["name"] == "Acme Corp")
-        .expect("Acme at the VCO");
+    let acme = dumped_object(&dump, "velocloud", "enterprise", "enterprise", "Acme Corp");
     // acme.yaml: velocloud.admin = contact `it` (Charles Babbage, +44 113 496 0002) with its
     // own mobile.
     let admin = &acme["enterprise"]["admin"];

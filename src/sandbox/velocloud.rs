@@ -582,7 +582,8 @@ fn call(shared: &Shared, method: &str, p: &Json) -> Result<Json, RpcError> {
             "enterprise/getAnalyticsConfiguration" => {
                 let id = int(p, "enterpriseId").ok_or_else(|| invalid("enterpriseId is required for a partner"))?;
                 let e = s.enterprises.get(&id).ok_or_else(|| failed(format!("enterprise {id} does not exist")))?;
-                Ok(e.analytics.clone())
+                // Every enterprise has an analytics configuration; one never set is NONE.
+                Ok(if e.analytics.is_null() { json!({"analyticsCapability": "NONE"}) } else { e.analytics.clone() })
             }
             "enterprise/insertOrUpdateAnalyticsConfiguration" => {
                 let id = int(p, "enterpriseId").ok_or_else(|| invalid("enterpriseId is required"))?;

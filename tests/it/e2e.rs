@@ -156,12 +156,7 @@ async fn drift_shows_exactly_the_changed_field_and_apply_puts_it_back() {
     let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan}");
     let plan: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
-    let executable: Vec<&Json> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["blocked"].is_null() && a["kind"] != "await" && a["kind"] != "conflict")
-        .collect();
+    let executable = executable(&plan);
     let ids: Vec<&str> = executable.iter().map(|a| a["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["customer/acme/acronis/tenant:sync", "customer/soylent/velocloud/enterprise:sync"]);
     let fields = |a: &Json| -> Vec<(String, Json, Json)> {
@@ -529,6 +524,16 @@ async fn watchguard_operators_beyond_the_verification_sample_come_from_their_bin
     // The token, the account list, and one operator read per sampled account.
     assert_eq!(requests as usize, 2 + VERIFY_PER_OBSERVE, "{requests} requests for {count} accounts");
     sandbox.stop().await;
+}
+
+/// The actions of a JSON plan that apply would carry out (not blocked, not waits or conflicts).
+fn executable(plan: &Json) -> Vec<&Json> {
+    plan["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["blocked"].is_null() && a["kind"] != "await" && a["kind"] != "conflict")
+        .collect()
 }
 
 /// The object of `kind` at `vendor` in a sandbox dump whose `field` is named `name`.
@@ -956,12 +961,7 @@ async fn an_expired_authorization_is_triggered_again_once_and_its_task_stays_ope
     let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan}");
     let plan: Json = serde_json::from_str(&plan.stdout).unwrap();
-    let executable: Vec<&Json> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["blocked"].is_null() && a["kind"] != "await" && a["kind"] != "conflict")
-        .collect();
+    let executable = executable(&plan);
     assert!(executable.is_empty(), "only waits remain: {executable:#?}");
 }
 

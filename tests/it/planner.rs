@@ -383,20 +383,25 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
     bind(&mut state, sk, "ap-1", "2026-11-10T08:00:00Z", json!({"pendingSince": "2026-11-16T10:00:00Z"}));
 
     let dk = key("Customer/acme", Vendor::Datto, "client");
-    let mut client = observed(
-        Vendor::Datto,
-        "client",
-        "991",
-        &[("domain", "acme.example"), ("product", "Office365")],
-        as_created(&desired, &dk),
-    );
-    client.state = ObjectState::Pending(Pending {
+    // Acme's Datto client as the vendor reports it, in a given state.
+    let acme_client = |state: ObjectState| {
+        let mut client = observed(
+            Vendor::Datto,
+            "client",
+            "991",
+            &[("domain", "acme.example"), ("product", "Office365")],
+            as_created(&desired, &dk),
+        );
+        client.state = state;
+        client
+    };
+    let client = acme_client(ObjectState::Pending(Pending {
         what: "client authorization".into(),
         since: None,
         expected: None,
         overdue: None,
         by: tenantry::provider::Party::Customer,
-    });
+    }));
     m.vendor(Vendor::Datto).insert(client);
     bind(&mut state, dk.clone(), "991", "2026-11-15T08:00:00Z", json!({}));
 
@@ -457,15 +462,7 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
     assert!(p.verified_tasks.is_empty(), "replaced is not verified: {:?}", p.verified_tasks);
 
     // Once the client authorizes, the vendor shows it: the task is verified.
-    let mut client = observed(
-        Vendor::Datto,
-        "client",
-        "991",
-        &[("domain", "acme.example"), ("product", "Office365")],
-        as_created(&desired, &dk),
-    );
-    client.state = ObjectState::Ready;
-    m.vendor(Vendor::Datto).insert(client);
+    m.vendor(Vendor::Datto).insert(acme_client(ObjectState::Ready));
     let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
     assert_eq!(p.verified_tasks, ["T-4"]);
 }

@@ -68,6 +68,8 @@ async fn main() {
                     account_number: format!("C-{i:06}"),
                     gateway_pool_id: 1,
                     configuration_id: 7,
+                    // The one image the generated manifests declare (edge-5.4.1).
+                    assigned_profiles: vec![12],
                     created: stamp.clone(),
                     modified: stamp.clone(),
                     ..Default::default()
@@ -115,7 +117,9 @@ async fn main() {
     let secrets = tenantry::secrets::Secrets::new(dir.path(), true).with_values(values);
     let vendors = tenantry::engine::Vendors::connect(&connections, &secrets);
     // First look: nothing bound yet. Then as after a converged apply: every VCO customer bound,
-    // with the analytics tenantry applied remembered in its binding.
+    // with what tenantry applied that only per-customer reads report (analytics, configuration,
+    // default image, the initial administrator) remembered in its binding, as a create
+    // records them (an undeclared administrator detail as null).
     let first = tenantry::state::StateSnapshot::default();
     let mut converged = tenantry::state::StateSnapshot::default();
     let now = jiff::Timestamp::now();
@@ -128,7 +132,13 @@ async fn main() {
                 vendor_id: (5_000 + i).to_string(),
                 created_at: now,
                 updated_at: now,
-                applied: BTreeMap::from([("analytics".to_string(), json!(false))]),
+                applied: ["analytics", "configuration", "defaultImage"]
+                    .into_iter()
+                    .filter_map(|f| d.fields.get(f).and_then(|v| v.value.json()).map(|v| (f.to_string(), v.clone())))
+                    .chain(["adminUsername", "adminFirstName", "adminLastName", "adminPhone", "adminMobile"].map(|f| {
+                        (f.to_string(), d.fields.get(f).and_then(|v| v.value.json()).cloned().unwrap_or(json!(null)))
+                    }))
+                    .collect(),
             },
         );
     }

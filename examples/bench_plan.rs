@@ -86,6 +86,7 @@ fn main() {
                 created_at: now,
                 status: TaskStatus::Done { at: now, note: None, by: Some("bench".into()) },
                 delivered: Some("recorded".into()),
+                note: None,
             });
         }
     }

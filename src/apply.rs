@@ -323,7 +323,8 @@ impl Executor {
                     _ => None,
                 };
                 let managed_parent = parent_id.is_some() && d.parent.is_some();
-                if crate::core::claim(d, &o, earlier, task, managed_parent).is_some() {
+                // An object that appeared since planning is never a lost record's: that is judged at plan time.
+                if crate::core::claim(d, &o, earlier, task, managed_parent, None).is_some() {
                     return self.bound(
                         a,
                         &o.id,
@@ -521,6 +522,7 @@ impl Executor {
             values: spec.values.clone(),
             verify: spec.form.verify,
             created_at: self.now(),
+            note: spec.note.clone(),
         }) {
             Ok(r) => r,
             Err(e) => return (None, fail(format!("cannot record the portal task: {e}"))),
@@ -674,6 +676,7 @@ pub fn task_json(t: &TaskRecord) -> Json {
         "values": t.values,
         "verify": t.verify,
         "createdAt": t.created_at,
+        "note": t.note,
     })
 }
 

@@ -74,7 +74,21 @@ pub fn desire(desired: &DesiredState, models: &[Box<dyn VendorModel>]) -> Vec<Ar
 /// Observe every vendor that has desired objects or bindings, concurrently. A vendor that cannot
 /// be observed is reported as unavailable; the others are planned normally.
 pub async fn observe(vendors: &Vendors, desired: &[Arc<DesiredObject>], state: &StateSnapshot) -> ObservedState {
+    observe_verifying(vendors, desired, state, &std::collections::BTreeSet::new()).await
+}
+
+/// As [`observe`], reading the objects `verify` names in full where a vendor otherwise reads a
+/// random sample (see [`ObserveScope::verify`]).
+pub async fn observe_verifying(
+    vendors: &Vendors,
+    desired: &[Arc<DesiredObject>],
+    state: &StateSnapshot,
+    verify: &std::collections::BTreeSet<crate::core::ObjectKey>,
+) -> ObservedState {
     let mut wanted: BTreeMap<Vendor, ObserveScope> = BTreeMap::new();
+    for k in verify {
+        wanted.entry(k.vendor).or_default().verify.insert(k.clone());
+    }
     for d in desired {
         wanted.entry(d.key.vendor).or_default().desired.push(Arc::clone(d));
     }
@@ -111,6 +125,7 @@ pub async fn observe(vendors: &Vendors, desired: &[Arc<DesiredObject>], state: &
                 tracing::info!(vendor = %vendor, objects = o.objects.len(), "observed");
                 observed.objects.extend(o.objects);
                 observed.work.extend(o.work);
+                observed.unreadable.extend(o.unreadable);
             }
             Ok((vendor, Err(e))) => {
                 let mut why = e.message.clone();
@@ -169,16 +184,63 @@ pub async fn make_plan(
     options: PlanOptions,
     now: Timestamp,
 ) -> Plan {
+    make_plan_verifying(desired_state, sources, vendors, state, options, now, false).await
+}
+
+/// As [`make_plan`]; with `saved` (a plan to save and apply later), the objects the plan
+/// touches are then read again in full and the plan made from that, so its fingerprints of
+/// them hold what the vendors report, never a verification sample's pick (applying the file
+/// reads them in full too, see [`touched_keys`]).
+pub async fn make_plan_verifying(
+    desired_state: &DesiredState,
+    sources: &SourceMap,
+    vendors: &Vendors,
+    state: &StateSnapshot,
+    options: PlanOptions,
+    now: Timestamp,
+    saved: bool,
+) -> Plan {
     let models = crate::provider::models();
     let desired = desire(desired_state, &models);
-    let observed = observe(vendors, &desired, state).await;
-    crate::plan::plan(&PlanInputs {
-        desired: &desired,
-        observed: &observed,
-        state,
-        models: &models,
-        now,
-        options,
-        manifest_files: manifest_files(sources),
-    })
+    let make = |observed: &ObservedState| {
+        crate::plan::plan(&PlanInputs {
+            desired: &desired,
+            observed,
+            state,
+            models: &models,
+            now,
+            options: options.clone(),
+            manifest_files: manifest_files(sources),
+        })
+    };
+    let plan = make(&observe(vendors, &desired, state).await);
+    if !saved {
+        return plan;
+    }
+    let verify = touched_keys(&plan, &desired);
+    if verify.is_empty() {
+        return plan;
+    }
+    make(&observe_verifying(vendors, &desired, state, &verify).await)
+}
+
+/// The keys of the objects a plan's actions touch, and of everything those depend on (parents
+/// and dependencies, transitively): what a saved plan's staleness is checked on.
+pub fn touched_keys(plan: &Plan, desired: &[Arc<DesiredObject>]) -> std::collections::BTreeSet<crate::core::ObjectKey> {
+    let by_key: BTreeMap<&crate::core::ObjectKey, &DesiredObject> =
+        desired.iter().map(|d| (&d.key, d.as_ref())).collect();
+    let planned: BTreeMap<&crate::core::ObjectKey, &DesiredObject> =
+        plan.actions.iter().filter_map(|a| a.object.as_deref().map(|d| (&d.key, d))).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack: Vec<&crate::core::ObjectKey> = plan.actions.iter().map(|a| &a.key).collect();
+    while let Some(key) = stack.pop() {
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        if let Some(d) = planned.get(key).or_else(|| by_key.get(key)) {
+            stack.extend(d.parent.iter());
+            stack.extend(d.depends_on.iter().map(|dep| &dep.key));
+        }
+    }
+    seen
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// How every owner marker tenantry writes begins: `tenantry:acme`.
+pub const MARKER_PREFIX: &str = "tenantry:";
+
 /// The six vendors tenantry drives, in the order plans list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -95,7 +98,7 @@ impl ManifestRef {
 
     /// The marker tenantry writes into vendor fields that can carry one.
     pub fn owner_marker(&self) -> String {
-        format!("tenantry:{}", self.name)
+        format!("{MARKER_PREFIX}{}", self.name)
     }
 }
 
@@ -383,11 +386,35 @@ pub struct Limits {
     /// How long to back off after a 429 that names no wait (the VCO's documented 5 s penalty);
     /// `None` uses the vendor's default.
     pub penalty: Option<Duration>,
+    /// How long one attempt may take to connect.
+    pub connect_timeout: Duration,
+    /// How long one request may keep retrying failures (no connection, 5xx, a timeout): no
+    /// retry starts past it, and a retry after a failure to connect only when that attempt can
+    /// still connect within it. Waits a vendor names (a 429's `Retry-After`) count towards it
+    /// but are not cut by it; they are bounded by the attempts and `max_retry_after`.
+    pub retry_budget: Duration,
+    /// The longest a vendor's `Retry-After` is waited for; past it the request is tried again.
+    pub max_retry_after: Duration,
+}
+
+impl Limits {
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+    pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(15);
+    pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { requests_per_second: 10, burst: 10, concurrency: 4, timeout: Duration::from_secs(30), penalty: None }
+        Limits {
+            requests_per_second: 10,
+            burst: 10,
+            concurrency: 4,
+            timeout: Duration::from_secs(30),
+            penalty: None,
+            connect_timeout: Limits::DEFAULT_CONNECT_TIMEOUT,
+            retry_budget: Limits::DEFAULT_RETRY_BUDGET,
+            max_retry_after: Limits::DEFAULT_MAX_RETRY_AFTER,
+        }
     }
 }
 
@@ -462,34 +489,21 @@ impl DesiredState {
     }
 }
 
-/// Parse durations written like `72h`, `30m`, `10s`, `7d` or `1h30m`.
+/// Parse a duration in jiff's friendly format: `72h`, `30m`, `10s`, `500ms`, `7d`, `1h30m`,
+/// `1.5h`, `2 hours`, `1h 30m` (or ISO 8601, `PT1H30M`). The one duration syntax of the manifests
+/// and the command line. A day is 24 hours here; months and years, negative durations and bare
+/// numbers (no unit) are refused.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    if text.is_empty() {
+    if text.is_empty() || text.parse::<f64>().is_ok() {
         return None;
     }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let n: u64 = number.parse().ok()?;
-        number.clear();
-        let unit = match c {
-            'd' => 86_400,
-            'h' => 3_600,
-            'm' => 60,
-            's' => 1,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    if !number.is_empty() {
+    let span: jiff::Span = text.parse().ok()?;
+    if span.is_negative() {
         return None;
     }
-    Some(Duration::from_secs(total))
+    let d = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).ok()?;
+    Duration::try_from(d).ok()
 }
 
 /// Format a duration the way `parse_duration` reads it (`3d4h`, `10m`, `0s`).
@@ -516,8 +530,18 @@ mod tests {
     fn durations_round_trip() {
         assert_eq!(parse_duration("72h"), Some(Duration::from_secs(72 * 3600)));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2 hours"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("PT1H30M"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("-5m"), None);
+        assert_eq!(parse_duration("5m ago"), None);
+        assert_eq!(parse_duration("1mo"), None);
+        assert_eq!(parse_duration(""), None);
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(3 * 86_400 + 60)), "3d1m");
     }

@@ -12,11 +12,12 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::duration;
 use super::plan::make;
 use super::workspace::{self, ConnectArgs, TargetArgs, Workspace};
 use super::{CliError, CliResult, Output};
 use crate::apply::{self as exec_mod, ActionResult, Converge, Executor, Outcomed, Progress, RunReport, Stopped};
-use crate::model::{ManifestRef, parse_duration};
+use crate::model::ManifestRef;
 use crate::plan::{Action, ActionKind, Plan, json, render};
 use crate::provider::Party;
 
@@ -55,13 +56,6 @@ pub struct ApplyArgs {
     pub connect: ConnectArgs,
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    if text.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(text).ok_or_else(|| format!("`{text}` is not a duration; write e.g. 0s, 30s, 5m or 1h"))
-}
-
 pub async fn apply(args: ApplyArgs, output: Output) -> CliResult {
     if args.path.is_file() {
         return apply_saved(args, output).await;
@@ -69,19 +63,26 @@ pub async fn apply(args: ApplyArgs, output: Output) -> CliResult {
     let dir = args.path.clone();
     let (mut desired, sources) = workspace::load_manifests(&dir, output.stderr_terminal, output.stderr_color)?;
     let names = render::names(&desired);
-    workspace::select(&mut desired, &args.targets)?;
+    let selected = super::select::resolve(&desired, &args.targets.select)?;
+    super::select::narrow(&mut desired, &selected);
     let ws = Workspace::open(&dir, desired, sources, &args.connect, !args.no_operator).await?;
-    let result = run_dir(&args, &ws, &names, output).await;
+    let result = run_dir(&args, &ws, &selected, &names, output).await;
     ws.close().await;
     result
 }
 
-async fn run_dir(args: &ApplyArgs, ws: &Workspace, names: &render::Names, output: Output) -> CliResult {
-    let (_lock, exec) = start(args, ws).await?;
+async fn run_dir(
+    args: &ApplyArgs,
+    ws: &Workspace,
+    selected: &super::select::Resolved,
+    names: &render::Names,
+    output: Output,
+) -> CliResult {
+    let (_lock, exec) = start(args, ws, output).await?;
     for m in exec.redeliver().await {
-        eprintln!("{m}");
+        output.note(m);
     }
-    let first = make(ws, &args.targets, &ws.dir, names).await?;
+    let first = make(ws, &args.targets, selected, &ws.dir, names).await?;
     print!("{}", render::text(&first, names, render::Style::new(output.stdout_color)));
     if !first.unavailable.is_empty() {
         return Err(CliError::new("some vendors could not be observed; nothing was applied")
@@ -125,11 +126,18 @@ fn follow(ws: &Workspace, args: &ApplyArgs) -> std::collections::BTreeSet<Party>
 }
 
 /// Take the lock, and build the executor with its progress display and stop switches.
-async fn start(args: &ApplyArgs, ws: &Workspace) -> Result<(crate::state::lock::LockGuard, Arc<Executor>), CliError> {
+async fn start(
+    args: &ApplyArgs,
+    ws: &Workspace,
+    output: Output,
+) -> Result<(crate::state::lock::LockGuard, Arc<Executor>), CliError> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let (lock, takeover) =
         crate::state::lock::acquire(ws.store.clone(), &command, args.lock_timeout, Duration::from_secs(60), |holder| {
-            eprintln!("Waiting up to {}s for the state lock held by {holder}...", args.lock_timeout.as_secs())
+            output.note(format_args!(
+                "Waiting up to {} for the state lock held by {holder}...",
+                crate::model::format_duration(args.lock_timeout)
+            ))
         })
         .await
         .map_err(|e| {
@@ -148,7 +156,7 @@ async fn start(args: &ApplyArgs, ws: &Workspace) -> Result<(crate::state::lock::
     exec.parallelism = args.parallelism;
     exec.delivery = ws.delivery.clone();
     exec.commit = git_commit(&ws.dir);
-    exec.progress = Arc::new(Display::new());
+    exec.progress = Arc::new(Display::new(output.quiet));
     exec.skew = ws.skew;
     let stop = exec.stop.clone();
     // Someone force-unlocked us: stop starting actions.
@@ -237,12 +245,13 @@ async fn apply_saved(args: ApplyArgs, output: Output) -> CliResult {
     }
     let (mut desired, sources) = workspace::load_manifests(&dir, output.stderr_terminal, output.stderr_color)?;
     let names = render::names(&desired);
-    let targets = TargetArgs {
+    let select = super::select::SelectArgs {
         targets: plan.options.targets.clone(),
         excludes: plan.options.excludes.clone(),
-        prune: plan.options.prune,
+        labels: Vec::new(),
     };
-    workspace::select(&mut desired, &targets)?;
+    let selected = super::select::resolve(&desired, &select)?;
+    super::select::narrow(&mut desired, &selected);
     let ws = Workspace::open(&dir, desired, sources, &connect, !args.no_operator).await?;
     let result = run_saved(&args, &ws, plan, &names, output).await;
     ws.close().await;
@@ -250,7 +259,7 @@ async fn apply_saved(args: ApplyArgs, output: Output) -> CliResult {
 }
 
 async fn run_saved(args: &ApplyArgs, ws: &Workspace, plan: Plan, names: &render::Names, output: Output) -> CliResult {
-    let (_lock, exec) = start(args, ws).await?;
+    let (_lock, exec) = start(args, ws, output).await?;
     let id = plan.content_id();
     if !plan.id.is_empty() && plan.id != id {
         return Err(CliError::new(format!(
@@ -300,27 +309,6 @@ fn already_applied(earlier: &crate::state::AppliedPlan) -> CliError {
     .hint("a saved plan is applied once; make a new plan (`tenantry plan --out FILE`) for what is left")
 }
 
-/// The keys (`customer/acme/acronis/tenant`) of the objects the plan's actions touch, and of
-/// everything those depend on (parents and dependencies, transitively).
-fn touched(plan: &Plan, desired: &[Arc<crate::provider::DesiredObject>]) -> std::collections::BTreeSet<String> {
-    let by_key: BTreeMap<&crate::provider::ObjectKey, &crate::provider::DesiredObject> =
-        desired.iter().map(|d| (&d.key, d.as_ref())).collect();
-    let planned: BTreeMap<&crate::provider::ObjectKey, &crate::provider::DesiredObject> =
-        plan.actions.iter().filter_map(|a| a.object.as_deref().map(|d| (&d.key, d))).collect();
-    let mut seen = std::collections::BTreeSet::new();
-    let mut stack: Vec<&crate::provider::ObjectKey> = plan.actions.iter().map(|a| &a.key).collect();
-    while let Some(key) = stack.pop() {
-        if !seen.insert(key.id()) {
-            continue;
-        }
-        if let Some(d) = planned.get(key).or_else(|| by_key.get(key)) {
-            stack.extend(d.parent.iter());
-            stack.extend(d.depends_on.iter().map(|dep| &dep.key));
-        }
-    }
-    seen
-}
-
 /// What changed since the plan was made: manifest files, and the observed objects it relied on
 /// for what its actions touch or depend on (a change elsewhere does not make it stale).
 async fn staleness(ws: &Workspace, plan: &Plan) -> Result<Vec<String>, CliError> {
@@ -343,13 +331,19 @@ async fn staleness(ws: &Workspace, plan: &Plan) -> Result<Vec<String>, CliError>
     let state = ws.store.snapshot().map_err(CliError::from)?;
     let models = crate::provider::models();
     let desired = crate::engine::desire(&ws.desired, &models);
-    let observed = crate::engine::observe(&ws.vendors, &desired, &state).await;
+    // What the plan touches is read in full, as `plan --out` read it: a verification sample's
+    // pick never makes a saved plan stale.
+    let touched_keys = crate::engine::touched_keys(plan, &desired);
+    let observed = crate::engine::observe_verifying(&ws.vendors, &desired, &state, &touched_keys).await;
     for (vendor, why) in &observed.unavailable {
         stale.push(format!("{vendor} cannot be observed to check the plan: {why}"));
     }
+    for (key, why) in observed.unreadable.iter().filter(|(k, _)| touched_keys.contains(*k)) {
+        stale.push(format!("{} cannot be read to check the plan: {why}", key.id()));
+    }
     let by_handle: BTreeMap<String, &crate::provider::ObservedObject> =
         observed.objects.iter().map(|o| (o.handle(), o)).collect();
-    let touched = touched(plan, &desired);
+    let touched: std::collections::BTreeSet<String> = touched_keys.iter().map(|k| k.id()).collect();
     for (handle, fingerprint) in &plan.fingerprints.observed {
         if plan.fingerprints.used_by.get(handle).is_some_and(|users| users.is_disjoint(&touched)) {
             continue;
@@ -400,10 +394,12 @@ fn finish(
         failed: Vec<&'a ActionResult>,
         waiting: Vec<&'a Action>,
         blocked: Vec<&'a Action>,
+        /// Objects whose reads failed (nothing was planned for them), by key.
+        unread: Vec<(crate::provider::ObjectKey, &'a String)>,
     }
-    let mut owners: BTreeMap<&ManifestRef, Owner> = BTreeMap::new();
+    let mut owners: BTreeMap<ManifestRef, Owner> = BTreeMap::new();
     for r in reports.iter().flat_map(|r| r.results.iter()) {
-        let o = owners.entry(&r.key.owner).or_default();
+        let o = owners.entry(r.key.owner.clone()).or_default();
         match r.outcome {
             Outcomed::Done(_) | Outcomed::Pending(_) => o.done += 1,
             Outcomed::Failed { .. } => o.failed.push(r),
@@ -417,11 +413,16 @@ fn finish(
             }
             if a.is_deferred() {
                 // It becomes possible once what it needs completes: it waits, like an await.
-                owners.entry(&a.key.owner).or_default().waiting.push(a);
+                owners.entry(a.key.owner.clone()).or_default().waiting.push(a);
             } else if a.blocked.is_some() || a.kind == ActionKind::Conflict {
-                owners.entry(&a.key.owner).or_default().blocked.push(a);
+                owners.entry(a.key.owner.clone()).or_default().blocked.push(a);
             } else if a.kind == ActionKind::Await {
-                owners.entry(&a.key.owner).or_default().waiting.push(a);
+                owners.entry(a.key.owner.clone()).or_default().waiting.push(a);
+            }
+        }
+        for (id, why) in &plan.unreadable {
+            if let Some(key) = crate::provider::ObjectKey::parse(id) {
+                owners.entry(key.owner.clone()).or_default().unread.push((key, why));
             }
         }
     }
@@ -431,13 +432,13 @@ fn finish(
     }
     for (owner, o) in &owners {
         totals.0 += o.done;
-        totals.1 += o.failed.len();
+        totals.1 += o.failed.len() + o.unread.len();
         totals.2 += o.waiting.len();
         totals.3 += o.blocked.len();
-        let name = names.get(*owner).map(|n| format!(" ({n})")).unwrap_or_default();
+        let name = names.get(owner).map(|n| format!(" ({n})")).unwrap_or_default();
         let mut parts = vec![format!("{} done", o.done)];
-        if !o.failed.is_empty() {
-            parts.push(format!("{red}{} failed{reset}", o.failed.len()));
+        if !o.failed.is_empty() || !o.unread.is_empty() {
+            parts.push(format!("{red}{} failed{reset}", o.failed.len() + o.unread.len()));
         }
         if !o.waiting.is_empty() {
             parts.push(format!("{cyan}{} waiting{reset}", o.waiting.len()));
@@ -453,6 +454,12 @@ fn finish(
                     println!("      hint: {h}");
                 }
             }
+        }
+        for (key, why) in &o.unread {
+            println!(
+                "    {red}x{reset} {} {}: could not be read, so nothing was done for it: {why}",
+                key.vendor, key.kind
+            );
         }
         for a in &o.waiting {
             println!("    {cyan}?{reset} {} {}: {}", a.key.vendor, a.title, a.blocked.as_deref().unwrap_or(&a.reason));
@@ -470,6 +477,9 @@ fn finish(
         Stopped::Converged | Stopped::Waiting if blocked && totals.1 == 0 => println!(
             "\n{red}{bold}Apply incomplete:{reset} {line}. What is blocked (or in conflict) needs a change first: see above."
         ),
+        Stopped::Converged | Stopped::Waiting if totals.1 > 0 => {
+            println!("\n{red}{bold}Apply finished with failures:{reset} {line}.")
+        }
         Stopped::Converged if totals.2 == 0 => println!("\n{green}{bold}Apply complete:{reset} {line}."),
         Stopped::Converged | Stopped::Waiting => println!(
             "\n{bold}Apply complete:{reset} {line}. What is waiting completes at the vendor; the next apply follows it."
@@ -556,15 +566,18 @@ fn git_commit(dir: &Path) -> Option<String> {
 /// Progress on stderr: a bar per round on a terminal, one line per finished action otherwise.
 struct Display {
     terminal: bool,
+    /// `-q`: show nothing.
+    quiet: bool,
     bar: std::sync::Mutex<Option<ProgressBar>>,
     /// The awaits last reported, so each set is printed once.
     waiting: std::sync::Mutex<String>,
 }
 
 impl Display {
-    fn new() -> Self {
+    fn new(quiet: bool) -> Self {
         Display {
             terminal: std::io::stderr().is_terminal(),
+            quiet,
             bar: std::sync::Mutex::new(None),
             waiting: std::sync::Mutex::new(String::new()),
         }
@@ -580,6 +593,9 @@ impl Display {
 
 impl Progress for Display {
     fn round(&self, n: usize, plan: &Plan) {
+        if self.quiet {
+            return;
+        }
         let count = plan.actions.iter().filter(|a| a.is_executable()).count() as u64;
         let what = if n == 1 { "Applying".to_string() } else { format!("Round {n}: what became possible") };
         if self.terminal {
@@ -604,6 +620,9 @@ impl Progress for Display {
         let what: Vec<String> =
             awaits.iter().map(|a| format!("{} {} {}", a.key.owner, a.key.vendor, a.title)).collect();
         let text = what.join(", ");
+        if self.quiet {
+            return;
+        }
         let mut last = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         if *last == text {
             return;
@@ -626,6 +645,9 @@ impl Progress for Display {
     }
 
     fn finished(&self, r: &ActionResult) {
+        if self.quiet {
+            return;
+        }
         let (mark, text) = match &r.outcome {
             Outcomed::Done(m) => ("ok", m.clone()),
             Outcomed::Pending(m) => ("..", m.clone()),

@@ -3,9 +3,12 @@
 
 mod apply;
 mod plan;
+mod progress;
 mod sandbox;
+mod select;
 mod state;
 mod validate;
+mod watch;
 mod workspace;
 
 use std::io::IsTerminal;
@@ -19,9 +22,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Declare customers and their vendor services in YAML, see what would change with `plan`,
 /// and make it so with `apply`.
 #[derive(Debug, Parser)]
-#[command(name = "tenantry", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "tenantry", version = VERSION, propagate_version = true, max_term_width = 100)]
 #[command(
-    after_help = "Examples:\n  tenantry apply --sandbox manifests/      # everything, against the built-in simulators\n  tenantry validate manifests/\n  tenantry plan manifests/ --format markdown\n  tenantry apply --auto-approve manifests/\n  tenantry tasks -d manifests/\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=tenantry=debug) or use -v for more."
+    after_help = "Examples:\n  tenantry apply --sandbox manifests/      # everything, against the built-in simulators\n  tenantry validate manifests/\n  tenantry plan manifests/ --format markdown\n  tenantry apply --auto-approve manifests/\n  tenantry tasks manifests/\n  tenantry state list --sandbox manifests/\n\nLogs go to stderr; set RUST_LOG (e.g. RUST_LOG=tenantry=debug) or use -v for more.\nColour: --color auto (the default) colours a terminal; NO_COLOR=1 turns it off, CLICOLOR_FORCE=1\nturns it on where there is no terminal; --color always|never overrides both, for --help too."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,7 +38,12 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// When to use colour: auto (a terminal without NO_COLOR), always or never.
+    /// Only errors on stderr: no progress, no notes, no log lines below error (RUST_LOG
+    /// overrides). Output on stdout is unchanged.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// When to use colour, in output and in --help: auto (a terminal; a non-empty NO_COLOR turns
+    /// it off, a CLICOLOR_FORCE other than 0 turns it on), always or never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
     /// Log line format on stderr.
@@ -63,7 +71,7 @@ pub enum Command {
     /// Reports every problem at once, each with file, line, column, field path and a hint.
     /// Exit status: 0 when valid, 1 when there are errors.
     #[command(
-        after_help = "Examples:\n  tenantry validate manifests/\n  tenantry validate --format json . | jq '.diagnostics[]'"
+        after_help = "Examples:\n  tenantry validate manifests/\n  tenantry validate --format json . | jq '.diagnostics[]'\n  tenantry validate manifests/ --format github   # annotations in GitHub Actions\n\nFiles are named relative to the working directory."
     )]
     Validate(validate::ValidateArgs),
 
@@ -82,7 +90,7 @@ pub enum Command {
     /// beyond the connection credentials. Exit status: 0, or 1 on errors (including a vendor
     /// that could not be observed); with --detailed-exitcode, 2 when anything is pending.
     #[command(
-        after_help = "Exit status:\n  0  no errors; with --detailed-exitcode: the vendors match the manifests, nothing is pending\n  1  error: invalid manifests, a vendor that could not be observed, a held lock, bad usage\n  2  only with --detailed-exitcode: something is pending (a change, a portal task, an await,\n     a blocked action or a conflict)\n\nExamples:\n  tenantry plan --sandbox manifests/\n  tenantry plan manifests/ --format markdown > plan.md\n  tenantry plan manifests/ --out plan.json --detailed-exitcode\n  tenantry plan manifests/ --target acme --format json | jq '.actions[].reason'"
+        after_help = "Exit status:\n  0  no errors; with --detailed-exitcode: the vendors match the manifests, nothing is pending\n  1  error: invalid manifests, a vendor that could not be observed, a held lock, bad usage\n  2  only with --detailed-exitcode: something is pending (a change, a portal task, an await,\n     a blocked action or a conflict)\n\nExamples:\n  tenantry plan --sandbox manifests/\n  tenantry plan manifests/ --format markdown > plan.md\n  tenantry plan manifests/ --out plan.json --detailed-exitcode\n  tenantry plan manifests/ --target acme --format json | jq '.actions[].reason'\n  tenantry plan manifests/ -l tier=gold,region=emea"
     )]
     Plan(plan::PlanArgs),
 
@@ -107,24 +115,125 @@ pub enum Command {
     )]
     Show(plan::ShowArgs),
 
+    /// Plan again whenever the manifests change, for the customers and resellers a change touches.
+    ///
+    /// Prints the plan of everything at start, then, after each change (debounced, so an
+    /// editor's save or a `git pull` is one event), the plan of what the change touched: a
+    /// customer's file, a profile (every customer using it), tenantry.yaml (everyone). An edit
+    /// that does not validate prints its diagnostics and the previous manifests stay in force.
+    /// Never applies. Ctrl-C stops it (exit 0).
+    #[command(
+        after_help = "Examples:\n  tenantry watch --sandbox manifests/\n  tenantry watch manifests/ --debounce 1s\n  TENANTRY_SANDBOX_URL=<admin url> tenantry watch manifests/   # against `tenantry sandbox serve`"
+    )]
+    Watch(watch::WatchArgs),
+
     /// Portal tasks: steps a vendor has no API for, with every value to enter.
     #[command(
-        after_help = "Examples:\n  tenantry tasks -d manifests/\n  tenantry tasks show T-3 -d manifests/\n  tenantry tasks done T-3 --note \"done by jo, ticket 4711\" -d manifests/"
+        after_help = "Examples:\n  tenantry tasks manifests/\n  tenantry tasks --sandbox --all manifests/\n  tenantry tasks manifests/ -l tier=gold\n  tenantry tasks show T-3 manifests/\n  tenantry tasks done T-3 --note \"done by jo, ticket 4711\" manifests/\n\n-d/--dir DIR is the same as the DIR argument."
     )]
     Tasks(state::TasksArgs),
 
     /// What tenantry did: every executed action with time, result, vendor id and git commit.
     #[command(
-        after_help = "Examples:\n  tenantry history -d manifests/\n  tenantry history -d manifests/ --customer acme --format json"
+        after_help = "Examples:\n  tenantry history manifests/\n  tenantry history --sandbox manifests/ --target acme --format json\n  tenantry history manifests/ -l tier=gold\n\n--customer NAME is the same as --target NAME. -d/--dir DIR is the same as the DIR argument."
     )]
     History(state::HistoryArgs),
 
     /// Remove the state lock of a run that is gone (its id is printed by the run that waits).
-    #[command(name = "force-unlock", after_help = "Example:\n  tenantry force-unlock 3f2a9c1b7d4e -d manifests/")]
+    #[command(
+        name = "force-unlock",
+        after_help = "Examples:\n  tenantry force-unlock 3f2a9c1b7d4e manifests/\n  tenantry force-unlock 3f2a9c1b7d4e --sandbox manifests/\n\n-d/--dir DIR is the same as the DIR argument."
+    )]
     ForceUnlock(state::ForceUnlockArgs),
+
+    /// Bindings: which vendor object tenantry manages for each customer and reseller.
+    ///
+    /// A binding holds the vendor id and what was applied that the vendor does not report back
+    /// (references to secrets, never their values). `forget` drops one binding under the state
+    /// lock; the vendor object stays, and the next plan looks it up again.
+    #[command(
+        after_help = "Examples:\n  tenantry state list manifests/\n  tenantry state list --sandbox manifests/ --target acme --format json\n  tenantry state show customer/acme/acronis/tenant manifests/\n  tenantry state forget customer/acme/acronis/tenant manifests/ --yes\n\n-d/--dir DIR is the same as the DIR argument."
+    )]
+    State(state::StateArgs),
 
     /// The built-in sandbox: simulated vendor APIs for trying tenantry without vendor accounts.
     Sandbox(sandbox::SandboxArgs),
+
+    /// Print a shell completion script for SHELL on stdout.
+    #[command(
+        after_help = "Examples:\n  tenantry completions bash > ~/.local/share/bash-completion/completions/tenantry\n  tenantry completions zsh > \"${fpath[1]}/_tenantry\"\n  tenantry completions fish > ~/.config/fish/completions/tenantry.fish"
+    )]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff) on stdout, or write one page per command into a directory.
+    #[command(after_help = "Examples:\n  tenantry man | man -l -\n  tenantry man --out-dir /usr/local/share/man/man1")]
+    Man {
+        /// Write tenantry.1 and a page per command (tenantry-plan.1, ...) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+
+    /// Print the version and the git commit tenantry was built from (as -V/--version does).
+    #[command(after_help = "Examples:\n  tenantry version\n  tenantry -V")]
+    Version,
+}
+
+/// `0.1.0 (commit 1a2b3c4)`: the commit is `git rev-parse --short HEAD` at build time (build.rs),
+/// `unknown` when built outside a git checkout.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TENANTRY_GIT_COMMIT"), ")");
+
+/// What the environment says about colour under `--color auto`: `Some(false)` for a non-empty
+/// `NO_COLOR` (no-color.org), `Some(true)` for a `CLICOLOR_FORCE` that is set and not `0`
+/// (bixense.com/clicolors), `None` to decide by the terminal. NO_COLOR wins when both are set,
+/// as in anstream, which clap's help uses.
+fn color_from_env() -> Option<bool> {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if set("NO_COLOR").is_some() {
+        return Some(false);
+    }
+    if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+        return Some(true);
+    }
+    None
+}
+
+/// The `--color` value on the command line (the last one wins, as clap takes it), read before
+/// clap parses, so that `--help` and usage errors are coloured (or not) by it too.
+fn color_from_args(args: &[std::ffi::OsString]) -> ColorChoice {
+    let mut choice = ColorChoice::Auto;
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let Some(a) = a.to_str() else { continue };
+        if a == "--" {
+            break;
+        }
+        let value = if a == "--color" { it.next().and_then(|v| v.to_str()) } else { a.strip_prefix("--color=") };
+        if let Some(c) = value.and_then(|v| ColorChoice::from_str(v, true).ok()) {
+            choice = c;
+        }
+    }
+    choice
+}
+
+fn clap_color(choice: ColorChoice) -> clap::ColorChoice {
+    match (choice, color_from_env()) {
+        (ColorChoice::Always, _) | (ColorChoice::Auto, Some(true)) => clap::ColorChoice::Always,
+        (ColorChoice::Never, _) | (ColorChoice::Auto, Some(false)) => clap::ColorChoice::Never,
+        // anstream (clap's) takes any non-empty CLICOLOR_FORCE, `0` too, to force colour;
+        // here `0` means "not forced", so with it set to 0 the terminal decides, as for output.
+        (ColorChoice::Auto, None) if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty()) => {
+            if std::io::stdout().is_terminal() {
+                clap::ColorChoice::Auto
+            } else {
+                clap::ColorChoice::Never
+            }
+        }
+        (ColorChoice::Auto, None) => clap::ColorChoice::Auto,
+    }
 }
 
 /// How the output should look, decided once from flags, the environment and the terminal.
@@ -134,47 +243,74 @@ pub struct Output {
     pub stderr_color: bool,
     pub stdout_terminal: bool,
     pub stderr_terminal: bool,
+    /// `-q`: no progress or notes on stderr, only errors.
+    pub quiet: bool,
 }
 
 impl Output {
-    pub fn detect(choice: ColorChoice) -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    pub fn detect(choice: ColorChoice, quiet: bool) -> Self {
+        let env = color_from_env();
         let stdout_terminal = std::io::stdout().is_terminal();
         let stderr_terminal = std::io::stderr().is_terminal();
         let color = |tty: bool| match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => tty && !no_color,
+            ColorChoice::Auto => env.unwrap_or(tty),
         };
         Output {
             stdout_color: color(stdout_terminal),
             stderr_color: color(stderr_terminal),
             stdout_terminal,
             stderr_terminal,
+            quiet,
+        }
+    }
+
+    /// A note or progress line on stderr, unless `-q`.
+    pub fn note(&self, text: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{text}");
         }
     }
 }
 
-/// Set up logging on stderr. `RUST_LOG` wins over `-v`.
+/// Set up logging on stderr. `RUST_LOG` wins over `-v`. On a terminal (and not under `-q`), a
+/// progress line per vendor while it is observed.
 pub fn init_tracing(global: &GlobalArgs, output: Output) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let default = match global.verbose {
+        _ if global.quiet => "error",
         0 => "warn",
         1 => "info,tenantry=info",
         2 => "info,tenantry=debug",
         _ => "debug,tenantry=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    let _ = match global.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(output.stderr_color).try_init(),
+    type Boxed = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let fmt: Boxed = match global.log_format {
+        LogFormat::Json => Box::new(fmt.json()),
+        LogFormat::Text => Box::new(fmt.with_ansi(output.stderr_color)),
     };
+    // The log filter is the log lines' own: the progress follows the observe spans whatever it
+    // says (they are info spans, which the default `warn` would hide).
+    let progress = (output.stderr_terminal && !output.quiet && global.log_format == LogFormat::Text)
+        .then(progress::ObserveProgress::new);
+    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter)).with(progress).try_init();
 }
 
 /// Parse, run, and turn the outcome into the process exit status.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = Cli::command()
+        .color(clap_color(color_from_args(&args)))
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -186,7 +322,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let output = Output::detect(cli.global.color);
+    let output = Output::detect(cli.global.color, cli.global.quiet);
     init_tracing(&cli.global, output);
     let result = match cli.command {
         Command::Validate(args) => validate::validate(args, output),
@@ -195,9 +331,21 @@ pub fn main() -> ExitCode {
         Command::Tasks(args) => state::tasks(args, output),
         Command::History(args) => state::history(args),
         Command::ForceUnlock(args) => state::force_unlock(args),
+        Command::State(args) => run_async(state::state(args, output)),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "tenantry", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir } => man(out_dir.as_deref()),
+        Command::Version => {
+            println!("tenantry {VERSION}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plan(args) => run_async(plan::plan(args, output)),
+        Command::Watch(args) => run_async(watch::watch(args, output)),
         Command::Apply(args) => run_async(apply::apply(args, output)),
-        Command::Sandbox(args) => run_async(sandbox::sandbox(args)),
+        Command::Sandbox(args) => run_async(sandbox::sandbox(args, output)),
     };
     match result {
         Ok(code) => code,
@@ -206,6 +354,28 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `tenantry man`: the page on stdout, or every command's page into `out_dir`.
+fn man(out_dir: Option<&std::path::Path>) -> CliResult {
+    let command = <Cli as clap::CommandFactory>::command();
+    match out_dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .map_err(|e| CliError::new(format!("cannot render the manual page: {e}")))?;
+            use std::io::Write;
+            std::io::stdout().write_all(&page).map_err(|e| CliError::new(format!("cannot write stdout: {e}")))?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))?;
+            clap_mangen::generate_to(command, dir)
+                .map_err(|e| CliError::new(format!("cannot write the manual pages into {}: {e}", dir.display())))?;
+            println!("wrote the manual pages into {}", dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_async(f: impl std::future::Future<Output = CliResult>) -> CliResult {
@@ -249,7 +419,7 @@ impl<E: std::error::Error> From<E> for CliError {
     }
 }
 
-fn error_text(e: &CliError, output: Output) -> String {
+pub(crate) fn error_text(e: &CliError, output: Output) -> String {
     let (red, bold, reset) = if output.stderr_color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
     let mut s = format!("{bold}{red}error{reset}{bold}:{reset} {}", e.message);
     if let Some(h) = &e.hint {
@@ -259,6 +429,18 @@ fn error_text(e: &CliError, output: Output) -> String {
 }
 
 pub type CliResult = Result<ExitCode, CliError>;
+
+/// A duration on the command line, in the one syntax of the manifests (jiff's friendly format:
+/// `30s`, `10m`, `1h30m`, `500ms`, `2 hours`; see [`crate::model::parse_duration`]); a bare number
+/// is seconds (`0`, `2.5`), as the flags that took seconds always read it.
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a duration; write e.g. 30s, 10m, 1h30m or 500ms (a bare number is seconds)");
+    let trimmed = text.trim();
+    if let Ok(secs) = trimmed.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    crate::model::parse_duration(trimmed).ok_or_else(bad)
+}
 
 /// The manifest directory argument shared by commands.
 #[derive(Debug, Clone, Args)]

@@ -47,9 +47,10 @@ pub enum PlanFormat {
 pub async fn plan(args: PlanArgs, output: Output) -> CliResult {
     let (mut desired, sources) = workspace::load_manifests(&args.dir, output.stderr_terminal, output.stderr_color)?;
     let names = render::names(&desired);
-    workspace::select(&mut desired, &args.targets)?;
+    let selected = super::select::resolve(&desired, &args.targets.select)?;
+    super::select::narrow(&mut desired, &selected);
     let ws = Workspace::open(&args.dir, desired, sources, &args.connect, false).await?;
-    let result = make(&ws, &args.targets, &args.dir, &names).await;
+    let result = make_verifying(&ws, &args.targets, &selected, &args.dir, &names, args.out.is_some()).await;
     ws.close().await;
     let plan = result?;
 
@@ -66,12 +67,21 @@ pub async fn plan(args: PlanArgs, output: Output) -> CliResult {
     }
     if let Some(out) = &args.out {
         save(&plan, out)?;
-        eprintln!("Saved the plan to {}; apply exactly it with `tenantry apply {}`.", out.display(), out.display());
+        output.note(format_args!(
+            "Saved the plan to {}; apply exactly it with `tenantry apply {}`.",
+            out.display(),
+            out.display()
+        ));
     }
     if !plan.unavailable.is_empty() {
         let vendors: Vec<String> = plan.unavailable.keys().map(|v| v.to_string()).collect();
         return Err(CliError::new(format!("the plan is incomplete: {} could not be observed", vendors.join(", ")))
             .hint("the reasons are printed above; try --sandbox to run against the built-in simulators"));
+    }
+    if !plan.unreadable.is_empty() {
+        let keys: Vec<&str> = plan.unreadable.keys().map(String::as_str).collect();
+        return Err(CliError::new(format!("the plan is incomplete: {} could not be read", keys.join(", ")))
+            .hint("the reasons are printed above; the rest is planned, and the next plan reads them again"));
     }
     Ok(if args.detailed_exitcode && plan.is_pending() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
@@ -103,15 +113,36 @@ pub fn show(args: ShowArgs, output: Output) -> CliResult {
 }
 
 /// The plan for a workspace, with the CLI's options, the names of its owners, and its id.
-pub async fn make(ws: &Workspace, targets: &TargetArgs, dir: &Path, names: &render::Names) -> Result<Plan, CliError> {
+pub async fn make(
+    ws: &Workspace,
+    targets: &TargetArgs,
+    selected: &super::select::Resolved,
+    dir: &Path,
+    names: &render::Names,
+) -> Result<Plan, CliError> {
+    make_verifying(ws, targets, selected, dir, names, false).await
+}
+
+/// As [`make`]; `saved`: the plan is saved to apply later (see [`crate::engine::make_plan_verifying`]).
+pub async fn make_verifying(
+    ws: &Workspace,
+    targets: &TargetArgs,
+    selected: &super::select::Resolved,
+    dir: &Path,
+    names: &render::Names,
+    saved: bool,
+) -> Result<Plan, CliError> {
     let state = ws.store.snapshot().map_err(CliError::from)?;
     let options = PlanOptions {
         prune: targets.prune || ws.desired.config.policies.prune,
-        targets: targets.targets.clone(),
-        excludes: targets.excludes.clone(),
+        targets: selected.target_names(),
+        excludes: selected.exclude_names(),
+        rebind: targets.rebind,
         sandbox: ws.sandbox_admin.is_some(),
     };
-    let mut plan = crate::engine::make_plan(&ws.desired, &ws.sources, &ws.vendors, &state, options, ws.now()).await;
+    let mut plan =
+        crate::engine::make_plan_verifying(&ws.desired, &ws.sources, &ws.vendors, &state, options, ws.now(), saved)
+            .await;
     plan.manifests_dir = Some(dir.display().to_string());
     plan.names =
         plan.actions.iter().filter_map(|a| names.get(&a.key.owner).map(|n| (a.key.owner.clone(), n.clone()))).collect();

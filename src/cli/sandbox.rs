@@ -21,12 +21,18 @@ pub struct SandboxArgs {
 pub enum SandboxCommand {
     /// Serve the six simulated vendor APIs on 127.0.0.1 until Ctrl-C, printing each base URL.
     #[command(
-        after_help = "Examples:\n  tenantry sandbox serve\n  tenantry sandbox serve --state /tmp/world.json --latency 20..80 --faults 5xx=0.05,lose=0.02\n  tenantry sandbox serve --faults acronis:429=0.2 --operator-delay 5\n\nThen, in another shell:\n  TENANTRY_SANDBOX_URL=<admin url> tenantry apply --auto-approve manifests/\n  curl <admin url>/_sandbox/dump"
+        after_help = "Examples:\n  tenantry sandbox serve\n  tenantry sandbox serve --world /tmp/world.json --latency 20..80 --faults 5xx=0.05,lose=0.02\n  tenantry sandbox serve --faults acronis:429=0.2 --operator-delay 5s --customer-delay 1m30s\n\nThen, in another shell:\n  TENANTRY_SANDBOX_URL=<admin url> tenantry apply --auto-approve manifests/\n  curl <admin url>/_sandbox/dump"
     )]
     Serve(ServeArgs),
     /// Print every simulated vendor object as JSON: `{vendor: [objects]}`.
+    #[command(
+        after_help = "Examples:\n  tenantry sandbox dump manifests/ | jq '.acronis'     # the one `apply --sandbox manifests/` keeps\n  tenantry sandbox dump --url http://127.0.0.1:PORT    # a running `sandbox serve`\n\n-d/--dir DIR is the same as the DIR argument."
+    )]
     Dump(WhichArgs),
     /// Empty the sandbox: a running one (--url), or the one `--sandbox` keeps in DIR/.tenantry/sandbox/.
+    #[command(
+        after_help = "Examples:\n  tenantry sandbox reset manifests/\n  tenantry sandbox reset --url http://127.0.0.1:PORT\n\n-d/--dir DIR is the same as the DIR argument."
+    )]
     Reset(WhichArgs),
     /// The simulated operator: reads a portal task (JSON) on stdin, does it in the sandbox's
     /// portal, prints `{"status": "done"}`. Used as the `command` task executor.
@@ -39,9 +45,14 @@ pub enum SandboxCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Keep the simulated vendors' state in FILE (loaded at start, saved on every change).
+    /// Keep the simulated vendors' objects in FILE (JSON; loaded at start, saved on every
+    /// change). This is the sandbox's world, not a tenantry state store: a tenantry run against
+    /// this sandbox keeps its own state where its --state URL says.
     #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    pub world: Option<PathBuf>,
+    /// Refused: --state names a tenantry state store URL everywhere; this FILE is --world.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub state: Option<String>,
     /// Latency added to every vendor request: `50` (ms) or a range `20..80`.
     #[arg(long, value_name = "MS", value_parser = Latency::parse)]
     pub latency: Option<Latency>,
@@ -51,21 +62,22 @@ pub struct ServeArgs {
     /// their id), `cursor` (Acronis: a cursor that repeats), `endless` (paging that never ends).
     #[arg(long, value_name = "SPEC", value_parser = FaultSpec::parse)]
     pub faults: Option<FaultSpec>,
-    /// Seconds the simulated operator takes per portal task.
-    #[arg(long, value_name = "SECS")]
-    pub operator_delay: Option<f64>,
-    /// Seconds simulated customers take to authorize, consent and activate.
-    #[arg(long, value_name = "SECS")]
-    pub customer_delay: Option<f64>,
+    /// How long the simulated operator takes per portal task (`5s`, `1m`; a bare number is
+    /// seconds).
+    #[arg(long, value_name = "DURATION", value_parser = super::duration)]
+    pub operator_delay: Option<Duration>,
+    /// How long simulated customers take to authorize, consent and activate.
+    #[arg(long, value_name = "DURATION", value_parser = super::duration)]
+    pub customer_delay: Option<Duration>,
     /// Simulated customers never authorize, consent or activate.
     #[arg(long)]
     pub no_customers: bool,
-    /// Seconds VCSP Pulse takes to map a new tenant.
-    #[arg(long, value_name = "SECS")]
-    pub pulse_delay: Option<f64>,
-    /// Seconds a throttled answer (the `429` fault) asks to wait, where the vendor names one
-    /// (`Retry-After`, VSPC's `retryAfter`).
-    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    /// How long VCSP Pulse takes to map a new tenant.
+    #[arg(long, value_name = "DURATION", value_parser = super::duration)]
+    pub pulse_delay: Option<Duration>,
+    /// How long a throttled answer (the `429` fault) asks to wait, where the vendor names one
+    /// (`Retry-After`, VSPC's `retryAfter`): whole seconds, as those headers count.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = whole_seconds)]
     pub throttle_wait: u64,
     /// Seed for the fault dice.
     #[arg(long, default_value_t = 1)]
@@ -88,27 +100,47 @@ pub struct WhichArgs {
     /// A running sandbox's admin URL.
     #[arg(long, env = "TENANTRY_SANDBOX_URL")]
     pub url: Option<String>,
-    /// Manifest directory whose `--sandbox` state to use (when no --url).
-    #[arg(long, short = 'd', default_value = ".")]
-    pub dir: PathBuf,
+    /// Manifest directory whose `--sandbox` state to use (when no --url; default: .).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The same as the DIR argument (kept for scripts that pass it this way).
+    #[arg(long = "dir", short = 'd', value_name = "DIR")]
+    pub dir_flag: Option<PathBuf>,
 }
 
-pub async fn sandbox(args: SandboxArgs) -> CliResult {
+impl WhichArgs {
+    fn dir(&self) -> Result<PathBuf, CliError> {
+        super::state::manifest_dir(self.dir.as_deref(), self.dir_flag.as_deref())
+    }
+}
+
+pub async fn sandbox(args: SandboxArgs, output: super::Output) -> CliResult {
     match args.command {
-        SandboxCommand::Serve(a) => serve(a).await,
+        SandboxCommand::Serve(a) => serve(a, output).await,
         SandboxCommand::Dump(w) => dump(w).await,
         SandboxCommand::Reset(w) => reset(w).await,
         SandboxCommand::Operator { url } => operator(&url).await,
     }
 }
 
-fn secs(s: f64) -> Result<Duration, CliError> {
-    Duration::try_from_secs_f64(s).map_err(|_| CliError::new(format!("{s} is not a number of seconds")))
+/// A duration that must be whole seconds (`Retry-After` counts in them).
+fn whole_seconds(text: &str) -> Result<u64, String> {
+    let d = super::duration(text)?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!("`{text}` is not whole seconds; a Retry-After counts whole seconds"));
+    }
+    Ok(d.as_secs())
 }
 
-async fn serve(a: ServeArgs) -> CliResult {
+async fn serve(a: ServeArgs, output: super::Output) -> CliResult {
+    if let Some(s) = &a.state {
+        return Err(CliError::new(
+            "sandbox serve has no --state: --state names a tenantry state store URL, and the sandbox keeps none",
+        )
+        .hint(format!("keep the simulated vendors' objects in a file with --world {s}")));
+    }
     let mut opts = Options {
-        state_file: a.state.clone(),
+        state_file: a.world.clone(),
         seed: a.seed,
         customers: !a.no_customers,
         journal: a.journal,
@@ -121,14 +153,14 @@ async fn serve(a: ServeArgs) -> CliResult {
     if let Some(f) = a.faults {
         opts.faults = f;
     }
-    if let Some(s) = a.operator_delay {
-        opts.operator_delay = secs(s)?;
+    if let Some(d) = a.operator_delay {
+        opts.operator_delay = d;
     }
-    if let Some(s) = a.customer_delay {
-        opts.customer_delay = secs(s)?;
+    if let Some(d) = a.customer_delay {
+        opts.customer_delay = d;
     }
-    if let Some(s) = a.pulse_delay {
-        opts.pulse_delay = secs(s)?;
+    if let Some(d) = a.pulse_delay {
+        opts.pulse_delay = d;
     }
     if let Some(base) = a.port_base {
         let names = ["veeam", "datto", "velocloud", "acronis", "watchguard", "avepoint", "avepoint-identity", "admin"];
@@ -164,7 +196,7 @@ async fn serve(a: ServeArgs) -> CliResult {
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
     sandbox.stop().await;
-    eprintln!("sandbox stopped");
+    output.note("sandbox stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -188,7 +220,7 @@ async fn dump(w: WhichArgs) -> CliResult {
             resp.json::<serde_json::Value>().await.map_err(|e| unreachable(url, &e))?
         }
         None => {
-            let file = w.dir.join(".tenantry").join("sandbox").join("world.json");
+            let file = w.dir()?.join(".tenantry").join("sandbox").join("world.json");
             if !file.exists() {
                 return Err(CliError::new(format!("there is no sandbox state at {}", file.display()))
                     .hint("it is created by `tenantry apply --sandbox DIR`; or pass --url of a running sandbox"));
@@ -208,7 +240,7 @@ async fn reset(w: WhichArgs) -> CliResult {
             println!("The sandbox at {url} is empty again.");
         }
         None => {
-            let dir = w.dir.join(".tenantry").join("sandbox");
+            let dir = w.dir()?.join(".tenantry").join("sandbox");
             if dir.exists() {
                 std::fs::remove_dir_all(&dir)
                     .map_err(|e| CliError::new(format!("cannot remove {}: {e}", dir.display())))?;

@@ -1,4 +1,4 @@
-//! Commands on the state store: `tasks`, `history`, `force-unlock`.
+//! Commands on the state store: `tasks`, `history`, `force-unlock`, `state`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,16 +7,20 @@ use std::sync::Arc;
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
+use super::select::{OwnerFilter, SelectArgs};
 use super::{CliError, CliResult, Output};
+use crate::core::ObjectKey;
 use crate::plan::fmt_time;
-use crate::state::{StateStore, TaskRecord, TaskStatus};
+use crate::state::{Binding, StateStore, TaskRecord, TaskStatus};
 
 /// Which state store: the manifest directory's (from tenantry.yaml), the sandbox's, or a URL.
+/// The manifest directory itself is each command's `[DIR]` argument; `-d/--dir` is kept as an
+/// alias of it, so scripts written before DIR was positional keep working.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Manifest directory whose state to use (its tenantry.yaml names the state store).
-    #[arg(long, short = 'd', value_name = "DIR", default_value = ".", global = true)]
-    pub dir: PathBuf,
+    /// The same as the DIR argument (kept for scripts that pass it this way).
+    #[arg(long = "dir", short = 'd', value_name = "DIR", global = true)]
+    pub dir_flag: Option<PathBuf>,
     /// The sandbox's state (DIR/.tenantry/sandbox/state.db) instead of the real one.
     #[arg(long, global = true)]
     pub sandbox: bool,
@@ -31,25 +35,71 @@ pub enum ListFormat {
     Json,
 }
 
-/// Open the store `args` names. Manifest problems do not matter here; only `state.url` does.
-pub fn store(args: &StoreArgs) -> Result<Arc<dyn StateStore>, CliError> {
-    if !args.dir.is_dir() {
-        return Err(CliError::new(format!("{} is not a directory", args.dir.display()))
-            .hint("pass the manifest directory with --dir"));
+/// The manifest directory from the DIR argument or its `-d/--dir` alias (`.` when neither).
+pub fn manifest_dir(positional: Option<&Path>, flag: Option<&Path>) -> Result<PathBuf, CliError> {
+    match (positional, flag) {
+        (Some(p), Some(f)) if p != f => Err(CliError::new(format!(
+            "the manifest directory is given twice: {} and --dir {}",
+            p.display(),
+            f.display()
+        ))
+        .hint("pass it once, as the DIR argument")),
+        (Some(p), _) | (None, Some(p)) => Ok(p.to_path_buf()),
+        (None, None) => Ok(PathBuf::from(".")),
+    }
+}
+
+/// Open the store `args` names for the manifest directory `dir`. Manifest problems do not
+/// matter here; only `state.url` does.
+pub fn store(args: &StoreArgs, dir: &Path) -> Result<Arc<dyn StateStore>, CliError> {
+    if !dir.is_dir() {
+        return Err(CliError::new(format!("{} is not a directory", dir.display()))
+            .hint("pass the manifest directory as the DIR argument, e.g. `tenantry tasks manifests/`"));
     }
     let url = match (&args.state, args.sandbox) {
         (Some(u), _) => u.clone(),
-        (None, true) => "sqlite:.tenantry/sandbox/state.db".into(),
-        (None, false) => config_state_url(&args.dir).unwrap_or_else(|| crate::state::DEFAULT_URL.into()),
+        (None, true) => SANDBOX_URL.into(),
+        (None, false) => config_state_url(dir).unwrap_or_else(|| crate::state::DEFAULT_URL.into()),
     };
     if let Some(path) = url.strip_prefix("sqlite:") {
-        let full = args.dir.join(path);
+        let full = dir.join(path);
         if !full.exists() {
-            return Err(CliError::new(format!("there is no state at {} yet", full.display()))
-                .hint("it is created by the first `tenantry apply`"));
+            let sandbox_state = SANDBOX_URL.strip_prefix("sqlite:").map(|p| dir.join(p)).filter(|p| p.exists());
+            let hint = match sandbox_state {
+                Some(p) if !args.sandbox && args.state.is_none() => format!(
+                    "there is a sandbox state at {} (from `tenantry apply --sandbox`): add --sandbox to use it",
+                    p.display()
+                ),
+                _ if args.sandbox => {
+                    format!("it is created by the first `tenantry apply --sandbox {}`", dir.display())
+                }
+                _ => "it is created by the first `tenantry apply` (or `tenantry apply --sandbox` for the sandbox's)"
+                    .into(),
+            };
+            return Err(CliError::new(format!("there is no state at {} yet", full.display())).hint(hint));
         }
     }
-    super::workspace::open_store(&url, &args.dir)
+    super::workspace::open_store(&url, dir)
+}
+
+/// Where `--sandbox` keeps tenantry's own state, relative to the manifest directory.
+const SANDBOX_URL: &str = "sqlite:.tenantry/sandbox/state.db";
+
+/// "No limit" for a store query.
+const ALL: usize = i64::MAX as usize;
+
+/// The manifests of `dir`, for a label selector (labels live only there).
+fn manifests_for_labels(dir: &Path) -> Result<crate::model::DesiredState, CliError> {
+    let loaded = super::validate::load(dir)?;
+    match loaded.desired {
+        Some(d) if !loaded.has_errors() => Ok(d),
+        _ => Err(CliError::new(format!(
+            "a label selector (-l) reads the labels from the manifests, and {} has {} error(s) in them",
+            dir.display(),
+            loaded.error_count()
+        ))
+        .hint(format!("`tenantry validate {}` lists them", dir.display()))),
+    }
 }
 
 fn config_state_url(dir: &Path) -> Option<String> {
@@ -64,6 +114,9 @@ fn config_state_url(dir: &Path) -> Option<String> {
 pub struct TasksArgs {
     #[command(subcommand)]
     pub command: Option<TasksCommand>,
+    /// Manifest directory whose state to use (its tenantry.yaml names the state store).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// List every task, not only the open ones.
     #[arg(long, global = true)]
     pub all: bool,
@@ -71,22 +124,36 @@ pub struct TasksArgs {
     #[arg(long, value_enum, default_value_t = ListFormat::Text, global = true)]
     pub format: ListFormat,
     #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
     pub store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
     /// List open portal tasks (the default).
-    List,
+    List {
+        /// Manifest directory whose state to use.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        select: SelectArgs,
+    },
     /// Everything needed to do one task: the portal page and each value to enter.
     Show {
         /// Task id, e.g. T-3.
         id: String,
+        /// Manifest directory whose state to use.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Record that a task was done in the portal (an attestation, with who and when).
     Done {
         /// Task id, e.g. T-3.
         id: String,
+        /// Manifest directory whose state to use.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
         /// A note for the record (ticket number, who did it).
         #[arg(long)]
         note: Option<String>,
@@ -94,11 +161,31 @@ pub enum TasksCommand {
 }
 
 pub fn tasks(args: TasksArgs, output: Output) -> CliResult {
-    let store = store(&args.store)?;
-    match args.command.unwrap_or(TasksCommand::List) {
-        TasksCommand::List => {
+    let command = args.command.unwrap_or(TasksCommand::List { dir: None, select: SelectArgs::default() });
+    let sub_dir = match &command {
+        TasksCommand::List { dir, .. } | TasksCommand::Show { dir, .. } | TasksCommand::Done { dir, .. } => {
+            dir.as_deref()
+        }
+    };
+    let positional = match (args.dir.as_deref(), sub_dir) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(CliError::new(format!(
+                "the manifest directory is given twice: {} and {}",
+                a.display(),
+                b.display()
+            ))
+            .hint("pass it once, after the task id: `tenantry tasks show T-3 DIR`"));
+        }
+        (a, b) => a.or(b),
+    };
+    let dir = manifest_dir(positional, args.store.dir_flag.as_deref())?;
+    let store = store(&args.store, &dir)?;
+    match command {
+        TasksCommand::List { select, .. } => {
+            let select = args.select.merged(select);
+            let filter = OwnerFilter::new(&select, || manifests_for_labels(&dir))?;
             let mut list = store.tasks().map_err(CliError::from)?;
-            list.retain(|t| args.all || t.is_open());
+            list.retain(|t| (args.all || t.is_open()) && filter.matches(&t.key.owner));
             list.sort_by_key(|t| crate::state::task_number(&t.id));
             match args.format {
                 ListFormat::Json => {
@@ -130,7 +217,7 @@ pub fn tasks(args: TasksArgs, output: Output) -> CliResult {
                 }
             }
         }
-        TasksCommand::Show { id } => {
+        TasksCommand::Show { id, .. } => {
             let list = store.tasks().map_err(CliError::from)?;
             let t = list.iter().find(|t| t.id.eq_ignore_ascii_case(&id)).ok_or_else(|| {
                 CliError::new(format!("there is no task {id}")).hint("`tenantry tasks --all` lists them")
@@ -142,7 +229,7 @@ pub fn tasks(args: TasksArgs, output: Output) -> CliResult {
                 ListFormat::Text => print!("{}", task_text(t, output)),
             }
         }
-        TasksCommand::Done { id, note } => {
+        TasksCommand::Done { id, note, .. } => {
             let t = crate::apply::attest(&*store, &id, note, Some(crate::state::lock::username()))
                 .map_err(CliError::new)?;
             println!("{} is done: {}", t.id, t.title);
@@ -163,7 +250,8 @@ pub fn tasks(args: TasksArgs, output: Output) -> CliResult {
 fn status_word(s: &TaskStatus) -> &'static str {
     match s {
         TaskStatus::Open => "open",
-        TaskStatus::Done { .. } => "done",
+        // A person's word, not what the vendor shows: visibly not "verified".
+        TaskStatus::Done { .. } => "attested",
         TaskStatus::Verified { .. } => "verified",
         TaskStatus::Superseded { .. } => "superseded",
     }
@@ -194,13 +282,14 @@ fn task_text(t: &TaskRecord, output: Output) -> String {
     s.push_str(&format!("  status:    {}\n", status_word(&t.status)));
     match &t.status {
         TaskStatus::Done { at, note, by } => {
-            s.push_str(&format!("  done:      {}", fmt_time(*at)));
+            s.push_str(&format!("  attested:  {}", fmt_time(*at)));
             if let Some(b) = by {
                 s.push_str(&format!(" by {b}"));
             }
             if let Some(n) = note {
                 s.push_str(&format!(" ({n})"));
             }
+            s.push_str(&format!("; a person's word, not verified at {}", t.vendor));
             s.push('\n');
         }
         TaskStatus::Verified { at } | TaskStatus::Superseded { at } => {
@@ -214,6 +303,9 @@ fn task_text(t: &TaskRecord, output: Output) -> String {
     }
     s.push_str(&format!("  opened:    {}\n", fmt_time(t.created_at)));
     s.push_str(&format!("  portal:    {}\n", t.page));
+    if let Some(note) = &t.note {
+        s.push_str(&format!("  note:      {note}\n"));
+    }
     s.push_str("  enter:\n");
     let width = t.values.keys().map(|k| k.len()).max().unwrap_or(0);
     for (k, v) in &t.values {
@@ -242,9 +334,11 @@ fn task_text(t: &TaskRecord, output: Output) -> String {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Only this customer or reseller (`acme`, `Customer/acme`, `Reseller/northwind`).
-    #[arg(long, value_name = "NAME")]
-    pub customer: Option<String>,
+    /// Manifest directory whose state to use (its tenantry.yaml names the state store).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// How many entries, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
@@ -256,16 +350,18 @@ pub struct HistoryArgs {
 }
 
 pub fn history(args: HistoryArgs) -> CliResult {
-    let store = store(&args.store)?;
-    let entries = match &args.customer {
-        None => store.history(None, args.limit),
-        Some(name) if name.contains('/') => store.history(Some(name), args.limit),
-        Some(name) => match store.history(Some(&format!("Customer/{name}")), args.limit) {
-            Ok(e) if e.is_empty() => store.history(Some(&format!("Reseller/{name}")), args.limit),
-            other => other,
-        },
-    }
-    .map_err(CliError::from)?;
+    let dir = manifest_dir(args.dir.as_deref(), args.store.dir_flag.as_deref())?;
+    let store = store(&args.store, &dir)?;
+    let filter = OwnerFilter::new(&args.select, || manifests_for_labels(&dir))?;
+    let entries = if filter.selects_all() {
+        store.history(None, args.limit).map_err(CliError::from)?
+    } else {
+        // Every entry, then the selected ones: a selection may name several owners, or labels.
+        let mut all = store.history(None, ALL).map_err(CliError::from)?;
+        all.retain(|e| filter.matches(&e.key.owner));
+        all.truncate(args.limit);
+        all
+    };
     match args.format {
         ListFormat::Json => {
             let items: Vec<serde_json::Value> = entries
@@ -311,12 +407,16 @@ pub fn history(args: HistoryArgs) -> CliResult {
 pub struct ForceUnlockArgs {
     /// The lock id, as printed by the run that waits for it.
     pub id: String,
+    /// Manifest directory whose state to use (its tenantry.yaml names the state store).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
 pub fn force_unlock(args: ForceUnlockArgs) -> CliResult {
-    let store = store(&args.store)?;
+    let dir = manifest_dir(args.dir.as_deref(), args.store.dir_flag.as_deref())?;
+    let store = store(&args.store, &dir)?;
     match store.force_unlock(&args.id).map_err(CliError::from)? {
         Some(info) => {
             println!("Removed the state lock held by {info}.");
@@ -331,5 +431,239 @@ pub fn force_unlock(args: ForceUnlockArgs) -> CliResult {
                 None => CliError::new(format!("there is no lock {}; the state is not locked", args.id)),
             })
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// state list | show | forget
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub command: StateCommand,
+    /// Output format: text or json.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text, global = true)]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Every binding: object key, vendor id, bound since, last updated.
+    #[command(
+        after_help = "Examples:\n  tenantry state list manifests/\n  tenantry state list --sandbox manifests/ --target acme\n  tenantry state list manifests/ --format json | jq -r '.[].key'"
+    )]
+    List {
+        /// Manifest directory whose state to use (its tenantry.yaml names the state store).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        select: SelectArgs,
+    },
+    /// One binding, with what was applied that the vendor does not report back (secrets appear
+    /// only as references: a binding never holds a secret value).
+    #[command(
+        after_help = "Examples:\n  tenantry state show customer/acme/acronis/tenant manifests/\n  tenantry state show customer/acme/datto/client --sandbox manifests/ --format json"
+    )]
+    Show {
+        /// Object key, as `state list` prints it: `customer/acme/acronis/tenant`.
+        key: String,
+        /// Manifest directory whose state to use.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Drop one binding, under the state lock. The vendor object is left alone; the next plan
+    /// looks it up by its natural key again (and adopts it where it is recognisably tenantry's).
+    /// Asks for confirmation on a terminal; elsewhere needs --yes.
+    #[command(
+        after_help = "Examples:\n  tenantry state forget customer/acme/acronis/tenant manifests/\n  tenantry state forget customer/acme/acronis/tenant --sandbox manifests/ --yes"
+    )]
+    Forget {
+        /// Object key, as `state list` prints it: `customer/acme/acronis/tenant`.
+        key: String,
+        /// Manifest directory whose state to use.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// How long to wait for the state lock when a run holds it (e.g. 30s, 5m).
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::duration)]
+        lock_timeout: std::time::Duration,
+    },
+}
+
+pub async fn state(args: StateArgs, output: Output) -> CliResult {
+    let positional = match &args.command {
+        StateCommand::List { dir, .. } | StateCommand::Show { dir, .. } | StateCommand::Forget { dir, .. } => {
+            dir.as_deref()
+        }
+    };
+    let dir = manifest_dir(positional, args.store.dir_flag.as_deref())?;
+    let store = store(&args.store, &dir)?;
+    match args.command {
+        StateCommand::List { select, .. } => {
+            let filter = OwnerFilter::new(&select, || manifests_for_labels(&dir))?;
+            let snapshot = store.snapshot().map_err(CliError::from)?;
+            let list: Vec<&Binding> = snapshot.bindings.values().filter(|b| filter.matches(&b.key.owner)).collect();
+            match args.format {
+                ListFormat::Json => {
+                    let items: Vec<serde_json::Value> = list.iter().map(|b| binding_json(b, false)).collect();
+                    println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+                }
+                ListFormat::Text if list.is_empty() => println!("No bindings."),
+                ListFormat::Text => print!("{}", bindings_table(&list, output)),
+            }
+        }
+        StateCommand::Show { key, .. } => {
+            let key = parse_key(&key)?;
+            let b = store.binding(&key).map_err(CliError::from)?.ok_or_else(|| no_binding(&key))?;
+            match args.format {
+                ListFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&binding_json(&b, true)).unwrap_or_default())
+                }
+                ListFormat::Text => print!("{}", binding_text(&b, output)),
+            }
+        }
+        StateCommand::Forget { key, yes, lock_timeout, .. } => {
+            let key = parse_key(&key)?;
+            let b = store.binding(&key).map_err(CliError::from)?.ok_or_else(|| no_binding(&key))?;
+            confirm_forget(&b, yes)?;
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            // The same lock apply takes: no run is between writing and reading this binding.
+            let (lock, takeover) = crate::state::lock::acquire(
+                store.clone(),
+                &command,
+                lock_timeout,
+                std::time::Duration::from_secs(60),
+                |holder| {
+                    output.note(format_args!(
+                        "Waiting up to {} for the state lock held by {holder}...",
+                        crate::model::format_duration(lock_timeout)
+                    ))
+                },
+            )
+            .await
+            .map_err(|e| {
+                let hint = e.hint();
+                let err = CliError::from(e);
+                match hint {
+                    Some(h) => err.hint(h),
+                    None => err,
+                }
+            })?;
+            if let Some(t) = takeover {
+                eprintln!("warning: took over the state lock of {} ({})", t.previous, t.why);
+            }
+            // Read again under the lock: a run may have changed it while we asked.
+            let current = store.binding(&key).map_err(CliError::from)?.ok_or_else(|| no_binding(&key))?;
+            store.remove_binding(&key).map_err(CliError::from)?;
+            drop(lock);
+            println!("Forgot {} (vendor id {}).", key.id(), current.vendor_id);
+            println!("The object is still at {}; the next plan looks it up by its natural key again.", key.vendor);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn confirm_forget(b: &Binding, yes: bool) -> Result<(), CliError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::new(format!(
+            "state forget needs confirmation, and stdin is not a terminal; {} was not forgotten",
+            b.key.id()
+        ))
+        .hint("run again with --yes to forget it without asking"));
+    }
+    let mut stderr = std::io::stderr();
+    let _ = write!(
+        stderr,
+        "Forget the binding of {} to {} id {}? The vendor object stays. Only 'yes' is accepted: ",
+        b.key.owner, b.key.vendor, b.vendor_id
+    );
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::new(format!("cannot read the answer: {e}")))?;
+    if answer.trim() != "yes" {
+        return Err(CliError::new(format!("cancelled; {} was not forgotten", b.key.id())));
+    }
+    Ok(())
+}
+
+fn parse_key(text: &str) -> Result<ObjectKey, CliError> {
+    ObjectKey::parse(text).ok_or_else(|| {
+        CliError::new(format!("`{text}` is not an object key"))
+            .hint("keys look like customer/acme/acronis/tenant; `tenantry state list` prints them")
+    })
+}
+
+fn no_binding(key: &ObjectKey) -> CliError {
+    CliError::new(format!("there is no binding {}", key.id())).hint("`tenantry state list` lists them")
+}
+
+fn binding_json(b: &Binding, applied: bool) -> serde_json::Value {
+    let mut j = serde_json::json!({
+        "key": b.key.id(), "owner": b.key.owner.to_string(), "vendor": b.key.vendor.to_string(),
+        "kind": b.key.kind, "vendorId": b.vendor_id, "boundSince": b.created_at, "updatedAt": b.updated_at,
+    });
+    if applied {
+        j["applied"] = serde_json::to_value(&b.applied).unwrap_or_default();
+    }
+    j
+}
+
+fn bindings_table(list: &[&Binding], output: Output) -> String {
+    let (bold, reset) = if output.stdout_color { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    let keys: Vec<String> = list.iter().map(|b| b.key.id()).collect();
+    let kw = keys.iter().map(String::len).chain([3]).max().unwrap_or(3);
+    let iw = list.iter().map(|b| b.vendor_id.len()).chain([9]).max().unwrap_or(9);
+    let tw = list.iter().map(|b| fmt_time(b.created_at).len()).chain([11]).max().unwrap_or(11);
+    let mut s = format!("{bold}{:<kw$}  {:<iw$}  {:<tw$}  UPDATED{reset}\n", "KEY", "VENDOR ID", "BOUND SINCE");
+    for (b, key) in list.iter().zip(&keys) {
+        s.push_str(&format!(
+            "{key:<kw$}  {:<iw$}  {:<tw$}  {}\n",
+            b.vendor_id,
+            fmt_time(b.created_at),
+            fmt_time(b.updated_at)
+        ));
+    }
+    s.push_str(&format!("\n{} binding(s). `tenantry state show KEY` shows one.\n", list.len()));
+    s
+}
+
+fn binding_text(b: &Binding, output: Output) -> String {
+    let (bold, reset) = if output.stdout_color { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    let mut s = format!("{bold}{}{reset}\n", b.key.id());
+    s.push_str(&format!("  object:      {} {} of {}\n", b.key.vendor, b.key.kind, b.key.owner));
+    s.push_str(&format!("  vendor id:   {}\n", b.vendor_id));
+    s.push_str(&format!("  bound since: {}\n", fmt_time(b.created_at)));
+    s.push_str(&format!("  updated:     {}\n", fmt_time(b.updated_at)));
+    if b.applied.is_empty() {
+        s.push_str("  applied:     nothing the vendor does not report back\n");
+    } else {
+        s.push_str("  applied (what the vendor does not report back):\n");
+        let width = b.applied.keys().map(String::len).max().unwrap_or(0);
+        for (k, v) in &b.applied {
+            s.push_str(&format!("    {k:<width$}  {}\n", shown_value(v)));
+        }
+    }
+    s
+}
+
+/// A value for people: strings bare, secret references as the reference.
+fn shown_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Object(o) if o.contains_key("secretRef") => {
+            format!("(the secret in {})", o["secretRef"].as_str().unwrap_or("?"))
+        }
+        other => other.to_string(),
     }
 }

@@ -1,6 +1,6 @@
 //! `tenantry validate` and `tenantry schema`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -12,7 +12,8 @@ use crate::manifest::{self, Loaded, diag};
 pub struct ValidateArgs {
     #[command(flatten)]
     pub dir: DirArg,
-    /// Output format: text (snippets on a terminal, plain lines otherwise) or json.
+    /// Output format: text (snippets on a terminal, plain lines otherwise), json, or github
+    /// (GitHub Actions annotations: `::error file=...,line=...,col=...::message`).
     #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
     pub format: DiagnosticFormat,
 }
@@ -21,6 +22,7 @@ pub struct ValidateArgs {
 pub enum DiagnosticFormat {
     Text,
     Json,
+    Github,
 }
 
 #[derive(Debug, Args)]
@@ -35,10 +37,15 @@ pub struct SchemaArgs {
 
 pub fn validate(args: ValidateArgs, output: Output) -> CliResult {
     let loaded = load(&args.dir.dir)?;
+    let sources = shown_sources(&loaded, &args.dir.dir);
     match args.format {
-        DiagnosticFormat::Json => println!("{}", diag::render_json(&loaded.diagnostics, &loaded.sources)),
-        DiagnosticFormat::Text => {
-            print!("{}", render_diagnostics(&loaded, output.stdout_terminal, output.stdout_color));
+        DiagnosticFormat::Json => println!("{}", diag::render_json(&loaded.diagnostics, &sources)),
+        DiagnosticFormat::Text | DiagnosticFormat::Github => {
+            if args.format == DiagnosticFormat::Github {
+                print!("{}", diag::render_github(&loaded.diagnostics, &sources));
+            } else {
+                print!("{}", render_diagnostics(&loaded, &args.dir.dir, output.stdout_terminal, output.stdout_color));
+            }
             match &loaded.desired {
                 Some(d) => println!(
                     "{} is valid: {} resellers, {} customers, {} profiles",
@@ -67,13 +74,34 @@ pub fn load(dir: &std::path::Path) -> Result<Loaded, CliError> {
     })
 }
 
-/// Diagnostics as snippets on a terminal, as plain lines otherwise.
-pub fn render_diagnostics(loaded: &Loaded, terminal: bool, color: bool) -> String {
+/// Diagnostics as snippets on a terminal, as plain lines otherwise, with paths relative to the
+/// working directory.
+pub fn render_diagnostics(loaded: &Loaded, dir: &Path, terminal: bool, color: bool) -> String {
+    let sources = shown_sources(loaded, dir);
     if terminal {
-        diag::render_snippets(&loaded.diagnostics, &loaded.sources, color)
+        diag::render_snippets(&loaded.diagnostics, &sources, color)
     } else {
-        diag::render_plain(&loaded.diagnostics, &loaded.sources)
+        diag::render_plain(&loaded.diagnostics, &sources)
     }
+}
+
+/// The manifest files named as the user can open them from where they stand (terminals and CI
+/// link `manifests/customers/acme.yaml:12:5`), not relative to the manifest directory. Only for
+/// showing: plans keep fingerprints by manifest-relative path, whatever the working directory.
+pub fn shown_sources(loaded: &Loaded, dir: &Path) -> manifest::SourceMap {
+    loaded.sources.rebased(&relative_to_cwd(dir))
+}
+
+/// `dir` relative to the working directory where it lies below it, else as given; without
+/// leading `./`.
+pub fn relative_to_cwd(dir: &Path) -> PathBuf {
+    if dir.is_absolute() {
+        return std::env::current_dir()
+            .ok()
+            .and_then(|cwd| dir.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| dir.to_path_buf());
+    }
+    dir.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 pub fn schema(args: SchemaArgs) -> CliResult {

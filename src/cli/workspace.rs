@@ -11,7 +11,7 @@ use crate::engine::Vendors;
 use crate::manifest::SourceMap;
 use std::collections::BTreeMap;
 
-use crate::model::{DesiredState, Limits, ManifestRef, PortalTaskDelivery, Vendor};
+use crate::model::{DesiredState, Limits, PortalTaskDelivery, Vendor};
 use crate::sandbox::{Options, Sandbox, Urls};
 use crate::secrets::Secrets;
 use crate::state::StateStore;
@@ -19,16 +19,17 @@ use crate::state::StateStore;
 /// Flags shared by `plan` and `apply`.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// Plan only these customers or resellers (`acme`, `Customer/acme`, `Reseller/northwind`);
-    /// repeatable. A customer brings its reseller along. Never prunes.
-    #[arg(long = "target", value_name = "NAME")]
-    pub targets: Vec<String>,
-    /// Leave these customers or resellers out; repeatable. Never prunes.
-    #[arg(long = "exclude", value_name = "NAME")]
-    pub excludes: Vec<String>,
+    #[command(flatten)]
+    pub select: super::select::SelectArgs,
     /// Delete owned vendor objects whose manifest is gone (also `policies.prune` in tenantry.yaml).
     #[arg(long)]
     pub prune: bool,
+    /// After losing the state store: take objects that match the manifests by natural key and
+    /// by the values tenantry entered (a Datto client's name, an AvePoint organization) to be
+    /// tenantry's, for customers and resellers the store holds nothing for, even where no
+    /// owner marker at another vendor confirms it. Each appears as an `adopt` to review.
+    #[arg(long)]
+    pub rebind: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -83,7 +84,7 @@ impl Workspace {
 pub fn load_manifests(dir: &Path, terminal: bool, color: bool) -> Result<(DesiredState, SourceMap), CliError> {
     let loaded = super::validate::load(dir)?;
     if loaded.has_errors() {
-        eprint!("{}", super::validate::render_diagnostics(&loaded, terminal, color));
+        eprint!("{}", super::validate::render_diagnostics(&loaded, dir, terminal, color));
         return Err(CliError::new(format!(
             "{} has {} error(s) in its manifests; nothing was planned",
             dir.display(),
@@ -91,39 +92,12 @@ pub fn load_manifests(dir: &Path, terminal: bool, color: bool) -> Result<(Desire
         ))
         .hint(format!("`tenantry validate {}` lists them", dir.display())));
     }
+    let shown = super::validate::shown_sources(&loaded, dir);
     for d in &loaded.diagnostics {
-        tracing::warn!("{}", crate::manifest::diag::render_plain(std::slice::from_ref(d), &loaded.sources).trim_end());
+        tracing::warn!("{}", crate::manifest::diag::render_plain(std::slice::from_ref(d), &shown).trim_end());
     }
     let desired = loaded.desired.ok_or_else(|| CliError::new("the manifests could not be read"))?;
     Ok((desired, loaded.sources))
-}
-
-/// Narrow the desired state to `--target` / `--exclude`.
-pub fn select(desired: &mut DesiredState, args: &TargetArgs) -> Result<(), CliError> {
-    let parse = |text: &str| -> Result<ManifestRef, CliError> {
-        let r = match ManifestRef::parse(text) {
-            Some(r) => r,
-            None if desired.customers.contains_key(text) => ManifestRef::customer(text),
-            None if desired.resellers.contains_key(text) => ManifestRef::reseller(text),
-            None => {
-                return Err(CliError::new(format!("`{text}` names no customer or reseller in the manifests"))
-                    .hint("use a metadata.name, e.g. --target acme or --target Reseller/northwind"));
-            }
-        };
-        let known = match r.kind {
-            crate::model::OwnerKind::Customer => desired.customers.contains_key(&r.name),
-            crate::model::OwnerKind::Reseller => desired.resellers.contains_key(&r.name),
-        };
-        if known { Ok(r) } else { Err(CliError::new(format!("{r} is not in the manifests"))) }
-    };
-    let targets: Vec<ManifestRef> = args.targets.iter().map(|t| parse(t)).collect::<Result<_, _>>()?;
-    let excludes: Vec<ManifestRef> = args.excludes.iter().map(|t| parse(t)).collect::<Result<_, _>>()?;
-    if targets.is_empty() && excludes.is_empty() {
-        return Ok(());
-    }
-    // Only what was named, plus the resellers the named customers sit under.
-    desired.retain(|r| (targets.is_empty() || targets.contains(r)) && !excludes.contains(r));
-    Ok(())
 }
 
 impl Workspace {

@@ -66,6 +66,9 @@ pub struct TaskSpec {
     /// Values to enter, field by field. Secrets appear as `{"secretRef": "env:NAME"}`.
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub values: BTreeMap<String, Json>,
+    /// What the person doing it must know first (the step may already be done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One thing the plan would do to one vendor object.
@@ -124,6 +127,11 @@ pub struct Action {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub record: BTreeMap<String, Json>,
+    /// For a delete: the vendor ids of what goes with it (orphans under it, at any depth). The
+    /// executor refuses when the vendor holds anything else under it by then (made since
+    /// planning, or a move that did not land).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub goes_with: Vec<String>,
 }
 
 impl Action {

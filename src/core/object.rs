@@ -174,6 +174,11 @@ pub struct Field {
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     #[schemars(with = "Option<serde_json::Value>")]
     pub vendor_default: Option<Json>,
+    /// Only entered into the portal form that creates the object (details the form shows
+    /// pre-filled from elsewhere, such as a VDC registration's customer details, which come
+    /// from VCSP Pulse): handed to the person, never compared afterwards.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub entered_only: bool,
 }
 
 impl Field {
@@ -184,6 +189,7 @@ impl Field {
             observable: true,
             transitions: Vec::new(),
             vendor_default: None,
+            entered_only: false,
         }
     }
     pub fn create_only(value: Json) -> Self {
@@ -193,6 +199,7 @@ impl Field {
             observable: true,
             transitions: Vec::new(),
             vendor_default: None,
+            entered_only: false,
         }
     }
     /// Set and changed only in the portal.
@@ -203,6 +210,7 @@ impl Field {
             observable: true,
             transitions: Vec::new(),
             vendor_default: None,
+            entered_only: false,
         }
     }
     /// Set by the API create; later changes only in the portal.
@@ -213,6 +221,7 @@ impl Field {
             observable: true,
             transitions: Vec::new(),
             vendor_default: None,
+            entered_only: false,
         }
     }
     /// What a new object has when nobody sets the field.
@@ -235,7 +244,13 @@ impl Field {
             observable: false,
             transitions: Vec::new(),
             vendor_default: None,
+            entered_only: false,
         }
+    }
+    /// Entered into the creating portal form only; never compared afterwards.
+    pub fn entered_only(mut self) -> Self {
+        self.entered_only = true;
+        self
     }
     /// The vendor does not report it back: compare with what tenantry last applied.
     pub fn unobservable(mut self) -> Self {
@@ -351,6 +366,12 @@ pub struct DesiredObject {
     /// (`tenantry:acme`). `None` when the vendor has no such field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
+    /// Fields whose values tenantry enters and the vendor reports back (a Datto client's name,
+    /// an AvePoint organization), for vendors with no owner-marker field: with the natural key
+    /// they recognise tenantry's own object when the state store has lost its binding (see
+    /// [`crate::core::claim`]). Empty where the vendor carries a marker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifying: Vec<String>,
     /// Where to write `externalId:` to adopt an existing object, and the id if written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adoption: Option<Adoption>,
@@ -548,6 +569,9 @@ pub struct ObservedState {
     /// Asynchronous work started by an earlier run (an intent with a vendor handle, such as a
     /// WatchGuard operator transaction), as the vendor reports it now.
     pub work: BTreeMap<ObjectKey, WorkStatus>,
+    /// Declared objects whose own reads failed at a vendor that was otherwise observed, with
+    /// the reason: not among `objects`, and nothing is planned for them.
+    pub unreadable: BTreeMap<ObjectKey, String>,
 }
 
 /// The state of asynchronous vendor work tenantry started.
@@ -566,6 +590,18 @@ pub enum Retire {
     Portal { form: PortalForm, irreversible: bool, blocked_by: Option<String> },
     /// tenantry never removes it, and why.
     Never(String),
+}
+
+/// How a bound object that sits under another parent than the manifests say (a customer moved to
+/// another reseller) is moved there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relocate {
+    /// Through the API: the sync carries a `parent` change (old and new parent) and the writer
+    /// sends the new parent id.
+    Api,
+    /// The vendor API cannot move it: the plan shows the move blocked with this reason, and the
+    /// hint says what a person can do.
+    Never { reason: String, hint: String },
 }
 
 /// Pure vendor knowledge.
@@ -587,6 +623,25 @@ pub trait VendorModel: Send + Sync {
         None
     }
 
+    /// Where the changes [`VendorModel::assess`] added are made when the vendor has no API for
+    /// them (Datto licensing of Google Workspace seats): the portal form (verified by
+    /// observation), what is to be done in words, and every value to enter. `None` (the
+    /// default): a sync through the API.
+    fn assessed_in_portal(
+        &self,
+        _desired: &DesiredObject,
+        _observed: &ObservedObject,
+        _changes: &[Change],
+    ) -> Option<(PortalForm, String, BTreeMap<String, Json>)> {
+        None
+    }
+
+    /// Why a portal step of `desired` taken as done on a person's word cannot be confirmed at
+    /// the vendor, and what would confirm it; `None`: the vendor's API cannot show it at all.
+    fn attested_note(&self, _desired: &DesiredObject) -> Option<String> {
+        None
+    }
+
     /// Where in the vendor's portal a person does portal task `task` (`datto/change-term`).
     fn portal_page(&self, task: &str) -> String {
         format!("vendor portal ({task})")
@@ -595,6 +650,17 @@ pub trait VendorModel: Send + Sync {
     /// How an owned object whose manifest is gone may be removed (with prune).
     fn retire(&self, observed: &ObservedObject) -> Retire {
         Retire::Never(format!("tenantry does not remove {} {} objects", self.vendor(), observed.kind))
+    }
+
+    /// How a bound object found under another parent than the manifests say is moved.
+    fn relocate(&self, observed: &ObservedObject) -> Relocate {
+        Relocate::Never {
+            reason: format!("tenantry cannot move {} {} objects to another parent", self.vendor(), observed.kind),
+            hint: format!(
+                "move it in the {} portal, or declare it under its current parent again",
+                self.vendor().title()
+            ),
+        }
     }
 }
 
@@ -615,4 +681,8 @@ pub struct Change {
     /// "(sensitive value changed)".
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
+    /// The vendor does not report this field: `before` is what tenantry last applied (kept in
+    /// the binding), not what the vendor holds now. Renderers say so next to the change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
 }

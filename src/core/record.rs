@@ -74,6 +74,9 @@ pub struct TaskRecord {
     /// How it was delivered (`recorded`, `webhook`, `command`) and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered: Option<String>,
+    /// What the person doing it must know first (from [`crate::core::TaskSpec::note`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl TaskRecord {

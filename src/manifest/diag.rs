@@ -90,6 +90,21 @@ impl SourceMap {
         }
     }
 
+    /// The same files, each shown as `prefix/path`: how the CLI names them relative to where
+    /// the user stands rather than to the manifest directory. An empty or `.` prefix keeps them.
+    pub fn rebased(&self, prefix: &std::path::Path) -> SourceMap {
+        let keep = prefix.as_os_str().is_empty() || prefix == std::path::Path::new(".");
+        let files = self
+            .files
+            .iter()
+            .map(|f| SourceFile {
+                display: if keep { f.display.clone() } else { prefix.join(&f.display) },
+                text: f.text.clone(),
+            })
+            .collect();
+        SourceMap { files }
+    }
+
     pub fn path_of(&self, loc: Loc) -> String {
         self.file(loc.file).map(|f| f.display.display().to_string()).unwrap_or_default()
     }
@@ -220,6 +235,46 @@ pub fn render_json(diags: &[Diagnostic], sources: &SourceMap) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
+/// GitHub Actions workflow commands, one line per diagnostic, which the Actions runner turns into
+/// annotations on the file and line:
+///
+/// ```text
+/// ::error file=manifests/customers/acme.yaml,line=12,col=5,title=unknown-field::spec.company.acountNumber: unknown field `acountNumber` (hint: did you mean `accountNumber`?)
+/// ```
+pub fn render_github(diags: &[Diagnostic], sources: &SourceMap) -> String {
+    let mut out = String::new();
+    for d in diags {
+        let sev = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut message = if d.path.is_empty() { d.message.clone() } else { format!("{}: {}", d.path, d.message) };
+        if let Some(h) = &d.hint {
+            let _ = write!(message, " (hint: {h})");
+        }
+        let _ = writeln!(
+            out,
+            "::{sev} file={},line={},col={},title={}::{}",
+            github_property(&sources.path_of(d.loc)),
+            d.loc.line,
+            d.loc.column,
+            github_property(d.code),
+            github_data(&message)
+        );
+    }
+    out
+}
+
+/// A workflow command's message, escaped as the Actions runner reads it.
+fn github_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// A workflow command's property value (also `:` and `,`, which separate properties).
+fn github_property(text: &str) -> String {
+    github_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
 /// The line with everything from `column` (1-based, in characters) replaced by asterisks.
 fn redact_from(line: &str, column: u32) -> String {
     let keep: String = line.chars().take(column.saturating_sub(1) as usize).collect();
@@ -254,6 +309,18 @@ fn levenshtein(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_annotations_escape_what_separates_their_parts() {
+        let mut sources = SourceMap::default();
+        let file = sources.add(PathBuf::from("customers/a,b.yaml"), "x: 1\n".into());
+        let d = Diagnostic::error("bad-value", Loc { file, line: 3, column: 7 }, "spec.x", "100% wrong:\nreally")
+            .with_hint("fix it");
+        assert_eq!(
+            render_github(&[d], &sources.rebased(std::path::Path::new("manifests"))),
+            "::error file=manifests/customers/a%2Cb.yaml,line=3,col=7,title=bad-value::spec.x: 100%25 wrong:%0Areally (hint: fix it)\n"
+        );
+    }
 
     #[test]
     fn suggests_close_names_only() {

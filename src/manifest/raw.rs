@@ -680,6 +680,16 @@ pub struct Limits {
     /// Per-request timeout in seconds (default 30; Datto's slow reads want 90).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u32>,
+    /// How long one attempt may take to connect, e.g. `3s` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<String>,
+    /// How long one request may keep retrying failures (no connection, 5xx, timeouts), e.g.
+    /// `15s` (the default): an unreachable vendor fails within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_budget: Option<String>,
+    /// The longest a vendor's `Retry-After` is waited for, e.g. `60s` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -978,7 +978,7 @@ impl<'a> Checker<'a> {
         }
         let tags = v.tags.clone().unwrap_or_default();
         for (i, t) in tags.iter().enumerate() {
-            if t.starts_with("tenantry:") {
+            if t.starts_with(crate::model::MARKER_PREFIX) {
                 self.error_hint(
                     "reserved-tag",
                     &format!("{p}.tags[{i}]"),
@@ -1059,12 +1059,30 @@ impl<'a> Checker<'a> {
                     me.error("out-of-range", &format!("{path}.limits.{f}"), "must be at least 1");
                 }
             }
+            let mut duration = |text: &Option<String>, field: &str, default: std::time::Duration| {
+                let Some(text) = text else { return default };
+                let at = format!("{path}.limits.{field}");
+                match me.duration(text, &at) {
+                    Some(d) if d.is_zero() => {
+                        me.error("out-of-range", &at, "must be more than 0s");
+                        default
+                    }
+                    Some(d) => d,
+                    None => default,
+                }
+            };
+            let connect_timeout = duration(&l.connect_timeout, "connectTimeout", d.connect_timeout);
+            let retry_budget = duration(&l.retry_budget, "retryBudget", d.retry_budget);
+            let max_retry_after = duration(&l.max_retry_after, "maxRetryAfter", d.max_retry_after);
             model::Limits {
                 requests_per_second: rps.max(1),
                 burst: l.burst.unwrap_or(rps).max(1),
                 concurrency: l.concurrency.unwrap_or(d.concurrency).max(1),
                 timeout: std::time::Duration::from_secs(u64::from(l.timeout_seconds.unwrap_or(30).max(1))),
                 penalty: None,
+                connect_timeout,
+                retry_budget,
+                max_retry_after,
             }
         };
         if let Some(v) = &c.veeam {
@@ -1282,7 +1300,7 @@ impl<'a> Checker<'a> {
                 "invalid-duration",
                 path,
                 format!("`{text}` is not a duration"),
-                "write it like 72h, 30m, 7d or 1h30m",
+                "write it like 72h, 30m, 7d, 1h30m or 500ms",
             );
         }
         d

@@ -55,9 +55,17 @@ pub struct Plan {
     pub orphans: Vec<Orphan>,
     /// Vendors that could not be observed: nothing is planned for them.
     pub unavailable: BTreeMap<Vendor, String>,
+    /// Manifest objects (by key, `customer/acme/velocloud/enterprise`) whose own reads failed
+    /// at a vendor that was otherwise observed: nothing is planned for them or what needs them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreadable: BTreeMap<String, String>,
     /// Open portal tasks whose result the vendor now shows (ids); applying closes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verified_tasks: Vec<String>,
+    /// Portal steps taken as done on a person's word (`tenantry tasks done`) that the vendor
+    /// does not show: attested, never verified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attested: Vec<Attested>,
     /// What the plan relied on, so a saved plan can be refused when any of it changed.
     pub fingerprints: Fingerprints,
 }
@@ -71,6 +79,11 @@ pub struct PlanOptions {
     pub targets: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excludes: Vec<String>,
+    /// `--rebind`: the state store was lost; for owners it holds nothing for, an object matching
+    /// the manifests by natural key and the values tenantry entered is taken to be tenantry's,
+    /// even with no owner marker anywhere to confirm it (see [`crate::core::claim`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rebind: bool,
     /// The plan was made against the built-in sandbox.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sandbox: bool,
@@ -91,6 +104,18 @@ pub struct Fingerprints {
     /// by what its actions touch or depend on; an object missing here is always checked.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub used_by: BTreeMap<String, std::collections::BTreeSet<String>>,
+}
+
+/// A portal task recorded done by a person whose result the vendor does not show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attested {
+    /// The task's id (`T-3`).
+    pub task: String,
+    pub key: ObjectKey,
+    pub title: String,
+    /// Who attested it and when, and why the vendor cannot confirm it.
+    pub note: String,
 }
 
 /// An owned vendor object whose manifest (or service block) is gone.

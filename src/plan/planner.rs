@@ -9,7 +9,10 @@
 //!    ready, which blocks it with the dependency's reason;
 //! 3. if found: diff fields (observable ones against the vendor, the rest against what tenantry
 //!    last applied), route each change by its update rule (API sync, portal task, create-only),
-//!    apply transition rules (one-way, refused), follow pending states and their deadlines.
+//!    apply transition rules (one-way, refused), follow pending states and their deadlines;
+//!    compare where the vendor has it (its parent) with where the manifests put it: a move is a
+//!    `parent` change, synced where the vendor can move it ([`VendorModel::relocate`]), else
+//!    blocked with the reason.
 //!
 //! Then owned objects whose manifest is gone become orphans (deleted only with prune).
 
@@ -26,7 +29,7 @@ use super::{Action, ActionKind, Fingerprints, Orphan, Plan, PlanOptions, TaskSpe
 use crate::core::{Binding, StateSnapshot, TaskRecord};
 use crate::core::{
     Change, DesiredObject, Field, FieldValue, Need, ObjectKey, ObjectState, ObservedObject, ObservedState, Overdue,
-    PortalForm, Realize, Retire, TransitionRule, Update, VendorModel, Verify, WorkStatus,
+    PortalForm, Realize, Relocate, Retire, TransitionRule, Update, VendorModel, Verify, WorkStatus,
 };
 use crate::core::{Party, fmt_time, secret_ref_text};
 use crate::model::ManifestRef;
@@ -85,11 +88,33 @@ struct Planner<'a> {
     orphans: Vec<Orphan>,
     /// Open portal tasks whose result the vendor now shows.
     verified: BTreeSet<String>,
+    /// Portal steps done on a person's word that the vendor does not show.
+    attested: Vec<super::Attested>,
     /// Vendor objects more than one binding names, with the keys that name them.
     shared: HashMap<(crate::model::Vendor, &'a str, &'a str), Vec<&'a ObjectKey>>,
     /// The state's bindings and tasks by object key.
     bindings: HashMap<&'a ObjectKey, &'a Binding>,
     tasks: HashMap<&'a ObjectKey, Vec<&'a TaskRecord>>,
+    /// Owners whose record the state store has lost (no binding at all) while their objects at
+    /// these vendors carry tenantry's owner marker; built the first time a claim needs it.
+    lost: std::cell::OnceCell<Lost<'a>>,
+}
+
+/// Owners whose record the state store lost (see [`Planner::lost_record`]), and the owners it
+/// holds bindings for.
+struct Lost<'a> {
+    /// Owners the store holds nothing for, and what says the store lost their record.
+    evidence: HashMap<&'a ManifestRef, Evidence>,
+    remembered: HashSet<&'a ManifestRef>,
+    /// The vendor objects (vendor, kind, id) some binding names: never another key's to find.
+    bound: HashSet<(crate::model::Vendor, &'a str, &'a str)>,
+}
+
+/// What says the store lost an owner's record (borrowed out as [`crate::core::Lost`]).
+enum Evidence {
+    Rebind,
+    MarkedAt(Vec<crate::model::Vendor>),
+    Estate(usize),
 }
 
 /// The observed objects of one (vendor, kind), indexed the two ways planning looks them up.
@@ -97,6 +122,25 @@ struct Planner<'a> {
 struct Kind<'a> {
     by_id: HashMap<&'a str, &'a ObservedObject>,
     by_name: HashMap<(&'a str, String), Vec<&'a ObservedObject>>,
+}
+
+/// How the plan names the MSP's own tenant or account (the connection's `home`).
+const HOME: &str = "the MSP itself (the connection's home)";
+
+/// Where a moved object should go.
+enum ParentTarget {
+    /// The parent exists at the vendor with this id.
+    Known(String),
+    /// This plan creates the parent (the action id): the move runs after it.
+    Planned(String),
+    /// The parent does not exist and is not created this run.
+    Missing { why: String, waiting: bool },
+}
+
+/// A difference of parent: the `parent` change and where it goes.
+struct ParentMove {
+    change: Change,
+    target: ParentTarget,
 }
 
 /// How a desired object was found at the vendor.
@@ -161,7 +205,75 @@ impl<'a> Planner<'a> {
             matched: HashSet::new(),
             orphans: Vec::new(),
             verified: BTreeSet::new(),
+            lost: std::cell::OnceCell::new(),
+            attested: Vec::new(),
         }
+    }
+
+    /// What says the state store lost `owner`'s record, when it holds nothing for `owner` (see
+    /// [`crate::core::claim`]).
+    fn lost_record(&self, owner: &ManifestRef) -> Option<crate::core::Lost<'_>> {
+        Some(match self.lost().evidence.get(owner)? {
+            Evidence::Rebind => crate::core::Lost::Rebind,
+            Evidence::MarkedAt(vendors) => crate::core::Lost::MarkedAt(vendors),
+            Evidence::Estate(owners) => crate::core::Lost::Estate { owners: *owners },
+        })
+    }
+
+    fn lost(&self) -> &Lost<'a> {
+        self.lost.get_or_init(|| {
+            let inputs = self.inputs;
+            // An owner the store holds anything for: a binding, an unfinished create, a task.
+            let remembered: HashSet<&ManifestRef> = (inputs.state.bindings.keys())
+                .chain(inputs.state.intents.keys())
+                .chain(inputs.state.tasks.iter().map(|t| &t.key))
+                .map(|k| &k.owner)
+                .collect();
+            let mut by_marker: HashMap<&str, &ManifestRef> = HashMap::new();
+            for d in inputs.desired {
+                // Only a marker tenantry wrote counts, not one that is also data a person
+                // enters (a VeloCloud account number, a WatchGuard contact e-mail).
+                if let Some(m) = d.marker.as_ref().filter(|m| m.starts_with(crate::model::MARKER_PREFIX))
+                    && !remembered.contains(&d.key.owner)
+                {
+                    by_marker.insert(m.as_str(), &d.key.owner);
+                }
+            }
+            let mut marked_at: HashMap<&ManifestRef, Vec<crate::model::Vendor>> = HashMap::new();
+            for o in &inputs.observed.objects {
+                if let Some(owner) = o.marker.as_deref().and_then(|m| by_marker.get(m)) {
+                    let vendors = marked_at.entry(*owner).or_default();
+                    if !vendors.contains(&o.vendor) {
+                        vendors.push(o.vendor);
+                    }
+                }
+            }
+            // Owners with no object tenantry writes its marker on (every vendor they use keeps
+            // none): the store's loss shows only in the other owners' marked objects.
+            let markable: HashSet<&ManifestRef> = (inputs.desired.iter())
+                .filter(|d| d.marker.as_ref().is_some_and(|m| m.starts_with(crate::model::MARKER_PREFIX)))
+                .map(|d| &d.key.owner)
+                .collect();
+            let mut evidence: HashMap<&ManifestRef, Evidence> = HashMap::new();
+            for d in inputs.desired.iter().filter(|d| !remembered.contains(&d.key.owner)) {
+                let owner = &d.key.owner;
+                let why = if inputs.options.rebind {
+                    Evidence::Rebind
+                } else if let Some(vendors) = marked_at.get(owner) {
+                    let mut vendors = vendors.clone();
+                    vendors.sort();
+                    Evidence::MarkedAt(vendors)
+                } else if !markable.contains(owner) && !marked_at.is_empty() {
+                    Evidence::Estate(marked_at.len())
+                } else {
+                    continue;
+                };
+                evidence.entry(owner).or_insert(why);
+            }
+            let bound =
+                inputs.state.bindings.iter().map(|(k, b)| (k.vendor, k.kind.as_str(), b.vendor_id.as_str())).collect();
+            Lost { evidence, remembered, bound }
+        })
     }
 
     /// The task of this kind for `key` that counts (see `state::newest_task`), by the index.
@@ -216,6 +328,16 @@ impl<'a> Planner<'a> {
             );
             return;
         }
+        if let Some(why) = self.inputs.observed.unreadable.get(&d.key) {
+            self.resolved.insert(
+                &d.key,
+                Res::Missing {
+                    why: format!("{} could not be read at {}: {why}", d.title, d.key.vendor),
+                    waiting: false,
+                },
+            );
+            return;
+        }
         let parent_id = match &d.parent {
             Some(pk) => match self.resolved.get(pk) {
                 Some(Res::Exists { id, .. }) => Some(Some(id.clone())),
@@ -224,12 +346,26 @@ impl<'a> Planner<'a> {
             None => Some(d.home_parent.clone()),
         };
         match self.find(d, parent_id.as_ref()) {
-            Found::Bound(o, b) => self.matched_object(d, o, Some(b), None),
+            Found::Bound(o, b) => self.matched_object(d, o, Some(b), None, false),
             Found::External(o) => {
                 let how = format!("externalId {} in the manifest names it", o.id);
-                self.matched_object(d, o, None, Some(how));
+                self.matched_object(d, o, None, Some(how), false);
             }
-            Found::Ours(o, how) => self.matched_object(d, o, None, Some(how)),
+            Found::Ours(o, how) => {
+                // Neither an unfinished create nor a portal task explains it: what tenantry
+                // applied was in a state store that is gone.
+                let task = match &d.realize {
+                    Realize::Portal(form) => self.task(&d.key, &form.task),
+                    _ => None,
+                };
+                // Only for an owner the store holds nothing for: otherwise (a new service of a
+                // known customer found under the reseller tenantry manages) what the vendor cannot
+                // report was never applied by tenantry, and is set, not assumed.
+                let recovered = task.is_none()
+                    && !self.inputs.state.intents.contains_key(&d.key)
+                    && !self.lost().remembered.contains(&d.key.owner);
+                self.matched_object(d, o, None, Some(how), recovered)
+            }
             Found::Gone(b) => {
                 let why = format!("it was bound to id {}, which no longer exists at the vendor", b.vendor_id);
                 self.missing_object(d, Some(why));
@@ -255,9 +391,17 @@ impl<'a> Planner<'a> {
             }
             Found::Conflict(o) => {
                 self.rely_on(o, &d.key);
+                let mut hint = adopt_hint(d, &o.id);
+                // It would be taken as tenantry's had the user said the store was lost.
+                if !self.inputs.options.rebind
+                    && !self.lost().remembered.contains(&d.key.owner)
+                    && crate::core::claim(d, o, None, None, false, Some(&crate::core::Lost::Rebind)).is_some()
+                {
+                    hint.push_str("\nor, if tenantry made it and lost its state store, plan and apply with --rebind");
+                }
                 let a = Action {
                     vendor_id: Some(o.id.clone()),
-                    hint: Some(adopt_hint(d, &o.id)),
+                    hint: Some(hint),
                     ..self.base(
                         d,
                         ActionKind::Conflict,
@@ -321,24 +465,60 @@ impl<'a> Planner<'a> {
                 None => Found::ExternalMissing(id),
             };
         }
-        // Under a parent that does not exist yet, nothing can exist.
-        let Some(parent_id) = parent_id else { return Found::Nothing };
+        // Under a parent that does not exist yet, nothing can exist, but something of ours
+        // may sit elsewhere.
+        let Some(parent_id) = parent_id else { return self.marked_elsewhere(d) };
         let matches: Vec<&ObservedObject> =
             self.named_like(d).iter().copied().filter(|o| natural_match(d, o, parent_id.as_deref())).collect();
         match matches.as_slice() {
-            [] => Found::Nothing,
+            [] => self.marked_elsewhere(d),
             [o] => {
                 let task = match &d.realize {
                     Realize::Portal(form) => self.task(&d.key, &form.task),
                     _ => None,
                 };
                 let managed_parent = d.parent.is_some() && parent_id.is_some();
-                match crate::core::claim(d, o, state.intents.get(&d.key), task, managed_parent) {
+                let lost = if d.identifying.is_empty() { None } else { self.lost_record(&d.key.owner) };
+                match crate::core::claim(d, o, state.intents.get(&d.key), task, managed_parent, lost.as_ref()) {
                     Some(why) => Found::Ours(o, why),
                     None => Found::Conflict(o),
                 }
             }
             _ => Found::Ambiguous(matches),
+        }
+    }
+
+    /// Not under the parent the manifests name, but carrying its name and marker elsewhere:
+    /// tenantry's, moved in the manifests while the store was lost (its parent is compared, and
+    /// moved or blocked, once it is matched). Creating another would duplicate it.
+    ///
+    /// Never an object a binding names (it is another key's). A marker tenantry wrote (`tenantry:...`) says so;
+    /// a vendor without a marker field has only what a person also enters (a WatchGuard
+    /// contact e-mail): that alone is a conflict, taken over only with `--rebind`.
+    fn marked_elsewhere(&self, d: &DesiredObject) -> Found<'a> {
+        let Some(m) = d.marker.as_ref() else { return Found::Nothing };
+        if d.parent.is_none() && d.home_parent.is_none() {
+            return Found::Nothing;
+        }
+        let lost = self.lost();
+        let marked: Vec<&ObservedObject> = self
+            .named_like(d)
+            .iter()
+            .copied()
+            .filter(|o| o.marker.as_ref() == Some(m) && names_match(d, o))
+            .filter(|o| !lost.bound.contains(&(o.vendor, o.kind.as_str(), o.id.as_str())))
+            .collect();
+        let [o] = marked.as_slice() else { return Found::Nothing };
+        if m.starts_with(crate::model::MARKER_PREFIX) {
+            Found::Ours(o, "it carries tenantry's owner marker (under another parent)".into())
+        } else if self.inputs.options.rebind {
+            Found::Ours(
+                o,
+                "it carries what tenantry entered (under another parent) and --rebind says the state store was lost"
+                    .into(),
+            )
+        } else {
+            Found::Conflict(o)
         }
     }
 
@@ -363,6 +543,7 @@ impl<'a> Planner<'a> {
             object: Some(Arc::clone(d)),
             version: None,
             record: BTreeMap::new(),
+            goes_with: Vec::new(),
         }
     }
 
@@ -536,6 +717,32 @@ impl<'a> Planner<'a> {
                             );
                         }
                         (_, Verify::Attestation) if task.is_done() => {
+                            let why = self.model(d.key.vendor).and_then(|m| m.attested_note(d)).unwrap_or_else(|| {
+                                format!("{} cannot show this step through its API", d.key.vendor.title())
+                            });
+                            let note = match &task.status {
+                                crate::core::TaskStatus::Done { at, by, .. } => {
+                                    let who = by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default();
+                                    Some(format!("attested{who} at {}, not verified: {why}", fmt_time(*at)))
+                                }
+                                // Seen at the vendor once, not now: the step may still be done
+                                // (the vendor shows it only sometimes), but nothing shows it.
+                                crate::core::TaskStatus::Verified { at } => Some(format!(
+                                    "verified at {}, not verified now: {}; {why}",
+                                    fmt_time(*at),
+                                    gone.as_deref().unwrap_or("the vendor no longer shows it")
+                                )),
+                                _ => None,
+                            };
+                            if let Some(note) = note {
+                                self.attested.push(super::Attested {
+                                    task: task.id.clone(),
+                                    key: d.key.clone(),
+                                    title: d.title.clone(),
+                                    note,
+                                });
+                            }
+                            self.attested_drift(d, task);
                             self.resolved.insert(
                                 &d.key,
                                 Res::Exists { id: task.id.clone(), ready: true, pending: None, failed: false },
@@ -570,6 +777,30 @@ impl<'a> Planner<'a> {
                 };
                 let mut a = self.base(d, ActionKind::PortalTask, reason);
                 a.task = Some(task_spec(d, form, None));
+                if form.verify == Verify::Attestation
+                    && gone.is_none()
+                    && let Some(lost) = self.lost_record(&d.key.owner)
+                {
+                    // The vendor cannot show this step, and the record that it was done is what
+                    // the store lost: it may well be done already.
+                    a.reason = format!(
+                        "{}; the state store holds nothing for {} while {}, so this step may already be done",
+                        a.reason,
+                        d.key.owner,
+                        lost.evidence()
+                    );
+                    a.hint = Some(
+                        "if the portal shows it done, mark the task done (`tenantry tasks done ID`) without doing it again"
+                            .into(),
+                    );
+                    // Whoever the task goes to (a ticket queue, a script) must know it too.
+                    if let Some(task) = a.task.as_mut() {
+                        task.note = Some(format!(
+                            "This step may already be done: the state store that recorded it was lost ({}). Check the portal first; if it shows the step done, close this task with `tenantry tasks done` and its id, without doing the step again.",
+                            lost.evidence()
+                        ));
+                    }
+                }
                 match deps {
                     Ok(after) => {
                         a.depends_on = after;
@@ -588,27 +819,157 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// What the portal tasks of `d` entered: the values of `created` (the task that made it),
+    /// then those of every later task done on it, in the order they were handed out.
+    fn entered(&self, d: &DesiredObject, created: &TaskRecord) -> BTreeMap<String, Json> {
+        let mut later: Vec<&TaskRecord> = self
+            .tasks
+            .get(&d.key)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|t| t.id != created.id && t.is_done() && t.created_at >= created.created_at)
+            .collect();
+        later.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| crate::core::task_number(&a.id).cmp(&crate::core::task_number(&b.id)))
+        });
+        let mut values = created.values.clone();
+        for t in later {
+            values.extend(t.values.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        values
+    }
+
+    /// An object that exists on a person's word only (its portal step attested, the vendor
+    /// shows nothing of it): the manifest is compared with what its portal tasks entered, and
+    /// a difference is a portal task (or, for a create-only field, reported), never silence.
+    fn attested_drift(&mut self, d: &'a Arc<DesiredObject>, created: &TaskRecord) {
+        let entered = self.entered(d, created);
+        let mut portal: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+        let mut create_only = Vec::new();
+        for (name, field) in &d.fields {
+            let FieldValue::Value(want) = &field.value else { continue };
+            if field.entered_only {
+                continue;
+            }
+            let before = entered.get(name);
+            if before.is_some_and(|b| json_equal(want, b)) || (before.is_none() && field.update == Update::CreateOnly) {
+                continue;
+            }
+            // Compared with what the portal tasks entered: the vendor shows nothing.
+            let c = Change {
+                field: name.clone(),
+                before: before.cloned(),
+                after: Some(want.clone()),
+                sensitive: false,
+                unreadable: true,
+            };
+            match &field.update {
+                Update::Portal { task, .. } => portal.entry(task.clone()).or_default().push(c),
+                Update::Api | Update::CreateOnly => create_only.push(c),
+            }
+        }
+        // The task is about the object under its parent (the Pulse tenant of a VDC registration).
+        let target = d.parent.as_ref().and_then(|p| match self.resolved.get(p) {
+            Some(Res::Exists { id, .. }) => Some(id.clone()),
+            _ => None,
+        });
+        for (task_kind, list) in portal {
+            let form = PortalForm {
+                task: task_kind.clone(),
+                page: self.portal_page(d.key.vendor, &task_kind),
+                verify: Verify::Attestation,
+            };
+            let suffix = task_kind.rsplit('/').next().unwrap_or(&task_kind).to_string();
+            let mut a = self.base(
+                d,
+                ActionKind::PortalTask,
+                format!(
+                    "{} (compared with what portal task {} entered; no API, a portal step)",
+                    describe_changes(&list),
+                    created.id
+                ),
+            );
+            a.id = format!("{}:task:{suffix}", d.key.id());
+            a.vendor_id = target.clone();
+            a.changes = list.clone();
+            match self.task(&d.key, &task_kind).filter(|t| t.is_open()) {
+                Some(open) => {
+                    a.kind = ActionKind::Await;
+                    a.id = format!("{}:await:{suffix}", d.key.id());
+                    a.reason = format!(
+                        "waiting for portal task {} since {}: {}",
+                        open.id,
+                        fmt_time(open.created_at),
+                        form.page
+                    );
+                    a.since = Some(open.created_at);
+                    a.waits_for = open.delivered.is_some().then_some(Party::Operator);
+                    a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", open.id));
+                }
+                None => a.task = Some(task_spec(d, &form, Some(&list))),
+            }
+            self.push(a);
+        }
+        if !create_only.is_empty() {
+            let fields: Vec<String> = create_only.iter().map(|c| format!("`{}`", c.field)).collect();
+            let mut a = self.base(d, ActionKind::Sync, describe_changes(&create_only));
+            a.id = format!("{}:create-only", d.key.id());
+            a.vendor_id = target;
+            a.changes = create_only;
+            a.blocked = Some(format!("{} can only be set when the object is created", fields.join(", ")));
+            a.hint = Some(format!(
+                "change it in the {} portal if the vendor allows, or put the manifest back to the value portal task {} entered",
+                d.key.vendor.title(),
+                created.id
+            ));
+            self.push(a);
+        }
+    }
+
     fn matched_object(
         &mut self,
         d: &'a Arc<DesiredObject>,
         o: &'a ObservedObject,
         binding: Option<&'a Binding>,
         how: Option<String>,
+        recovered: bool,
     ) {
         self.rely_on(o, &d.key);
         let model = self.model(d.key.vendor);
-        let mut changes: Vec<Change> = Vec::new();
         let mut routed: Vec<(Change, &Field)> = Vec::new();
         // An object an earlier run of ours half-created: what it cannot report was never applied.
         let fresh = binding.is_none() && self.inputs.state.intents.contains_key(&d.key);
+        // What tenantry knows it applied of what the vendor cannot report: the binding's record;
+        // for an object a portal task made, what the tasks entered; for one made before the store
+        // was lost, the declared values (taken as declared, and the adopt says so). Otherwise
+        // nothing: what can be set is set in the adopt, and what only a create sets is unknown.
+        let known: Option<std::borrow::Cow<'_, BTreeMap<String, Json>>> = match binding {
+            Some(b) => Some(std::borrow::Cow::Borrowed(&b.applied)),
+            None if recovered => Some(std::borrow::Cow::Owned(
+                d.fields
+                    .iter()
+                    .filter(|(_, f)| !f.observable)
+                    .map(|(n, f)| match &f.value {
+                        FieldValue::Value(v) => (n.clone(), v.clone()),
+                        FieldValue::Secret(r) => (n.clone(), Json::from(secret_ref_text(r))),
+                    })
+                    .collect(),
+            )),
+            None => match &d.realize {
+                Realize::Portal(form) => {
+                    self.task(&d.key, &form.task).map(|t| std::borrow::Cow::Owned(self.entered(d, t)))
+                }
+                _ => None,
+            },
+        };
         for (name, field) in &d.fields {
-            if let Some(c) = diff_field(name, field, o, binding, fresh) {
+            if let Some(c) = diff_field(name, field, o, known.as_deref(), fresh) {
                 routed.push((c, field));
             }
         }
-        // Vendor rules (seat licensing, images still in use, caps).
-        let mut extra = Vec::new();
-        let vetoed = model.and_then(|m| m.assess(d, o, &mut extra));
 
         let mut api = Vec::new();
         let mut portal: BTreeMap<String, Vec<Change>> = BTreeMap::new();
@@ -631,8 +992,61 @@ impl<'a> Planner<'a> {
                 Update::CreateOnly => create_only.push(c),
             }
         }
-        api.extend(extra);
-        changes.extend(api.iter().cloned());
+        // Vendor rules (seat licensing, images still in use, caps): they see the API changes and
+        // may add to them or drop what the vendor's state makes moot.
+        let before: BTreeSet<String> = api.iter().map(|c| c.field.clone()).collect();
+        let vetoed = model.and_then(|m| m.assess(d, o, &mut api));
+        // What the vendor rules add goes through the API, unless the vendor has no API for it
+        // (then a portal task with the values the model names, verified by observation).
+        let (extra, kept): (Vec<Change>, Vec<Change>) = api.drain(..).partition(|c| !before.contains(&c.field));
+        api = kept;
+        let assessed = match model {
+            Some(m) if !extra.is_empty() => m.assessed_in_portal(d, o, &extra),
+            _ => None,
+        };
+        match &assessed {
+            Some((form, ..)) => portal.entry(form.task.clone()).or_default().extend(extra),
+            None => api.extend(extra),
+        }
+
+        // The parent relation: where the vendor has it now against where the manifests put it.
+        let mut move_after = Vec::new();
+        if let Some(mv) = self.parent_move(d, o) {
+            let relocate = model.map(|m| m.relocate(o)).unwrap_or(Relocate::Never {
+                reason: format!("no vendor model for {}", d.key.vendor),
+                hint: String::new(),
+            });
+            let not_yet = match &mv.target {
+                ParentTarget::Missing { why, waiting } => Some((why.clone(), *waiting)),
+                _ => None,
+            };
+            let blocked = match (relocate, not_yet) {
+                (Relocate::Api, None) => {
+                    if let ParentTarget::Planned(action) = &mv.target {
+                        move_after.push(action.clone());
+                    }
+                    None
+                }
+                (_, Some((why, waiting))) => {
+                    Some((format!("it can move only once its new parent exists: {why}"), None, waiting))
+                }
+                (Relocate::Never { reason, hint }, None) => Some((reason, (!hint.is_empty()).then_some(hint), false)),
+            };
+            match blocked {
+                None => api.insert(0, mv.change),
+                Some((blocked, hint, deferred)) => {
+                    let mut a = self.base(d, ActionKind::Sync, describe_changes(std::slice::from_ref(&mv.change)));
+                    a.id = format!("{}:parent", d.key.id());
+                    a.vendor_id = Some(o.id.clone());
+                    a.changes = vec![mv.change];
+                    a.blocked = Some(blocked);
+                    a.deferred = deferred;
+                    a.hint = hint;
+                    a.object = None;
+                    self.push(a);
+                }
+            }
+        }
 
         let ready = matches!(o.state, ObjectState::Ready);
         let mut pending_reason = None;
@@ -652,6 +1066,7 @@ impl<'a> Planner<'a> {
             a.vendor_id = Some(o.id.clone());
             a.version = base_version.clone();
             a.changes = api.clone();
+            a.depends_on = move_after;
             // Remember what the vendor cannot report: the values this action sets, and for an
             // object a portal task created, what the task entered.
             a.record = api
@@ -663,10 +1078,32 @@ impl<'a> Planner<'a> {
                 && let Realize::Portal(form) = &d.realize
                 && let Some(task) = self.task(&d.key, &form.task)
             {
-                for (name, v) in &task.values {
+                for (name, v) in &self.entered(d, task) {
                     if d.fields.get(name).is_some_and(|f| !f.observable && matches!(f.value, FieldValue::Value(_))) {
                         a.record.entry(name.clone()).or_insert_with(|| v.clone());
                     }
+                }
+            }
+            if recovered {
+                // What the vendor does not report was only in the lost store: taken as declared
+                // (recorded, so later plans compare with it), and the plan says so.
+                let mut assumed = Vec::new();
+                let sent: BTreeSet<&str> = api.iter().map(|c| c.field.as_str()).collect();
+                for (name, f) in d.fields.iter().filter(|(n, f)| !f.observable && !sent.contains(n.as_str())) {
+                    let v = match &f.value {
+                        FieldValue::Value(v) => v.clone(),
+                        FieldValue::Secret(r) => Json::from(secret_ref_text(r)),
+                    };
+                    a.record.entry(name.clone()).or_insert(v);
+                    assumed.push(name.as_str());
+                }
+                if !assumed.is_empty() {
+                    a.reason = format!(
+                        "{}; not readable at {} and not in the state store, so taken as declared: {}",
+                        a.reason,
+                        d.key.vendor.title(),
+                        assumed.join(", ")
+                    );
                 }
             }
             a.irreversible = irreversible && !api.is_empty();
@@ -683,13 +1120,17 @@ impl<'a> Planner<'a> {
         let mut still_pending: BTreeSet<String> = portal.keys().cloned().collect();
         // Portal-only changes: one task per portal page.
         for (task_kind, list) in portal {
-            let form = PortalForm {
-                task: task_kind.clone(),
-                page: self.portal_page(d.key.vendor, &task_kind),
-                verify: if list.iter().all(|c| d.fields.get(&c.field).is_some_and(|f| f.observable)) {
-                    Verify::Observation
-                } else {
-                    Verify::Attestation
+            let assessed_here = assessed.as_ref().filter(|(form, ..)| form.task == task_kind);
+            let form = match assessed_here {
+                Some((form, ..)) => form.clone(),
+                None => PortalForm {
+                    task: task_kind.clone(),
+                    page: self.portal_page(d.key.vendor, &task_kind),
+                    verify: if list.iter().all(|c| d.fields.get(&c.field).is_some_and(|f| f.observable)) {
+                        Verify::Observation
+                    } else {
+                        Verify::Attestation
+                    },
                 },
             };
             let id_suffix = task_kind.rsplit('/').next().unwrap_or(&task_kind).to_string();
@@ -698,6 +1139,9 @@ impl<'a> Planner<'a> {
             a.id = format!("{}:task:{id_suffix}", d.key.id());
             a.vendor_id = Some(o.id.clone());
             a.changes = list.clone();
+            if let Some((_, why, _)) = assessed_here {
+                a.reason = format!("{why} (no API; a portal step)");
+            }
             let one_way = list.iter().any(|c| {
                 d.fields.get(&c.field).is_some_and(|f| {
                     f.transitions.iter().any(|t| {
@@ -717,9 +1161,19 @@ impl<'a> Planner<'a> {
                     format!("waiting for portal task {} since {}: {}", open.id, fmt_time(open.created_at), form.page);
                 a.since = Some(open.created_at);
                 a.waits_for = open.delivered.is_some().then_some(Party::Operator);
-                a.hint = Some(format!("when it is done, run `tenantry tasks done {}`", open.id));
+                a.hint = Some(match assessed_here {
+                    Some(_) => format!(
+                        "it closes itself once the result shows at {}; `tenantry tasks show {}` has the values to enter",
+                        d.key.vendor, open.id
+                    ),
+                    None => format!("when it is done, run `tenantry tasks done {}`", open.id),
+                });
             } else {
-                a.task = Some(task_spec(d, &form, Some(&list)));
+                let mut spec = task_spec(d, &form, Some(&list));
+                if let Some((_, _, values)) = assessed_here {
+                    spec.values.extend(values.clone());
+                }
+                a.task = Some(spec);
             }
             // A vendor rule refuses the object as desired (a cap below the protected seats):
             // the portal would refuse it too, so no task is handed to anyone.
@@ -884,6 +1338,15 @@ impl<'a> Planner<'a> {
                 self.verified.insert(t.id.clone());
             }
         }
+        // The object a portal task creates shows at the vendor: that task is done, whatever
+        // could be known when it was handed out (an open or attested VDC registration whose
+        // usage now shows is verified).
+        if let Realize::Portal(form) = &d.realize
+            && let Some(t) = self.task(&d.key, &form.task)
+            && matches!(t.status, crate::core::TaskStatus::Open | crate::core::TaskStatus::Done { .. })
+        {
+            self.verified.insert(t.id.clone());
+        }
 
         self.resolved.insert(
             &d.key,
@@ -894,6 +1357,81 @@ impl<'a> Planner<'a> {
                 failed: matches!(o.state, ObjectState::Failed { .. }),
             },
         );
+    }
+
+    /// Where `o` sits against where the manifests put it, when the two differ: the change of the
+    /// relation `parent` (old and new parent, by name and id). Nothing when the vendor does not
+    /// report a parent for this kind, or the expected parent is unknown (not in this plan, or
+    /// known only through an attested portal task, which has no vendor object to compare).
+    fn parent_move(&self, d: &DesiredObject, o: &ObservedObject) -> Option<ParentMove> {
+        let now_at = o.parent_id.as_deref()?;
+        let (target, name) = match &d.parent {
+            Some(pk) => {
+                let name = self.by_key.get(pk).map(|p| p.title.clone()).unwrap_or_else(|| pk.to_string());
+                let target = match self.resolved.get(pk)? {
+                    Res::Exists { id, .. } => {
+                        let observed = self
+                            .index
+                            .get(&(pk.vendor, pk.kind.as_str()))
+                            .is_some_and(|k| k.by_id.contains_key(id.as_str()));
+                        if !observed {
+                            return None;
+                        }
+                        ParentTarget::Known(id.clone())
+                    }
+                    Res::Planned { action } => ParentTarget::Planned(action.clone()),
+                    Res::Missing { why, waiting } => ParentTarget::Missing { why: why.clone(), waiting: *waiting },
+                };
+                (target, name)
+            }
+            None => (ParentTarget::Known(d.home_parent.clone()?), HOME.to_string()),
+        };
+        if matches!(&target, ParentTarget::Known(id) if id == now_at) {
+            return None;
+        }
+        let after = match &target {
+            ParentTarget::Known(id) => serde_json::json!({"name": name, "id": id}),
+            ParentTarget::Planned(_) => serde_json::json!({"name": name, "id": null, "createdInThisRun": true}),
+            ParentTarget::Missing { .. } => serde_json::json!({"name": name, "id": null}),
+        };
+        let before = serde_json::json!({"name": self.parent_name(d, now_at), "id": now_at});
+        let change = Change {
+            field: "parent".into(),
+            before: Some(before),
+            after: Some(after),
+            sensitive: false,
+            unreadable: false,
+        };
+        Some(ParentMove { change, target })
+    }
+
+    /// How the plan knows the object with vendor id `id` that `d` sits under now.
+    fn parent_name(&self, d: &DesiredObject, id: &str) -> String {
+        let vendor = d.key.vendor;
+        // The connection's home, as the objects directly under it name it.
+        if self.inputs.desired.iter().any(|x| x.key.vendor == vendor && x.home_parent.as_deref() == Some(id)) {
+            return HOME.to_string();
+        }
+        let bound = self.inputs.state.bindings.iter().find(|(k, b)| k.vendor == vendor && b.vendor_id == id);
+        if let Some((key, _)) = bound {
+            return self
+                .by_key
+                .get(key)
+                .map(|p| p.title.clone())
+                .unwrap_or_else(|| format!("{} of {}", key.kind, key.owner));
+        }
+        let found = self.inputs.desired.iter().find(|x| {
+            x.key.vendor == vendor
+                && matches!(self.resolved.get(&x.key), Some(Res::Exists { id: x_id, .. }) if x_id == id)
+        });
+        if let Some(x) = found {
+            return x.title.clone();
+        }
+        let observed = self.inputs.observed.objects.iter().find(|x| x.vendor == vendor && x.id == id);
+        match observed.and_then(|x| x.natural_key.get("name")) {
+            Some(n) => format!("\"{n}\" (not managed by tenantry)"),
+            None => "an object tenantry does not know".to_string(),
+        }
     }
 
     /// Owned objects whose manifest object (or service) is gone.
@@ -909,14 +1447,27 @@ impl<'a> Planner<'a> {
                 .get(&(key.vendor, key.kind.as_str()))
                 .and_then(|k| k.by_id.get(b.vendor_id.as_str()).copied())
             {
+                // Matched to a declared object this run (a customer renamed in the manifests):
+                // it is that object's now, never deleted through the old binding.
+                Some(o) if self.matched.contains(&(o.vendor, o.kind.as_str(), o.id.as_str())) => stale_bindings.push((
+                    key.clone(),
+                    b.vendor_id.clone(),
+                    "gone from the manifests; its object is matched by another manifest object now, so it is not deleted",
+                )),
                 Some(o) => {
                     found.insert(o.handle(), (key.clone(), o));
                 }
-                None => stale_bindings.push((key.clone(), b.vendor_id.clone())),
+                None => stale_bindings.push((
+                    key.clone(),
+                    b.vendor_id.clone(),
+                    "gone at the vendor and from the manifests; its binding is stale",
+                )),
             }
         }
         for o in &self.inputs.observed.objects {
-            let Some(name) = o.marker.as_deref().and_then(|m| m.strip_prefix("tenantry:")) else { continue };
+            let Some(name) = o.marker.as_deref().and_then(|m| m.strip_prefix(crate::model::MARKER_PREFIX)) else {
+                continue;
+            };
             if self.matched.contains(&(o.vendor, o.kind.as_str(), o.id.as_str())) || found.contains_key(&o.handle()) {
                 continue;
             }
@@ -963,6 +1514,7 @@ impl<'a> Planner<'a> {
                         object: None,
                         version: o.version.clone(),
                         record: BTreeMap::new(),
+                        goes_with: Vec::new(),
                     };
                     self.actions.push(a);
                     "deleted (prune)".to_string()
@@ -987,10 +1539,12 @@ impl<'a> Planner<'a> {
                             form: form.clone(),
                             title: format!("{}: {title}", form.page),
                             values: BTreeMap::from([("id".to_string(), Json::from(o.id.clone()))]),
+                            note: None,
                         }),
                         object: None,
                         version: None,
                         record: BTreeMap::new(),
+                        goes_with: Vec::new(),
                     };
                     self.actions.push(a);
                     "a portal task removes it (prune)".to_string()
@@ -998,12 +1552,12 @@ impl<'a> Planner<'a> {
             };
             self.orphans.push(Orphan { key: key.clone(), vendor_id: o.id.clone(), title, note });
         }
-        for (key, id) in stale_bindings {
+        for (key, id, note) in stale_bindings {
             self.orphans.push(Orphan {
                 key: key.clone(),
                 vendor_id: id,
                 title: format!("{} of {}", key.kind, key.owner),
-                note: "gone at the vendor and from the manifests; its binding is stale".into(),
+                note: note.into(),
             });
         }
         // Delete children before parents.
@@ -1016,6 +1570,74 @@ impl<'a> Planner<'a> {
                 Some((a.id.clone(), o.id.clone(), o.parent_id.clone(), o.vendor))
             })
             .collect();
+        // What stays under an orphan is deleted with it (an Acronis tenant with its subtree): a
+        // declared customer moving out goes first, and anything else of its kind still under it,
+        // at any depth (a customer whose move cannot run, a stranger's), stops it. Orphans under
+        // it go with it, and what is under them counts too.
+        let orphan_ids: BTreeSet<(crate::model::Vendor, &str)> =
+            found.values().map(|(_, o)| (o.vendor, o.id.as_str())).collect();
+        let mut children: HashMap<(crate::model::Vendor, &str, &str), Vec<&ObservedObject>> = HashMap::new();
+        for o in &self.inputs.observed.objects {
+            if let Some(p) = o.parent_id.as_deref() {
+                children.entry((o.vendor, o.kind.as_str(), p)).or_default().push(o);
+            }
+        }
+        /// Per delete (by vendor and vendor id, as two orphans may share an action id): the moves
+        /// to wait for, what blocks it, and whether every blocker lifts by itself.
+        #[derive(Default)]
+        struct Stays {
+            after: Vec<String>,
+            blockers: Vec<String>,
+            all_waiting: bool,
+            goes_with: Vec<String>,
+        }
+        let mut stays: HashMap<(crate::model::Vendor, String), Stays> = HashMap::new();
+        for a in self.actions.iter().filter(|a| a.kind == ActionKind::Delete) {
+            let Some(my_id) = a.vendor_id.as_deref() else { continue };
+            let here = stays
+                .entry((a.key.vendor, my_id.to_string()))
+                .or_insert(Stays { all_waiting: true, ..Stays::default() });
+            let mut todo = vec![my_id];
+            let mut seen: HashSet<&str> = HashSet::new();
+            while let Some(parent) = todo.pop() {
+                if !seen.insert(parent) {
+                    continue;
+                }
+                for child in children.get(&(a.key.vendor, a.key.kind.as_str(), parent)).into_iter().flatten() {
+                    if orphan_ids.contains(&(child.vendor, child.id.as_str())) {
+                        here.goes_with.push(child.id.clone());
+                        todo.push(child.id.as_str());
+                        continue;
+                    }
+                    let moving_out = self.actions.iter().find(|m| {
+                        m.key.vendor == child.vendor
+                            && m.vendor_id.as_deref() == Some(child.id.as_str())
+                            && m.changes.iter().any(|c| {
+                                c.field == "parent"
+                                    && c.before.as_ref().and_then(|b| b.get("id")).and_then(Json::as_str)
+                                        == Some(parent)
+                            })
+                    });
+                    let name = child.natural_key.values().next().cloned().unwrap_or_default();
+                    match moving_out {
+                        Some(m) if m.is_executable() => here.after.push(m.id.clone()),
+                        Some(m) => {
+                            here.all_waiting &= m.is_deferred();
+                            here.blockers.push(format!(
+                                "{} {name} (id {}) still sits under it and its move cannot run: {}",
+                                child.kind,
+                                child.id,
+                                m.blocked.as_deref().unwrap_or("it waits")
+                            ));
+                        }
+                        None => {
+                            here.all_waiting = false;
+                            here.blockers.push(format!("{} {name} (id {}) sits under it", child.kind, child.id));
+                        }
+                    }
+                }
+            }
+        }
         for a in self.actions.iter_mut().filter(|a| a.kind == ActionKind::Delete) {
             let my_id = a.vendor_id.clone();
             a.depends_on = deletes
@@ -1023,6 +1645,21 @@ impl<'a> Planner<'a> {
                 .filter(|(_, _, parent, vendor)| *vendor == a.key.vendor && parent.is_some() && *parent == my_id)
                 .map(|(id, ..)| id.clone())
                 .collect();
+            let Some(here) = my_id.and_then(|id| stays.remove(&(a.key.vendor, id))) else { continue };
+            a.depends_on.extend(here.after);
+            a.goes_with = here.goes_with;
+            a.goes_with.sort();
+            if !here.blockers.is_empty() {
+                let why = format!("deleting it would delete what is under it: {}", here.blockers.join("; "));
+                if let Some(o) =
+                    self.orphans.iter_mut().find(|o| o.key == a.key && Some(&o.vendor_id) == a.vendor_id.as_ref())
+                {
+                    o.note = format!("left alone: {why}");
+                }
+                a.blocked = Some(why);
+                a.deferred = here.all_waiting;
+                a.hint = Some("move or remove what is under it first; it is deleted once nothing else is".into());
+            }
         }
     }
 
@@ -1045,7 +1682,9 @@ impl<'a> Planner<'a> {
             actions,
             orphans,
             unavailable: self.inputs.observed.unavailable.clone(),
+            unreadable: self.inputs.observed.unreadable.iter().map(|(k, why)| (k.id(), why.clone())).collect(),
             verified_tasks: self.verified.into_iter().collect(),
+            attested: self.attested,
             fingerprints: Fingerprints {
                 manifests: crate::core::manifests_fingerprint(&self.inputs.manifest_files),
                 files: self.inputs.manifest_files.clone(),
@@ -1118,16 +1757,26 @@ fn natural_match(d: &DesiredObject, o: &ObservedObject, parent_id: Option<&str>)
 }
 
 /// The difference between a desired field and what is there, if any.
-fn diff_field(name: &str, field: &Field, o: &ObservedObject, binding: Option<&Binding>, fresh: bool) -> Option<Change> {
+fn diff_field(
+    name: &str,
+    field: &Field,
+    o: &ObservedObject,
+    applied: Option<&BTreeMap<String, Json>>,
+    fresh: bool,
+) -> Option<Change> {
+    if field.entered_only {
+        return None;
+    }
     match &field.value {
         FieldValue::Secret(r) => {
             // Only the reference can be compared: the value is never stored anywhere.
-            let applied = binding?.applied.get(name)?;
+            let applied = applied?.get(name)?;
             (applied != &Json::from(secret_ref_text(r))).then(|| Change {
                 field: name.to_string(),
                 before: None,
                 after: None,
                 sensitive: true,
+                unreadable: false,
             })
         }
         FieldValue::Value(want) => {
@@ -1137,10 +1786,11 @@ fn diff_field(name: &str, field: &Field, o: &ObservedObject, binding: Option<&Bi
             } else if fresh {
                 NULL
             } else {
-                match binding?.applied.get(name) {
+                match applied.and_then(|a| a.get(name)) {
                     Some(v) => v,
-                    // Never recorded (an adopted object, or a field the API could not set): one
-                    // that can be set is set; a create-only one is unknown and left alone.
+                    // Never recorded (an object being adopted, or a field the API could not
+                    // set): one that can be set is set, in the same action; a create-only one is
+                    // unknown and left alone.
                     None if field.update == Update::CreateOnly => return None,
                     None => NULL,
                 }
@@ -1150,6 +1800,7 @@ fn diff_field(name: &str, field: &Field, o: &ObservedObject, binding: Option<&Bi
                 before: (!current.is_null()).then(|| current.clone()),
                 after: Some(want.clone()),
                 sensitive: false,
+                unreadable: !field.observable,
             })
         }
     }
@@ -1174,10 +1825,16 @@ fn creation_changes(d: &DesiredObject) -> Vec<Change> {
         .iter()
         .filter(|(_, f)| !by_api || f.set_by_create())
         .map(|(name, f)| match &f.value {
-            FieldValue::Secret(_) => Change { field: name.clone(), before: None, after: None, sensitive: true },
-            FieldValue::Value(v) => {
-                Change { field: name.clone(), before: None, after: Some(v.clone()), sensitive: false }
+            FieldValue::Secret(_) => {
+                Change { field: name.clone(), before: None, after: None, sensitive: true, unreadable: false }
             }
+            FieldValue::Value(v) => Change {
+                field: name.clone(),
+                before: None,
+                after: Some(v.clone()),
+                sensitive: false,
+                unreadable: false,
+            },
         })
         .filter(|c| c.sensitive || c.after.as_ref().is_some_and(|v| !v.is_null()))
         .collect()
@@ -1211,6 +1868,7 @@ fn portal_fields(d: &DesiredObject) -> BTreeMap<String, Vec<Change>> {
                 before: None,
                 after: Some(v.clone()),
                 sensitive: false,
+                unreadable: false,
             });
         }
     }
@@ -1232,7 +1890,7 @@ fn task_spec(d: &DesiredObject, form: &PortalForm, only: Option<&[Change]>) -> T
             (name.clone(), v)
         })
         .collect();
-    TaskSpec { form: form.clone(), title: format!("{}: {}", form.page, d.title), values }
+    TaskSpec { form: form.clone(), title: format!("{}: {}", form.page, d.title), values, note: None }
 }
 
 fn adopt_hint(d: &DesiredObject, id: &str) -> String {
@@ -1257,6 +1915,11 @@ fn describe_changes(changes: &[Change]) -> String {
             if c.sensitive {
                 return format!("{} changed (sensitive value)", c.field);
             }
+            if c.field == "parent"
+                && let (Some(b), Some(a)) = (&c.before, &c.after)
+            {
+                return format!("parent differs: it sits under {}; the manifests put it under {}", place(b), place(a));
+            }
             match (&c.before, &c.after) {
                 (Some(b), Some(a)) => format!("{} differs: {} -> {}", c.field, short(b), short(a)),
                 (None, Some(a)) => format!("{} is not set (want {})", c.field, short(a)),
@@ -1267,6 +1930,16 @@ fn describe_changes(changes: &[Change]) -> String {
         .collect();
     let more = if changes.len() > 3 { format!(" and {} more", changes.len() - 3) } else { String::new() };
     format!("{}{more}", parts.join("; "))
+}
+
+/// A parent as a `parent` change names it: `partner tenant "Northwind IT" (id 1f3…)`.
+fn place(v: &Json) -> String {
+    let name = v.get("name").and_then(Json::as_str).unwrap_or("an unknown parent");
+    match v.get("id").and_then(Json::as_str) {
+        Some(id) => format!("{name} (id {id})"),
+        None if v.get("createdInThisRun") == Some(&Json::Bool(true)) => format!("{name} (created in this run)"),
+        None => format!("{name} (not there yet)"),
+    }
 }
 
 fn short(v: &Json) -> String {

@@ -79,6 +79,10 @@ pub fn text(plan: &Plan, names: &Names, style: Style) -> String {
         let _ = writeln!(out, "{}{}! {vendor} could not be observed: {why}{}", s.bold, s.red, s.reset);
         let _ = writeln!(out, "  nothing is planned for {vendor} in this run\n");
     }
+    for (key, why) in &plan.unreadable {
+        let _ = writeln!(out, "{}{}! {key} could not be read: {why}{}", s.bold, s.red, s.reset);
+        let _ = writeln!(out, "  nothing is planned for it (or what needs it) in this run\n");
+    }
     let groups = group(&plan.actions);
     if groups.is_empty() && plan.orphans.is_empty() {
         let _ = writeln!(out, "{}\n", no_changes(plan));
@@ -98,6 +102,14 @@ pub fn text(plan: &Plan, names: &Names, style: Style) -> String {
         let _ = writeln!(out, "{}Owned objects no longer in the manifests{}", s.bold, s.reset);
         for o in &plan.orphans {
             let _ = writeln!(out, "  {} {} of {} (id {}): {}", o.key.vendor, o.title, o.key.owner, o.vendor_id, o.note);
+        }
+        out.push('\n');
+    }
+    if !plan.attested.is_empty() {
+        let _ = writeln!(out, "{}Attested, not verified{} (taken as done on a person's word)", s.bold, s.reset);
+        for a in &plan.attested {
+            let _ =
+                writeln!(out, "  {} {} of {}: portal task {} {}", a.key.vendor, a.title, a.key.owner, a.task, a.note);
         }
         out.push('\n');
     }
@@ -153,7 +165,7 @@ fn action_text(out: &mut String, a: &Action, s: Style) {
         let _ = writeln!(out, "{pad}{}after: {}{}", s.dim, a.depends_on.join(", "), s.reset);
     }
     for c in &a.changes {
-        for line in change_lines(c, a.kind) {
+        for line in change_lines(c, a.kind, a.key.vendor) {
             diff_line_text(out, &line, s, pad);
         }
     }
@@ -199,8 +211,20 @@ enum DiffLine {
     Changed(String),
 }
 
-/// The diff lines of one change. Sensitive values never appear.
-fn change_lines(c: &Change, kind: ActionKind) -> Vec<DiffLine> {
+/// The diff lines of one change, and what its `before` was compared from when the vendor
+/// cannot report it. Sensitive values never appear.
+fn change_lines(c: &Change, kind: ActionKind, vendor: crate::model::Vendor) -> Vec<DiffLine> {
+    let mut lines = value_lines(c, kind);
+    if c.unreadable && !matches!(kind, ActionKind::Create | ActionKind::Register) {
+        lines.push(DiffLine::Same(
+            0,
+            format!("({}: not readable at {}: compared with what tenantry applied)", c.field, vendor.title()),
+        ));
+    }
+    lines
+}
+
+fn value_lines(c: &Change, kind: ActionKind) -> Vec<DiffLine> {
     if c.sensitive {
         return vec![if kind == ActionKind::Create || kind == ActionKind::Register {
             DiffLine::Add(0, format!("{}: (sensitive value)", c.field))
@@ -436,6 +460,16 @@ fn markdown_head(plan: &Plan) -> String {
     for (vendor, why) in &plan.unavailable {
         let _ = writeln!(out, "> **{vendor} could not be observed:** {why}. Nothing is planned for it.\n");
     }
+    for (key, why) in &plan.unreadable {
+        let _ = writeln!(out, "> **`{key}` could not be read:** {why}. Nothing is planned for it.\n");
+    }
+    for a in &plan.attested {
+        let _ = writeln!(
+            out,
+            "> **Attested, not verified:** {} {} of `{}`: portal task {} {}.\n",
+            a.key.vendor, a.title, a.key.owner, a.task, a.note
+        );
+    }
     let irreversible = plan.actions.iter().filter(|a| a.irreversible && a.blocked.is_none()).count();
     if irreversible > 0 {
         let _ = writeln!(
@@ -563,7 +597,7 @@ fn action_markdown(out: &mut String, a: &Action) {
         note(out, &format!("after: {}", a.depends_on.join(", ")));
     }
     for c in &a.changes {
-        for line in change_lines(c, a.kind) {
+        for line in change_lines(c, a.kind, a.key.vendor) {
             diff_line_markdown(out, &line);
         }
     }
@@ -647,7 +681,12 @@ fn escape_html(s: &str) -> String {
 
 /// What an empty plan means: never "the vendors match" when some could not be looked at.
 fn no_changes(plan: &Plan) -> String {
-    if plan.unavailable.is_empty() {
+    if !plan.unreadable.is_empty() && plan.unavailable.is_empty() {
+        "No changes to what could be read; what the objects above need is unknown.".into()
+    } else if plan.unavailable.is_empty() && !plan.attested.is_empty() {
+        "No changes. The vendors match the manifests, apart from the attested steps below, which they cannot show."
+            .into()
+    } else if plan.unavailable.is_empty() {
         "No changes. The vendors match the manifests.".into()
     } else {
         "No changes at the vendors that could be observed; what the others need is unknown.".into()

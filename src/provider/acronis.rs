@@ -32,6 +32,12 @@ mod wire {
     use serde::Deserialize;
 
     /// A cursor-paged list (`tenantBatch`, `userBatch`).
+    /// `GET /tenants/{id}/children`: `{items: [uuid], timestamp}`.
+    #[derive(Debug, Deserialize)]
+    pub struct Ids {
+        pub items: Vec<String>,
+    }
+
     #[derive(Debug, Deserialize)]
     pub struct Page<T> {
         pub items: Vec<T>,
@@ -285,7 +291,7 @@ fn user(u: wire::User) -> ObservedObject {
     } else {
         ObjectState::Pending(Pending {
             what: format!(
-                "activation by {} (Acronis sent the activation e-mail)",
+                "activation by {} (through the link in Acronis's activation e-mail)",
                 c.email.as_deref().unwrap_or("the user")
             ),
             since: None,
@@ -341,7 +347,7 @@ impl VendorReader for Acronis {
             let (tenants, users) = tokio::try_join!(self.tenants(None), self.users(None))?;
             let mut objects = tenants;
             objects.extend(users);
-            Ok(Observation { objects, work: BTreeMap::new() })
+            Ok(Observation { objects, work: BTreeMap::new(), unreadable: BTreeMap::new() })
         })
     }
 
@@ -436,14 +442,44 @@ impl VendorWriter for Acronis {
                         .as_deref()
                         .and_then(|s| s.parse().ok())
                         .ok_or_else(|| fail("no version to update against"))?;
-                    let body = json!({
+                    let mut body = json!({
                         "version": version, "name": v("name"), "contact": contact(), "customer_id": v("customerId"), "internal_tag": v("internalTag"),
                     });
+                    // A move: `tenantPut.parent_id` (the published schema; providers.md 4.2). The
+                    // new parent's id is resolved at run time (it may be created in this run).
+                    if a.changes.iter().any(|c| c.field == "parent") {
+                        let parent = cx.parent_id.clone().ok_or_else(|| fail("the new parent has no id"))?;
+                        body["parent_id"] = json!(parent);
+                    }
                     self.ok(Req::new(Method::PUT, format!("/tenants/{id}")).json(body)).await?;
                     Ok(Outcome { vendor_id: Some(id), ..Outcome::default() })
                 }
                 (ActionKind::Delete, "tenant") => {
                     let id = a.vendor_id.clone().ok_or_else(|| fail("no tenant id"))?;
+                    // Acronis deletes a tenant with everything under it: refuse if anything is
+                    // there now that the plan did not expect to go with it (a tenant made since
+                    // planning, a customer whose move did not land).
+                    let mut todo = vec![id.clone()];
+                    let mut seen = std::collections::BTreeSet::new();
+                    while let Some(parent) = todo.pop() {
+                        let children: wire::Ids =
+                            self.ok(Req::get(format!("/tenants/{parent}/children"))).await?.decode()?;
+                        for child in children.items {
+                            if !a.goes_with.contains(&child) {
+                                return Err(VendorError::new(
+                                    Vendor::Acronis,
+                                    ErrorKind::Rejected,
+                                    op.clone(),
+                                    format!(
+                                        "tenant {child} is under it now, and deleting {id} would delete it too; nothing was deleted (run plan again)"
+                                    ),
+                                ));
+                            }
+                            if seen.insert(child.clone()) {
+                                todo.push(child);
+                            }
+                        }
+                    }
                     let current: wire::Tenant = self.ok(Req::get(format!("/tenants/{id}"))).await?.decode()?;
                     let mut version = current.version;
                     if current.enabled {

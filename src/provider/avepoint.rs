@@ -2,7 +2,11 @@
 //! tenant consent, services. Business outcomes come as `status` codes on HTTP 200 and are read,
 //! never assumed.
 //!
-//! Observing is two batch lists in pages of 100: customers, and services per customer.
+//! Observing is two batch lists in pages of 100: customers, and services per customer. A
+//! consented tenant's environment is only in a per-tenant read (`GET /customers/{id}/tenants/
+//! {tenantId}`): it is read for each consent whose environment tenantry has not recorded
+//! applying, and for a random sample of [`VERIFY_PER_OBSERVE`] of the others; the rest come
+//! from their bindings (see `observe`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +28,14 @@ use crate::secrets::Secrets;
 
 const BASE: &str = "/partner/external/v3/general";
 const PAGE: usize = 100;
+/// How many consented tenants each observe re-reads the environment of (picked at random), to
+/// catch a tenant consented again in another environment; below this many, every observe reads
+/// all.
+pub const VERIFY_PER_OBSERVE: usize = 20;
+
+/// The consent fields only the per-tenant read reports.
+const ENVIRONMENT: [&str; 2] = ["aadEnvironment", "platformEnvironmentType"];
+
 const SCOPES: &str = "elements.customers.readwrite.all elements.license.readwrite.all";
 
 /// Elements partner API wire types: what tenantry reads. Unknown fields are accepted; a missing
@@ -59,7 +71,17 @@ mod wire {
 
     #[derive(Debug, Clone, Deserialize)]
     pub struct Tenant {
+        #[serde(default)]
+        pub id: Option<String>,
         pub name: String,
+    }
+
+    /// One tenant's read (`GET /customers/{customerId}/tenants/{tenantId}`, providers.md 6.2).
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct TenantInfo {
+        pub aad_environment: u64,
+        pub platform_environment_type: u64,
     }
 
     /// One customer's services (`customers/services/batch`).
@@ -315,11 +337,15 @@ impl VendorReader for AvePoint {
                 .filter(|d| d.key.kind == "customer")
                 .filter_map(|d| d.natural_key.values.get("email").map(|e| (&d.key.owner, e.to_ascii_lowercase())))
                 .collect();
+            // Per consent observed: its object, and the tenant to read when its environment is read.
+            let mut consents: Vec<(ObservedObject, Option<(String, String)>)> = Vec::new();
+            let (mut read, mut trusted) = (Vec::new(), Vec::new());
             for d in scope.desired.iter().filter(|d| d.key.kind == "consent") {
                 let Some(email) = emails.get(&d.key.owner) else { continue };
                 let Some((c, id)) = by_email.get(email) else { continue };
                 let tenant = d.natural_key.values.get("tenant").cloned().unwrap_or_default();
-                let connected = c.tenants.iter().any(|t| t.name.eq_ignore_ascii_case(&tenant));
+                let found = c.tenants.iter().find(|t| t.name.eq_ignore_ascii_case(&tenant));
+                let connected = found.is_some();
                 let started = scope.bound.contains_key(&d.key);
                 if !connected && !started {
                     continue; // no link sent yet: nothing to observe
@@ -335,19 +361,72 @@ impl VendorReader for AvePoint {
                         by: crate::provider::Party::Customer,
                     })
                 };
-                objects.push(ObservedObject {
+                let mut fields = BTreeMap::from([("tenant".to_string(), json!(tenant))]);
+                // A connected tenant's environment: from the binding when tenantry recorded
+                // applying it, else read (and a sample of the recorded ones read anyway).
+                let at = found.map(|t| (id.clone(), t.id.clone().unwrap_or_else(|| t.name.clone())));
+                if at.is_some() {
+                    let applied = scope.bound.get(&d.key).map(|b| &b.applied);
+                    let recorded: Option<Vec<(String, Json)>> =
+                        ENVIRONMENT.iter().map(|f| applied?.get(*f).map(|v| (f.to_string(), v.clone()))).collect();
+                    match recorded {
+                        Some(r) => {
+                            fields.extend(r);
+                            trusted.push(consents.len());
+                        }
+                        None => read.push(consents.len()),
+                    }
+                } else {
+                    // Pending: no tenant to read yet, so nothing is known at AvePoint. What is in
+                    // progress is the link tenantry sent, whose environment its binding records:
+                    // compared with that, as the planner compares a field it cannot read. A link
+                    // whose environment was not recorded (sent before tenantry kept it) is, like
+                    // an unrecorded create-only field, unknown and left alone until the tenant is
+                    // consented and read; nothing of this goes into the binding.
+                    let applied = scope.bound.get(&d.key).map(|b| &b.applied);
+                    for f in ENVIRONMENT {
+                        let sent =
+                            applied.and_then(|a| a.get(f)).or_else(|| d.fields.get(f).and_then(|x| x.value.json()));
+                        if let Some(v) = sent {
+                            fields.insert(f.to_string(), v.clone());
+                        }
+                    }
+                }
+                let object = ObservedObject {
                     vendor: Vendor::Avepoint,
                     kind: "consent".into(),
                     id: id.clone(),
                     natural_key: BTreeMap::from([("tenant".to_string(), tenant.clone())]),
                     parent_id: Some(id.clone()),
                     marker: None,
-                    fields: BTreeMap::from([("tenant".to_string(), json!(tenant))]),
+                    fields,
                     version: None,
                     state,
-                });
+                };
+                consents.push((object, at));
             }
-            Ok(Observation { objects, work: BTreeMap::new() })
+            let sample =
+                rand::seq::index::sample(&mut rand::rng(), trusted.len(), trusted.len().min(VERIFY_PER_OBSERVE));
+            read.extend(sample.into_iter().map(|s| trusted[s]));
+            let jobs: Vec<(usize, String, String)> = read
+                .iter()
+                .filter_map(|i| consents[*i].1.clone().map(|(customer, tenant)| (*i, customer, tenant)))
+                .collect();
+            let infos: Vec<(usize, wire::TenantInfo)> = self
+                .http
+                .each(jobs, |(i, customer, tenant)| async move {
+                    let req = Req::get(format!("{BASE}/customers/{customer}/tenants/{tenant}")).idempotent();
+                    let info: wire::TenantInfo = self.ok(req).await?.decode()?;
+                    Ok((i, info))
+                })
+                .await?;
+            for (i, info) in infos {
+                let fields = &mut consents[i].0.fields;
+                fields.insert("aadEnvironment".into(), json!(info.aad_environment));
+                fields.insert("platformEnvironmentType".into(), json!(info.platform_environment_type));
+            }
+            objects.extend(consents.into_iter().map(|(o, _)| o));
+            Ok(Observation { objects, work: BTreeMap::new(), unreadable: BTreeMap::new() })
         })
     }
 
@@ -475,10 +554,15 @@ impl VendorWriter for AvePoint {
                     let j: wire::Link = self.ok(req).await?.decode()?;
                     // The link URL grants access to the customer's consent: remember only its id.
                     let link = j.id;
-                    let applied = BTreeMap::from([
+                    // The environment the link asks the tenant to consent in, for observing without
+                    // a read per tenant.
+                    let mut applied = BTreeMap::from([
                         ("linkId".to_string(), json!(link)),
                         ("pendingSince".to_string(), json!(cx.now.to_string())),
                     ]);
+                    for f in ENVIRONMENT {
+                        applied.insert(f.to_string(), v(f));
+                    }
                     Ok(Outcome { vendor_id: Some(customer), applied, ..Outcome::default() })
                 }
                 (ActionKind::Create, kind) if kind.starts_with("service/") => {

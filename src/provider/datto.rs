@@ -206,7 +206,8 @@ impl VendorReader for Datto {
             let domains = self.domains().await?;
             let mut objects: Vec<ObservedObject> = domains.iter().map(client).collect();
             // Seats only where licensing is managed and the client is authorized: one call per
-            // such client, never for strangers.
+            // such client, never for strangers. Google clients too: their seats cannot be
+            // licensed by API, but `seats` lists them with their state (providers.md 2.2).
             let wanted: Vec<&str> = scope
                 .desired
                 .iter()
@@ -216,14 +217,11 @@ impl VendorReader for Datto {
             for d in &domains {
                 let authorized =
                     d.seats_used > 0 || d.backup_stats.as_ref().is_some_and(|s| s.active_services_count > 0);
-                if authorized
-                    && d.product_type == "Office365"
-                    && wanted.iter().any(|w| w.eq_ignore_ascii_case(&d.domain))
-                {
+                if authorized && wanted.iter().any(|w| w.eq_ignore_ascii_case(&d.domain)) {
                     objects.push(self.seats(d).await?);
                 }
             }
-            Ok(Observation { objects, work: BTreeMap::new() })
+            Ok(Observation { objects, work: BTreeMap::new(), unreadable: BTreeMap::new() })
         })
     }
 

@@ -325,6 +325,11 @@ pub struct Http {
     penalty: Duration,
     max_attempts: usize,
     min_backoff: Duration,
+    /// See [`Limits::retry_budget`].
+    retry_budget: Duration,
+    connect_timeout: Duration,
+    /// See [`Limits::max_retry_after`].
+    max_retry_after: Duration,
     /// Recognises a 5xx answer that is a definitive refusal, not a failure (the VCO answers
     /// business errors with 500 and a JSON-RPC error): handed to the client, not retried.
     refusal: Option<fn(&Resp) -> bool>,
@@ -338,13 +343,15 @@ struct Attempt {
     error: VendorError,
     retry: bool,
     wait: Option<Duration>,
+    /// It never connected (so the next attempt may take a whole connect timeout again).
+    connect: bool,
 }
 
 impl Http {
     pub fn new(vendor: Vendor, base: &str, limits: &Limits) -> Result<Self, VendorError> {
         let client = client_builder()
             .timeout(limits.timeout)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(limits.connect_timeout)
             .user_agent(concat!("tenantry/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -364,6 +371,9 @@ impl Http {
             penalty,
             max_attempts: 5,
             min_backoff: Duration::from_millis(200),
+            retry_budget: limits.retry_budget,
+            connect_timeout: limits.connect_timeout,
+            max_retry_after: limits.max_retry_after,
             refusal: None,
             concurrency: limits.concurrency.max(1) as usize,
         })
@@ -425,6 +435,13 @@ impl Http {
         // A refused token is renewed once per request: a second 401 with a fresh token is the
         // vendor's answer, final for this request (and, through the error, for the run).
         let mut refusals = 0;
+        let started = Instant::now();
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let out_of_budget = std::sync::atomic::AtomicBool::new(false);
+        let attempt = || {
+            tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            attempt()
+        };
         attempt
             .retry(backoff)
             .when(|a: &Attempt| {
@@ -435,7 +452,17 @@ impl Http {
             })
             // backon hands `None` once the attempts are used up; only then does it stop. The
             // vendor's named wait replaces the backoff, never the end of the budget.
-            .adjust(|a: &Attempt, d| d.map(|d| a.wait.unwrap_or(d)))
+            // A failure is retried only within the request's budget; a wait the vendor named is
+            // bounded by the attempts and `max_retry_after` instead.
+            .adjust(|a: &Attempt, d| {
+                let d = d.map(|d| a.wait.unwrap_or(d))?;
+                let connecting = if a.connect { self.connect_timeout } else { Duration::ZERO };
+                if a.wait.is_none() && started.elapsed() + d + connecting > self.retry_budget {
+                    out_of_budget.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return None;
+                }
+                Some(d)
+            })
             .notify(|a: &Attempt, d| {
                 // A long wait is shown at the default verbosity: the run is waiting, not stalled.
                 if d >= VISIBLE_WAIT {
@@ -445,7 +472,20 @@ impl Http {
                 }
             })
             .await
-            .map_err(|a| a.error)
+            .map_err(|a| {
+                let mut error = a.error;
+                if out_of_budget.load(std::sync::atomic::Ordering::Relaxed) {
+                    let n = tries.load(std::sync::atomic::Ordering::Relaxed);
+                    error.message.push_str(&format!(
+                        " (gave up after {n} attempt{} in {:.1}s: connections.{}.limits.retryBudget is {})",
+                        if n == 1 { "" } else { "s" },
+                        started.elapsed().as_secs_f64(),
+                        self.vendor,
+                        crate::model::format_duration(self.retry_budget)
+                    ));
+                }
+                error
+            })
     }
 
     /// Send once, without retrying and without authentication: for token requests, whose
@@ -474,6 +514,7 @@ impl Http {
             error: VendorError::new(self.vendor, kind, &op, message),
             retry,
             wait,
+            connect: false,
         };
         let mut builder = self.client.request(req.method.clone(), self.url(&req.path)).query(&req.query);
         for (k, v) in &req.headers {
@@ -484,6 +525,7 @@ impl Http {
             let headers = a.headers(self).await.map_err(|e| Attempt {
                 retry: e.kind == ErrorKind::Retryable,
                 wait: None,
+                connect: false,
                 error: e,
             })?;
             for (k, v) in &headers {
@@ -512,6 +554,7 @@ impl Http {
                         .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
                         .unwrap_or(url);
                     let mut failed = fail(ErrorKind::Retryable, format!("{text} to {host}"), true, None);
+                    failed.connect = true;
                     failed.error.hint = Some(format!(
                         "check connections.{}.baseUrl in tenantry.yaml ({}) and that {host} can be reached from here",
                         self.vendor, self.base
@@ -565,7 +608,7 @@ impl Http {
             return Err(refused);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = retry_after(&resp).unwrap_or(self.penalty);
+            let wait = retry_after(&resp, self.max_retry_after).unwrap_or(self.penalty);
             *self.penalty_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
             // A throttled request was not processed: always safe to send again.
             return Err(fail(ErrorKind::Retryable, "throttled (429)".to_string(), true, Some(wait)));
@@ -582,23 +625,20 @@ impl Http {
     }
 }
 
-/// The longest wait a vendor's `Retry-After` gets within one request; past it the request is
-/// tried again anyway (and its retry budget bounds the whole), so a vendor asking for an hour
-/// cannot hold the run, and its lock, for an hour.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
 /// Waits at least this long are shown on stderr at the default verbosity, so a run that waits
 /// (throttled, polling) never looks stalled.
 pub const VISIBLE_WAIT: Duration = Duration::from_secs(2);
 
 /// The wait a 429 names: `Retry-After` in either form (delay-seconds or an HTTP-date,
-/// RFC 9110 10.2.3), or VSPC's `errors[].retryAfter`; capped at [`MAX_RETRY_AFTER`].
-fn retry_after(resp: &Resp) -> Option<Duration> {
+/// RFC 9110 10.2.3), or VSPC's `errors[].retryAfter`; capped at `cap` (the connection's
+/// `limits.maxRetryAfter`, 60 s by default), so a vendor asking for an hour cannot hold the run,
+/// and its lock, for an hour: past the cap the request is tried again anyway.
+fn retry_after(resp: &Resp, cap: Duration) -> Option<Duration> {
     let named = match resp.header("retry-after") {
         Some(v) => parse_retry_after(v, std::time::SystemTime::now()),
         None => resp.error_json().pointer("/errors/0/retryAfter").and_then(Json::as_u64).map(Duration::from_secs),
     };
-    named.map(|d| d.min(MAX_RETRY_AFTER))
+    named.map(|d| d.min(cap))
 }
 
 /// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` (a date in the past is no
@@ -652,13 +692,51 @@ mod tests {
             burst: 1000,
             concurrency: 1,
             timeout: Duration::from_secs(5),
-            penalty: None,
+            ..Limits::default()
         };
         let http = Http::new(Vendor::Datto, &base, &limits).unwrap();
         let sent = tokio::time::timeout(Duration::from_secs(30), http.send(&Req::get("/x"), None)).await;
         let e = sent.expect("the retries end").expect_err("throttled every time");
         assert_eq!(e.kind, ErrorKind::Retryable);
         assert_eq!(HITS.load(Ordering::SeqCst), 5);
+    }
+
+    /// A vendor that takes connections and never answers: each attempt times out, and the
+    /// request gives up when its retry budget is spent, not after five timeouts and backoffs,
+    /// saying which setting bounds it.
+    #[tokio::test]
+    async fn a_vendor_that_never_answers_fails_within_the_retry_budget() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                held.push(socket); // kept open, never answered
+            }
+        });
+        let limits = Limits {
+            requests_per_second: 1000,
+            burst: 1000,
+            timeout: Duration::from_millis(500),
+            retry_budget: Duration::from_secs(2),
+            ..Limits::default()
+        };
+        let http = Http::new(Vendor::Acronis, &base, &limits).unwrap();
+        let started = Instant::now();
+        let sent = tokio::time::timeout(Duration::from_secs(30), http.send(&Req::get("/x"), None)).await;
+        let took = started.elapsed();
+        let e = sent.expect("the retries end").expect_err("never answered");
+        assert_eq!(e.kind, ErrorKind::Retryable, "{e}");
+        let tries = accepted.load(Ordering::SeqCst);
+        // Five attempts of 500 ms with backoff between would take over 4 s.
+        assert!((2..5).contains(&tries), "{tries} attempts");
+        assert!(took < Duration::from_millis(3200), "took {took:?}");
+        assert!(e.message.contains("connections.acronis.limits.retryBudget is 2s"), "{e}");
+        assert!(e.message.contains(&format!("gave up after {tries} attempts")), "{e}");
     }
 
     #[test]
@@ -668,7 +746,7 @@ mod tests {
             burst: 10,
             concurrency: 1,
             timeout: Duration::from_secs(5),
-            penalty: None,
+            ..Limits::default()
         };
         let http = Http::new(Vendor::Veeam, "https://vspc.example:1280/api/v3", &limits).unwrap();
         assert_eq!(http.url("/companies"), "https://vspc.example:1280/api/v3/companies");
@@ -703,8 +781,10 @@ mod tests {
                 secret: false,
             }
         };
-        assert_eq!(retry_after(&throttled("3")), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after(&throttled("86400")), Some(MAX_RETRY_AFTER), "an hour's ask waits the cap");
+        let cap = Limits::DEFAULT_MAX_RETRY_AFTER;
+        assert_eq!(retry_after(&throttled("3"), cap), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(&throttled("86400"), cap), Some(cap), "an hour's ask waits the cap");
+        assert_eq!(retry_after(&throttled("86400"), Duration::from_secs(5)), Some(Duration::from_secs(5)));
     }
 
     fn resp(body: &str, secret: bool) -> Resp {

@@ -110,7 +110,7 @@ impl VendorReader for MemoryVendor {
     }
 
     fn observe<'a>(&'a self, _scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
-        Box::pin(async move { Ok(Observation { objects: self.objects(), work: BTreeMap::new() }) })
+        Box::pin(async move { Ok(Observation { objects: self.objects(), ..Default::default() }) })
     }
 
     fn lookup<'a>(

@@ -31,8 +31,8 @@ use serde_json::Value as Json;
 use crate::core::{Action, Binding, Intent};
 pub use crate::core::{
     AwaitPolicy, Change, Dependency, DesiredObject, Field, FieldValue, NaturalKey, Need, ObjectKey, ObjectState,
-    ObservedObject, ObservedState, Overdue, Party, Pending, PortalForm, Realize, Retire, Transition, TransitionRule,
-    Update, VendorModel, Verify, WorkStatus,
+    ObservedObject, ObservedState, Overdue, Party, Pending, PortalForm, Realize, Relocate, Retire, Transition,
+    TransitionRule, Update, VendorModel, Verify, WorkStatus,
 };
 use crate::model::Vendor;
 
@@ -107,6 +107,9 @@ pub struct ObserveScope {
     pub bound: BTreeMap<ObjectKey, Binding>,
     /// Unfinished work of earlier runs, to ask the vendor about.
     pub intents: BTreeMap<ObjectKey, Intent>,
+    /// Objects to read in full, whatever a verification sample picks: those a saved plan
+    /// touches, so what its fingerprints hold for them does not depend on the sample.
+    pub verify: std::collections::BTreeSet<ObjectKey>,
 }
 
 /// Reads a vendor.
@@ -129,6 +132,10 @@ pub trait VendorReader: Send + Sync {
 pub struct Observation {
     pub objects: Vec<ObservedObject>,
     pub work: BTreeMap<ObjectKey, WorkStatus>,
+    /// Declared objects whose own reads failed while the rest of the vendor was read (one
+    /// customer's answer that cannot be read), with the reason: they are left out of
+    /// `objects`, and nothing is planned for them.
+    pub unreadable: BTreeMap<ObjectKey, String>,
 }
 
 /// What an executed action produced.

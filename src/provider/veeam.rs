@@ -81,6 +81,9 @@ mod wire {
         pub status: String,
         #[serde(default)]
         pub owner_credentials: Option<Owner>,
+        /// The VSPC reseller managing the company; `null` when the MSP manages it directly.
+        #[serde(default)]
+        pub reseller_uid: Option<String>,
         #[serde(default, rename = "_embedded")]
         pub embedded: Option<Embedded>,
     }
@@ -104,6 +107,31 @@ mod wire {
         pub mapping_status: String,
         pub mapping_status_message: Option<String>,
         pub mapped_master_organization_uid: Option<String>,
+    }
+
+    /// `PulseVdcMonthlyUsagePeriod` (VSPC 3.7 `GET /pulse/monthlyUsages`).
+    #[derive(Debug, Deserialize)]
+    pub struct VdcUsagePeriod {
+        pub month: String,
+        #[serde(default)]
+        pub tenants: Vec<TenantVdcUsage>,
+    }
+
+    /// `PulseTenantVdcUsage`.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct TenantVdcUsage {
+        pub tenant_uid: String,
+        #[serde(default)]
+        pub workloads: Vec<VdcWorkload>,
+    }
+
+    /// `PulseVdcWorkload` (only what tenantry reports).
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct VdcWorkload {
+        pub product_name: Option<String>,
+        pub used_units: Option<f64>,
     }
 }
 
@@ -240,6 +268,22 @@ impl Veeam {
         Ok(items.into_iter().map(company).collect())
     }
 
+    /// VDC usage per month and tenant (VSPC 3.7): the only sign of VDC registration the API
+    /// gives (providers.md 1.5). A console without the endpoint (before 3.7) shows none.
+    async fn vdc_usage(&self, wanted: bool) -> Result<Vec<wire::VdcUsagePeriod>, VendorError> {
+        if !wanted {
+            return Ok(Vec::new());
+        }
+        // From the month before this one: usage reported long ago says only that the tenant was
+        // registered then (and the current month may not be reported yet on its first days).
+        let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let from = today.first_of_month().checked_sub(jiff::Span::new().months(1)).unwrap_or(today);
+        match self.list("/pulse/monthlyUsages", &[("from", from.strftime("%Y-%m").to_string())]).await {
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
     async fn tenants(&self) -> Result<Vec<ObservedObject>, VendorError> {
         let items: Vec<wire::PulseTenant> = self.list("/pulse/tenants", &[]).await?;
         Ok(items.into_iter().map(tenant).collect())
@@ -304,6 +348,7 @@ fn company(c: wire::Company) -> ObservedObject {
     fields.insert("name".into(), json!(c.name));
     fields.insert("ownerUsername".into(), json!(c.owner_credentials.and_then(|o| o.user_name)));
     fields.insert("status".into(), json!(c.status));
+    fields.insert("resellerUid".into(), json!(c.reseller_uid));
     fields.insert("organizationUid".into(), org.get("instanceUid").cloned().unwrap_or(Json::Null));
     ObservedObject {
         vendor: Vendor::Veeam,
@@ -338,6 +383,46 @@ fn tenant(t: wire::PulseTenant) -> ObservedObject {
         version: None,
         state,
     }
+}
+
+/// The Pulse tenants with VDC workloads in any reported month: VDC registered (and protecting
+/// something). A registered tenant that has protected nothing yet does not show here.
+fn vdc_registrations(tenants: &[ObservedObject], usage: &[wire::VdcUsagePeriod]) -> Vec<ObservedObject> {
+    // The latest month with workloads, per tenant.
+    let mut latest: BTreeMap<&str, (&str, &wire::TenantVdcUsage)> = BTreeMap::new();
+    for period in usage {
+        for t in period.tenants.iter().filter(|t| !t.workloads.is_empty()) {
+            let entry = latest.entry(t.tenant_uid.as_str()).or_insert((period.month.as_str(), t));
+            if period.month.as_str() >= entry.0 {
+                *entry = (period.month.as_str(), t);
+            }
+        }
+    }
+    tenants
+        .iter()
+        .filter_map(|t| {
+            let (month, usage) = latest.get(t.id.as_str())?;
+            let mut products: Vec<&str> = usage.workloads.iter().filter_map(|w| w.product_name.as_deref()).collect();
+            products.sort();
+            products.dedup();
+            let units: f64 = usage.workloads.iter().filter_map(|w| w.used_units).sum();
+            Some(ObservedObject {
+                vendor: Vendor::Veeam,
+                kind: "vdc-registration".into(),
+                id: t.id.clone(),
+                natural_key: t.natural_key.clone(),
+                parent_id: Some(t.id.clone()),
+                marker: None,
+                fields: BTreeMap::from([
+                    ("vdcUsageMonth".to_string(), json!(month)),
+                    ("vdcProducts".to_string(), json!(products)),
+                    ("vdcUsedUnits".to_string(), json!(units)),
+                ]),
+                version: None,
+                state: ObjectState::Ready,
+            })
+        })
+        .collect()
 }
 
 /// VSPC's custom error codes that tenantry acts on (the 3.7 document's `ResponseError.code`).
@@ -419,12 +504,18 @@ impl VendorReader for Veeam {
         Vendor::Veeam
     }
 
-    fn observe<'a>(&'a self, _scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
+    fn observe<'a>(&'a self, scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
         Box::pin(async move {
+            let wants_vdc = scope.desired.iter().any(|d| d.key.kind == "vdc-registration");
             let (companies, tenants) = tokio::try_join!(self.companies(None), self.tenants())?;
+            // After the two lists (not beside them): a console that fails them is not asked a
+            // third time.
+            let usage = self.vdc_usage(wants_vdc).await?;
+            let registered = vdc_registrations(&tenants, &usage);
             let mut objects = companies;
             objects.extend(tenants);
-            Ok(Observation { objects, work: BTreeMap::new() })
+            objects.extend(registered);
+            Ok(Observation { objects, work: BTreeMap::new(), unreadable: BTreeMap::new() })
         })
     }
 
@@ -499,6 +590,19 @@ impl VendorWriter for Veeam {
                             Some(json!({"op": "replace", "path": format!("/{theirs}"), "value": c.after.clone().unwrap_or(Json::Null)}))
                         })
                         .collect();
+                    // Assigned to a VSPC reseller in the console: unassigned, so the MSP manages
+                    // it directly again (`DELETE /organizations/resellers/{uid}/companies`).
+                    let unassign = a
+                        .changes
+                        .iter()
+                        .find(|c| c.field == "resellerUid" && c.after.as_ref().is_none_or(Json::is_null));
+                    if let Some(reseller) = unassign.and_then(|c| c.before.as_ref()).and_then(Json::as_str) {
+                        let req =
+                            Req::new(reqwest::Method::DELETE, format!("/organizations/resellers/{reseller}/companies"))
+                                .query("companyUid", &id);
+                        let resp = self.ok(req).await?;
+                        let _: serde::de::IgnoredAny = self.follow(resp, &op).await?;
+                    }
                     if !ops.is_empty() {
                         // The organization's UID comes with `expand=Organization`, which the
                         // document defines for the list, not for `GET .../companies/{uid}`.

@@ -1,10 +1,12 @@
 //! VMware SD-WAN Orchestrator API v1 client (`/portal/rest`, POST only, token auth).
 //!
 //! Observing costs three list calls (customers with their edges, gateway pools, operator
-//! profiles with the customers using them), plus one analytics read for each managed customer
-//! whose analytics tenantry has not applied itself (the VCO has no bulk read of it).
+//! profiles with the customers using them). What only per-customer reads report (analytics,
+//! the operator profile and default image, the configuration profiles) is read for each managed
+//! customer whose values tenantry has not recorded applying, and for a random sample of
+//! [`VERIFY_PER_OBSERVE`] of the others; the rest come from their bindings (see `observe`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,7 +15,7 @@ use serde_json::{Value as Json, json};
 
 use super::http::{Auth, Http, Req, Resp};
 use super::{
-    ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectState, Observation, ObserveScope,
+    ActionContext, BoxFut, DesiredObject, ErrorKind, FieldValue, ObjectKey, ObjectState, Observation, ObserveScope,
     ObservedObject, Outcome, VendorError, VendorReader, VendorWriter,
 };
 use crate::core::ActionKind;
@@ -66,10 +68,39 @@ mod wire {
         pub id: i64,
     }
 
+    /// An enterprise configuration profile (`enterprise_get_enterprise_configurations_result_
+    /// item`) or an operator profile (`model_configuration`).
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Configuration {
+        pub id: i64,
+        pub name: String,
+        #[serde(default)]
+        pub description: Option<String>,
+        #[serde(default)]
+        pub is_staging: Option<i64>,
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Analytics {
         pub analytics_capability: String,
+    }
+
+    /// A user of a customer (`enterprise_get_enterprise_users_result_item`).
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct User {
+        pub id: i64,
+        pub username: String,
+        #[serde(default)]
+        pub first_name: Option<String>,
+        #[serde(default)]
+        pub last_name: Option<String>,
+        #[serde(default)]
+        pub office_phone: Option<String>,
+        #[serde(default)]
+        pub mobile_phone: Option<String>,
     }
 
     /// The answer to a write: how many rows changed, and a new object's id.
@@ -79,6 +110,116 @@ mod wire {
         pub id: Option<i64>,
         #[serde(default)]
         pub rows: Option<i64>,
+    }
+}
+
+/// How many bound customers each observe re-reads the per-customer values of (picked at
+/// random), to catch changes made in the VCO portal; below this many, every observe reads all.
+pub const VERIFY_PER_OBSERVE: usize = 20;
+
+/// What the per-customer reads must answer for one desired customer.
+#[derive(Debug, Clone)]
+struct Need {
+    /// The desired customer's key.
+    key: ObjectKey,
+    /// The declared default image, if any (an undeclared one is not compared).
+    default_image: bool,
+    /// The declared configuration: `{profile}`, `{configurationId}` or `{cloneFrom}`.
+    configuration: Json,
+    /// For a clone, the source customer's enterprise (its binding names it even when it was
+    /// renamed in the portal).
+    source_key: Option<ObjectKey>,
+    /// The declared initial administrator's username.
+    admin_username: Option<String>,
+}
+
+impl Need {
+    fn of(d: &DesiredObject) -> Need {
+        let v = |f: &str| d.fields.get(f).and_then(|f| f.value.json()).cloned().unwrap_or(Json::Null);
+        let source_key = d
+            .depends_on
+            .iter()
+            .find(|dep| {
+                dep.key.vendor == Vendor::Velocloud && dep.key.kind == "enterprise" && dep.key.owner != d.key.owner
+            })
+            .map(|dep| dep.key.clone());
+        Need {
+            key: d.key.clone(),
+            default_image: !v("defaultImage").is_null(),
+            configuration: v("configuration"),
+            source_key,
+            admin_username: v("adminUsername").as_str().map(str::to_string),
+        }
+    }
+
+    fn source(&self) -> Option<&str> {
+        self.configuration.get("cloneFrom").and_then(Json::as_str)
+    }
+
+    /// The fields these reads give, by name.
+    fn fields(&self) -> Vec<&'static str> {
+        let mut f = vec!["analytics", "configuration"];
+        f.extend(ADMIN.iter().map(|(ours, _)| *ours));
+        if self.default_image {
+            f.push("defaultImage");
+        }
+        f
+    }
+
+    /// What tenantry recorded applying for all of them, if it did.
+    fn recorded(&self, applied: &BTreeMap<String, Json>) -> Option<BTreeMap<String, Json>> {
+        self.fields().into_iter().map(|f| applied.get(f).map(|v| (f.to_string(), v.clone()))).collect()
+    }
+}
+
+/// What the per-customer reads answered.
+#[derive(Debug, Default)]
+struct Details {
+    analytics: bool,
+    /// The operator profile the customer was created with (`getEnterpriseOperatorConfiguration`).
+    operator: Option<wire::Configuration>,
+    /// Its default image (`getEnterpriseDefaultOperatorConfiguration`).
+    default_image: Option<String>,
+    /// Its configuration profiles (`getEnterpriseConfigurations`).
+    configurations: Vec<wire::Configuration>,
+    /// Its initial administrator, among its users (`getEnterpriseUsers`).
+    admin: Option<wire::User>,
+}
+
+impl Details {
+    /// The observed fields, in the form the manifest declares them: the configuration as the
+    /// profile name or id it was created with, or, for a clone, the source's name when the
+    /// customer holds a copy (same name and description) of one of the source's profiles.
+    fn fields(&self, need: &Need, source: Option<&[wire::Configuration]>) -> BTreeMap<String, Json> {
+        let mut out = BTreeMap::from([("analytics".to_string(), json!(self.analytics))]);
+        let c = &need.configuration;
+        let configuration = if let Some(name) = need.source() {
+            let copy = |a: &wire::Configuration, b: &wire::Configuration| {
+                a.name == b.name && a.description.as_deref().unwrap_or("") == b.description.as_deref().unwrap_or("")
+            };
+            let cloned = source.is_some_and(|src| self.configurations.iter().any(|m| src.iter().any(|s| copy(m, s))));
+            if cloned {
+                json!({"cloneFrom": name})
+            } else {
+                json!({"profiles": self.configurations.iter().map(|c| c.name.clone()).collect::<Vec<_>>()})
+            }
+        } else if c.get("configurationId").is_some() {
+            json!({"configurationId": self.operator.as_ref().map(|o| o.id)})
+        } else {
+            json!({"profile": self.operator.as_ref().map(|o| o.name.clone())})
+        };
+        out.insert("configuration".into(), configuration);
+        let admin = self.admin.as_ref();
+        let text = |v: Option<&String>| json!(v.filter(|v| !v.is_empty()));
+        out.insert("adminUsername".into(), json!(admin.map(|a| a.username.clone())));
+        out.insert("adminFirstName".into(), text(admin.and_then(|a| a.first_name.as_ref())));
+        out.insert("adminLastName".into(), text(admin.and_then(|a| a.last_name.as_ref())));
+        out.insert("adminPhone".into(), text(admin.and_then(|a| a.office_phone.as_ref())));
+        out.insert("adminMobile".into(), text(admin.and_then(|a| a.mobile_phone.as_ref())));
+        if need.default_image {
+            out.insert("defaultImage".into(), json!(self.default_image));
+        }
+        out
     }
 }
 
@@ -105,6 +246,16 @@ pub struct VeloCloud {
     /// Edge licence ids by name (`license:<name>`), from tenantry.yaml.
     ids: BTreeMap<String, String>,
 }
+
+/// The initial administrator's fields, and the names `enterprise_user_update_enterprise_user`
+/// (and `new_user_abstract`) give them; `adminUsername` is not updatable.
+const ADMIN: &[(&str, &str)] = &[
+    ("adminUsername", "username"),
+    ("adminFirstName", "firstName"),
+    ("adminLastName", "lastName"),
+    ("adminPhone", "officePhone"),
+    ("adminMobile", "mobilePhone"),
+];
 
 const SITE: &[&str] = &[
     "streetAddress",
@@ -201,7 +352,7 @@ impl VeloCloud {
         self.read("enterpriseProxy/getEnterpriseProxyEnterprises", json!({"with": ["edges"]})).await
     }
 
-    fn observed(&self, e: &wire::Enterprise, catalog: &Catalog, analytics: Option<bool>) -> ObservedObject {
+    fn observed(&self, e: &wire::Enterprise, catalog: &Catalog, details: BTreeMap<String, Json>) -> ObservedObject {
         let id = e.id;
         let name = e.name.clone();
         let text = |k: &str| e.other.get(k).cloned().filter(|v| !v.is_null() && v != "").unwrap_or(Json::Null);
@@ -216,9 +367,7 @@ impl VeloCloud {
         let mut images = catalog.assigned.get(&id).cloned().unwrap_or_default();
         images.sort();
         fields.insert("softwareImages".into(), json!(images));
-        if let Some(a) = analytics {
-            fields.insert("analytics".into(), json!(a));
-        }
+        fields.extend(details);
         let mut in_use: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for edge in &e.edges {
             if let Some(v) = &edge.software_version {
@@ -243,6 +392,44 @@ impl VeloCloud {
     async fn analytics(&self, id: i64) -> Result<bool, VendorError> {
         let a: wire::Analytics = self.read("enterprise/getAnalyticsConfiguration", json!({"enterpriseId": id})).await?;
         Ok(a.analytics_capability != "NONE")
+    }
+
+    async fn configurations(&self, id: i64) -> Result<Vec<wire::Configuration>, VendorError> {
+        self.read("enterprise/getEnterpriseConfigurations", json!({"enterpriseId": id})).await
+    }
+
+    /// The customer's initial administrator: the user named `username` (the declared one), else
+    /// its first user (the creation call creates it before any other), so a user renamed in the
+    /// portal shows as a changed username rather than as a missing administrator.
+    async fn admin(&self, id: i64, username: Option<&str>) -> Result<Option<wire::User>, VendorError> {
+        let users: Vec<wire::User> = self.read("enterprise/getEnterpriseUsers", json!({"enterpriseId": id})).await?;
+        let named = username.and_then(|n| users.iter().find(|u| u.username.eq_ignore_ascii_case(n)));
+        Ok(named.or_else(|| users.iter().min_by_key(|u| u.id)).cloned())
+    }
+
+    /// The per-customer reads one customer needs (the VCO has no bulk read of any of them).
+    /// `only_image`: the one image the operator profile list shows assigned to it, which is
+    /// then its default (the default is one of the customer's images, providers.md 3.3).
+    async fn details(&self, id: i64, need: &Need, only_image: Option<String>) -> Result<Details, VendorError> {
+        let by_id = json!({"enterpriseId": id});
+        let mut d = Details {
+            analytics: self.analytics(id).await?,
+            admin: self.admin(id, need.admin_username.as_deref()).await?,
+            ..Details::default()
+        };
+        if need.source().is_some() {
+            d.configurations = self.configurations(id).await?;
+        } else {
+            d.operator = Some(self.read("enterprise/getEnterpriseOperatorConfiguration", by_id.clone()).await?);
+        }
+        if need.default_image && only_image.is_some() {
+            d.default_image = only_image;
+        } else if need.default_image {
+            let p: wire::Configuration =
+                self.read("enterprise/getEnterpriseDefaultOperatorConfiguration", by_id).await?;
+            d.default_image = Some(p.name);
+        }
+        Ok(d)
     }
 
     fn license_ids(&self, names: &Json) -> Result<Vec<u64>, VendorError> {
@@ -270,6 +457,23 @@ impl VeloCloud {
             names.sort_by_key(|n| *n != d);
         }
         names.iter().map(|n| profile_id(catalog, n)).collect()
+    }
+}
+
+/// A per-customer read's error, naming the customer. One failed read still fails the whole
+/// observe (the VCO is then unavailable for the run): leaving that customer out would make it
+/// look absent, and a plan could then create it again; taking its recorded values would claim
+/// a check that did not happen.
+fn of_customer(mut e: VendorError, name: &str, id: i64) -> VendorError {
+    e.operation = format!("{} for customer \"{name}\" (id {id})", e.operation);
+    e
+}
+
+/// The customer's image when exactly one is assigned to it.
+fn only_image(catalog: &Catalog, id: i64) -> Option<String> {
+    match catalog.assigned.get(&id).map(Vec::as_slice) {
+        Some([one]) => Some(one.clone()),
+        _ => None,
     }
 }
 
@@ -338,43 +542,154 @@ impl VendorReader for VeloCloud {
     fn observe<'a>(&'a self, scope: &'a ObserveScope) -> BoxFut<'a, Result<Observation, VendorError>> {
         Box::pin(async move {
             let (list, catalog) = tokio::try_join!(self.enterprises(), self.catalog())?;
-            // Analytics is in no list (VCO v1 has no bulk read). What tenantry applied is in the
-            // binding; only a customer it never applied analytics to is read, one call each, so
-            // a converged partner costs the three list calls whatever its size. (A change made
-            // in the portal afterwards is not seen: the README says so.)
-            let applied: HashMap<&str, bool> = scope
-                .bound
+            // Analytics, the operator profile, the default image and the configuration profiles
+            // are in no list (VCO v1 has only per-customer reads of them). A managed customer
+            // is read when tenantry has not recorded applying all of them (new to it, adopted,
+            // or bound before they were recorded), and a random sample of VERIFY_PER_OBSERVE of
+            // the others is read each time to catch changes made in the portal; the rest come
+            // from their bindings. A converged partner costs the three list calls plus the
+            // sample, whatever its size.
+            let desired: HashMap<&ObjectKey, &DesiredObject> =
+                scope.desired.iter().filter(|d| d.key.kind == "enterprise").map(|d| (&d.key, d.as_ref())).collect();
+            let by_name: HashMap<String, &DesiredObject> = desired
                 .values()
-                .filter_map(|b| b.applied.get("analytics").and_then(Json::as_bool).map(|a| (b.vendor_id.as_str(), a)))
+                .filter_map(|d| d.natural_key.values.get("name").map(|n| (n.to_ascii_lowercase(), *d)))
                 .collect();
-            let bound: HashSet<&str> = scope.bound.values().map(|b| b.vendor_id.as_str()).collect();
-            let names: HashSet<String> = scope
-                .desired
+            let bound: HashMap<&str, (&BTreeMap<String, Json>, Option<&DesiredObject>)> = scope
+                .bound
                 .iter()
-                .filter_map(|d| d.natural_key.values.get("name").map(|n| n.to_ascii_lowercase()))
+                .filter(|(k, _)| k.kind == "enterprise")
+                .map(|(k, b)| (b.vendor_id.as_str(), (&b.applied, desired.get(k).copied())))
                 .collect();
             let ids: Vec<String> = list.iter().map(|e| e.id.to_string()).collect();
-            let unread: Vec<i64> = list
-                .iter()
-                .zip(&ids)
-                .filter(|(e, id)| {
-                    let ours = bound.contains(id.as_str()) || names.contains(&e.name.to_ascii_lowercase());
-                    ours && !applied.contains_key(id.as_str())
-                })
-                .map(|(e, _)| e.id)
-                .collect();
-            let read: HashMap<i64, bool> = self
+            let mut details: Vec<BTreeMap<String, Json>> = vec![BTreeMap::new(); list.len()];
+            let mut needs: Vec<Option<Need>> = Vec::with_capacity(list.len());
+            let (mut read, mut trusted) = (Vec::new(), Vec::new());
+            for (i, (e, id)) in list.iter().zip(&ids).enumerate() {
+                let (applied, d) = match bound.get(id.as_str()) {
+                    Some((applied, d)) => (Some(*applied), *d),
+                    None => (None, by_name.get(&e.name.to_ascii_lowercase()).copied()),
+                };
+                let Some(d) = d else {
+                    // Bound but no longer declared: what was recorded, nothing read.
+                    if let Some(a) = applied.and_then(|a| a.get("analytics")) {
+                        details[i].insert("analytics".into(), a.clone());
+                    }
+                    needs.push(None);
+                    continue;
+                };
+                let need = Need::of(d);
+                match applied.and_then(|a| need.recorded(a)).filter(|_| !scope.verify.contains(&d.key)) {
+                    Some(recorded) => {
+                        details[i] = recorded;
+                        trusted.push(i);
+                    }
+                    None => read.push(i),
+                }
+                needs.push(Some(need));
+            }
+            let sample =
+                rand::seq::index::sample(&mut rand::rng(), trusted.len(), trusted.len().min(VERIFY_PER_OBSERVE));
+            read.extend(sample.into_iter().map(|s| trusted[s]));
+            // A clone is compared with the profiles of the customer it was cloned from.
+            // By its binding where it has one (a source renamed in the portal is still the
+            // source), else by name.
+            let source_of = |i: usize| {
+                let need = needs[i].as_ref()?;
+                let name = need.source()?;
+                let bound_id = need.source_key.as_ref().and_then(|k| scope.bound.get(k)).map(|b| b.vendor_id.as_str());
+                match bound_id {
+                    Some(id) => ids.iter().position(|x| x == id),
+                    None => list.iter().position(|e| e.name.eq_ignore_ascii_case(name)),
+                }
+            };
+            let jobs: Vec<(usize, &Need)> = read.iter().filter_map(|i| needs[*i].as_ref().map(|n| (*i, n))).collect();
+            // Whether customer `s` is read with its profiles anyway.
+            let profiles_read: HashSet<usize> =
+                jobs.iter().filter(|(_, n)| n.source().is_some()).map(|(i, _)| *i).collect();
+            let sources: BTreeSet<usize> =
+                jobs.iter().filter_map(|(i, _)| source_of(*i)).filter(|s| !profiles_read.contains(s)).collect();
+            // One customer's read failing (an answer that cannot be read, a customer removed
+            // since the list) makes that customer unreadable, not the VCO: the others are
+            // planned. Refused credentials, or every read failing, is the VCO's failure.
+            let mut failed: BTreeMap<usize, VendorError> = BTreeMap::new();
+            let source_configs: HashMap<usize, Vec<wire::Configuration>> = self
                 .http
-                .each(unread, |id| async move { self.analytics(id).await.map(|a| (id, a)) })
+                .each(
+                    sources.iter().map(|s| (*s, list[*s].id, list[*s].name.clone())).collect::<Vec<_>>(),
+                    |(s, id, name)| async move {
+                        Ok((s, self.configurations(id).await.map_err(|err| of_customer(err, &name, id))))
+                    },
+                )
                 .await?
                 .into_iter()
+                .filter_map(|(s, read)| read.map_err(|e| failed.insert(s, e)).ok().map(|c| (s, c)))
                 .collect();
-            let mut objects = Vec::new();
-            for (e, id) in list.iter().zip(&ids) {
-                let analytics = applied.get(id.as_str()).or_else(|| read.get(&e.id)).copied();
-                objects.push(self.observed(e, &catalog, analytics));
+            let found: HashMap<usize, Details> = self
+                .http
+                .each(
+                    jobs.iter()
+                        .map(|(i, need)| (*i, list[*i].id, list[*i].name.clone(), (*need).clone()))
+                        .collect::<Vec<_>>(),
+                    |(i, id, name, need)| {
+                        let only = only_image(&catalog, id);
+                        async move {
+                            Ok((i, self.details(id, &need, only).await.map_err(|err| of_customer(err, &name, id))))
+                        }
+                    },
+                )
+                .await?
+                .into_iter()
+                .filter_map(|(i, read)| read.map_err(|e| failed.insert(i, e)).ok().map(|d| (i, d)))
+                .collect();
+            let attempted = jobs.len() + sources.len();
+            if let Some(e) = failed.values().find(|e| e.kind == ErrorKind::Auth) {
+                return Err(e.clone());
             }
-            Ok(Observation { objects, work: BTreeMap::new() })
+            if attempted > 1 && failed.len() == attempted {
+                return Err(failed.into_values().next().expect("failed is not empty"));
+            }
+            let mut unreadable = BTreeMap::new();
+            for (i, d) in &found {
+                let Some(need) = needs[*i].as_ref() else { continue };
+                let source = match source_of(*i) {
+                    None => None,
+                    // The source's own profiles: from its read when it was read (with profiles),
+                    // else from the extra read.
+                    Some(s) => match source_configs.get(&s).map(Vec::as_slice).or_else(|| {
+                        found.get(&s).filter(|_| profiles_read.contains(&s)).map(|d| d.configurations.as_slice())
+                    }) {
+                        Some(configurations) => Some(configurations),
+                        None => match failed.get(&s) {
+                            Some(e) => {
+                                unreadable.insert(
+                                    need.key.clone(),
+                                    format!(
+                                        "the profiles of the customer it clones could not be read: {}: {}",
+                                        e.operation, e.message
+                                    ),
+                                );
+                                continue;
+                            }
+                            None => None,
+                        },
+                    },
+                };
+                details[*i] = d.fields(need, source);
+            }
+            for (i, e) in &failed {
+                if let Some(need) = needs[*i].as_ref() {
+                    unreadable.insert(need.key.clone(), format!("{}: {}", e.operation, e.message));
+                }
+            }
+            let objects = list
+                .iter()
+                .zip(details)
+                .zip(&needs)
+                .filter(|(_, need)| need.as_ref().is_none_or(|n| !unreadable.contains_key(&n.key)))
+                .map(|((e, details), _)| self.observed(e, &catalog, details))
+                .collect();
+            Ok(Observation { objects, work: BTreeMap::new(), unreadable })
         })
     }
 
@@ -403,7 +718,14 @@ impl VendorReader for VeloCloud {
             match found {
                 Some(e) => {
                     let catalog = self.catalog().await?;
-                    Ok(Some(self.observed(e, &catalog, None)))
+                    let need = Need::of(d);
+                    let details = self.details(e.id, &need, only_image(&catalog, e.id)).await?;
+                    let source = match need.source().and_then(|n| list.iter().find(|s| s.name.eq_ignore_ascii_case(n)))
+                    {
+                        Some(s) => Some(self.configurations(s.id).await?),
+                        None => None,
+                    };
+                    Ok(Some(self.observed(e, &catalog, details.fields(&need, source.as_deref()))))
                 }
                 None => Ok(None),
             }
@@ -451,12 +773,7 @@ impl VendorWriter for VeloCloud {
                     let configuration = v("configuration");
                     // The initial administrator as the VCO's `new_user_abstract` names its fields.
                     let mut user = json!({"username": v("adminUsername"), "password": password.expose_secret(), "email": v("contactEmail")});
-                    for (ours, theirs) in [
-                        ("adminFirstName", "firstName"),
-                        ("adminLastName", "lastName"),
-                        ("adminPhone", "officePhone"),
-                        ("adminMobile", "mobilePhone"),
-                    ] {
+                    for (ours, theirs) in &ADMIN[1..] {
                         let val = v(ours);
                         if !val.is_null() {
                             user[theirs] = val;
@@ -469,7 +786,14 @@ impl VendorWriter for VeloCloud {
                                 || fail(&format!("the customer to clone, {source}, is not on the VCO yet")),
                             )?;
                         body["id"] = json!(src);
-                        body["configurationId"] = json!(images.first().copied().unwrap_or(0));
+                        // The clone gets a copy of the source's configuration profile (not an
+                        // operator profile): `configurationId` names one of the source's own
+                        // (`clone_enterprise_v2_request`; `enterprise/getEnterpriseConfigurations`).
+                        let profiles = self.configurations(src).await?;
+                        let profile = profiles.iter().find(|p| p.is_staging != Some(1)).ok_or_else(|| {
+                            fail(&format!("the customer to clone, {source}, has no configuration profile"))
+                        })?;
+                        body["configurationId"] = json!(profile.id);
                         body["user"] = user;
                         let r = self.call("enterprise/cloneEnterpriseV2", body).await?;
                         ("enterprise/cloneEnterpriseV2", r.id)
@@ -495,11 +819,18 @@ impl VendorWriter for VeloCloud {
                             "the VCO answered without an id",
                         )
                     })?;
-                    Ok(Outcome {
-                        vendor_id: Some(id.to_string()),
-                        applied: BTreeMap::from([("analytics".to_string(), v("analytics"))]),
-                        ..Outcome::default()
-                    })
+                    // What only per-customer reads report, as created: observing need not read it.
+                    let mut applied = BTreeMap::from([
+                        ("analytics".to_string(), v("analytics")),
+                        ("configuration".to_string(), configuration.clone()),
+                    ]);
+                    if !v("defaultImage").is_null() {
+                        applied.insert("defaultImage".to_string(), v("defaultImage"));
+                    }
+                    for (ours, _) in ADMIN {
+                        applied.insert(ours.to_string(), v(ours));
+                    }
+                    Ok(Outcome { vendor_id: Some(id.to_string()), applied, ..Outcome::default() })
                 }
                 ActionKind::Sync | ActionKind::Adopt => {
                     let id: i64 =
@@ -522,8 +853,16 @@ impl VendorWriter for VeloCloud {
                             .cloned()
                             .unwrap_or(Json::Null)
                     };
+                    // The initial administrator's details: `enterpriseUser/updateEnterpriseUser`
+                    // on the user observing found (swagger 5.0.0; `_update` takes no username).
+                    let mut admin_update = serde_json::Map::new();
                     for c in &a.changes {
                         let after = c.after.clone().unwrap_or(Json::Null);
+                        if let Some((_, theirs)) = ADMIN[1..].iter().find(|(ours, _)| *ours == c.field) {
+                            // The VCO keeps an unset text field as "" (swagger 2.0 has no null).
+                            admin_update.insert(theirs.to_string(), if after.is_null() { json!("") } else { after });
+                            continue;
+                        }
                         match c.field.as_str() {
                             "name" | "domain" | "accountNumber" => {
                                 update.insert(c.field.clone(), after);
@@ -601,13 +940,30 @@ impl VendorWriter for VeloCloud {
                             return Err(error("enterprise/updateEnterprise", &resp));
                         }
                     }
-                    // What analytics now is, for observing without a read per customer.
-                    let applied = a
+                    if !admin_update.is_empty() {
+                        let username = wanted("adminUsername");
+                        let user = self.admin(id, username.as_str()).await?.ok_or_else(|| {
+                            fail("the customer has no user on the VCO to update as its administrator")
+                        })?;
+                        self.call(
+                            "enterpriseUser/updateEnterpriseUser",
+                            json!({"id": user.id, "enterpriseId": id, "_update": admin_update}),
+                        )
+                        .await?;
+                    }
+                    // What analytics, the administrator and the default image now are, for
+                    // observing without a read per customer.
+                    let mut applied: BTreeMap<String, Json> = a
                         .changes
                         .iter()
-                        .filter(|c| c.field == "analytics")
-                        .map(|c| ("analytics".to_string(), c.after.clone().unwrap_or(Json::Null)))
+                        .filter(|c| c.field == "analytics" || ADMIN[1..].iter().any(|(ours, _)| *ours == c.field))
+                        .map(|c| (c.field.clone(), c.after.clone().unwrap_or(Json::Null)))
                         .collect();
+                    if a.changes.iter().any(|c| matches!(c.field.as_str(), "softwareImages" | "defaultImage"))
+                        && !wanted("defaultImage").is_null()
+                    {
+                        applied.insert("defaultImage".to_string(), wanted("defaultImage"));
+                    }
                     Ok(Outcome { vendor_id: Some(id.to_string()), applied, ..Outcome::default() })
                 }
                 ActionKind::Delete => {

@@ -430,7 +430,7 @@ impl VendorReader for WatchGuard {
                     }
                 }
             }
-            Ok(Observation { objects, work })
+            Ok(Observation { objects, work, unreadable: BTreeMap::new() })
         })
     }
 

@@ -63,6 +63,16 @@ pub struct User {
     pub access_policies: Vec<Json>,
     pub created_at: String,
     pub activate_at: Option<Timestamp>,
+    /// Each activation e-mail Acronis queued, with the address it went to (the user's contact
+    /// e-mail then) and when: shown in the dump, never in API answers.
+    #[serde(default)]
+    pub activation_emails: Vec<ActivationEmail>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ActivationEmail {
+    pub to: String,
+    pub at: String,
 }
 
 const BODY_TENANT_POST: &[&str] = &[
@@ -143,7 +153,10 @@ impl State {
             .filter(|t| t.id != credentials::ACRONIS_HOME)
             .map(|t| json!({"type": "tenant", "tenant": self.tenant_json(t)}))
             .collect();
-        out.extend(self.users.values().map(|u| json!({"type": "user", "user": user_json(u)})));
+        out.extend(self.users.values().map(|u| {
+            let sent: Vec<Json> = u.activation_emails.iter().map(|e| json!({"to": e.to, "at": e.at})).collect();
+            json!({"type": "user", "user": user_json(u), "activationEmails": sent})
+        }));
         Json::Array(out)
     }
 
@@ -535,6 +548,53 @@ async fn update_tenant(
                 None,
             );
         }
+        // A move (`tenantPut.parent_id`): the same hierarchy rules as a create (providers.md
+        // 4.2): the parent must exist, take this kind, not be the tenant or below it, and hold
+        // no other tenant of the same name.
+        if let Some(parent) = body.get("parent_id").and_then(Json::as_str).filter(|p| *p != t.parent_id) {
+            let (kind, name) = (t.kind.clone(), body.get("name").and_then(Json::as_str).unwrap_or(&t.name).to_string());
+            let st = &w.acronis;
+            let Some(p) = st.tenants.get(parent) else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "TenantNotFound",
+                    &format!("Parent tenant {parent} was not found."),
+                    None,
+                );
+            };
+            if !kind_allowed(&p.kind, &kind) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationError",
+                    &format!("A {kind} tenant cannot be placed under a {} tenant.", p.kind),
+                    Some("parent_id"),
+                );
+            }
+            if st.in_subtree(&id, parent) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationError",
+                    "A tenant cannot be moved under itself or one of its descendants.",
+                    Some("parent_id"),
+                );
+            }
+            if st.tenants.values().any(|x| x.id != id && x.parent_id == parent && x.name.eq_ignore_ascii_case(&name)) {
+                return error(
+                    StatusCode::CONFLICT,
+                    "TenantAlreadyExists",
+                    &format!("A tenant named '{name}' already exists under this parent."),
+                    None,
+                );
+            }
+            let parent = parent.to_string();
+            let Some(t) = w.acronis.tenants.get_mut(&id) else {
+                return error(StatusCode::NOT_FOUND, "TenantNotFound", &format!("Tenant {id} was not found."), None);
+            };
+            t.parent_id = parent;
+        }
+        let Some(t) = w.acronis.tenants.get_mut(&id) else {
+            return error(StatusCode::NOT_FOUND, "TenantNotFound", &format!("Tenant {id} was not found."), None);
+        };
         if let Some(n) = body.get("name").and_then(Json::as_str) {
             t.name = n.to_string();
         }
@@ -735,6 +795,7 @@ async fn create_user(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: axum
             access_policies: Vec::new(),
             created_at: plain_time(now),
             activate_at: None,
+            activation_emails: Vec::new(),
         };
         let out = single_user_json(&u);
         w.acronis.users.insert(u.id.clone(), u);
@@ -913,6 +974,8 @@ async fn send_activation(
         if !u.activated && opts.customers {
             u.activate_at = Some(after(now, opts.customer_delay));
         }
+        let to = u.contact.get("email").and_then(Json::as_str).unwrap_or_default().to_string();
+        u.activation_emails.push(ActivationEmail { to, at: plain_time(now) });
         StatusCode::NO_CONTENT.into_response()
     })
 }

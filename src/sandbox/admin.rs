@@ -26,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/acronis/fail-next-activation-email", post(fail_activation_email))
         .route("/_sandbox/watchguard/fail-next-operator", post(fail_operator))
         .route("/_sandbox/edit", post(edit))
+        .route("/_sandbox/world", get(world))
         .route("/_sandbox/faults", get(faults).post(set_faults))
         .route("/_portal/{vendor}/{step}", post(portal))
         .route("/_operator/tasks", post(operator))
@@ -131,13 +132,44 @@ async fn fail_operator(State(shared): State<Arc<Shared>>, axum::Json(b): axum::J
     answer(Ok("the next operator transaction fails".into()))
 }
 
+/// The simulated vendors' whole state as the simulators keep it (the layout of the state file;
+/// the addresses `/_sandbox/edit` takes as `pointer`).
+async fn world(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.read(|w, _| serde_json::to_value(w).unwrap_or(Json::Null))).into_response()
+}
+
 /// Change a vendor object behind tenantry's back (drift):
-/// `{"vendor": "acronis", "kind": "tenant", "name": "Acme Corp", "field": "customer_id", "value": "X"}`.
+/// `{"vendor": "acronis", "kind": "tenant", "name": "Acme Corp", "field": "customer_id", "value": "X"}`,
+/// or anything the simulators keep, by its place in `/_sandbox/world`:
+/// `{"pointer": "/acronis/tenants/<id>/contact/email", "value": "x@example.com"}` (the last
+/// step may name a key that is not there yet; the result must still be a valid state).
 async fn edit(State(shared): State<Arc<Shared>>, axum::Json(b): axum::Json<Json>) -> Response {
     let s = |k: &str| b.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
     let value = b.get("value").cloned().unwrap_or(Json::Null);
+    if let Some(pointer) = b.get("pointer").and_then(Json::as_str) {
+        let pointer = pointer.to_string();
+        return answer(shared.mutate(|w, _| edit_at(w, &pointer, value)));
+    }
     let (vendor, kind, name, field) = (s("vendor"), s("kind"), s("name"), s("field"));
     answer(shared.mutate(|w, now| edit_world(w, now, &vendor, &kind, &name, &field, value)))
+}
+
+fn edit_at(w: &mut World, pointer: &str, value: Json) -> Result<String, String> {
+    let mut whole = serde_json::to_value(&*w).map_err(|e| e.to_string())?;
+    let (parent, last) = pointer.rsplit_once('/').ok_or("a pointer starts with /")?;
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match whole.pointer_mut(parent).ok_or_else(|| format!("nothing at {parent}"))? {
+        Json::Object(map) => {
+            map.insert(last, value);
+        }
+        Json::Array(items) => {
+            let slot = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)).ok_or("no such list item")?;
+            *slot = value;
+        }
+        _ => return Err(format!("{parent} holds a plain value")),
+    }
+    *w = serde_json::from_value(whole).map_err(|e| format!("the state would not be valid: {e}"))?;
+    Ok(format!("{pointer} changed"))
 }
 
 fn edit_world(
@@ -152,10 +184,15 @@ fn edit_world(
     let text = || value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
     match (vendor, kind) {
         ("acronis", "tenant") => {
+            // A move in the management portal (Acronis can move a tenant: `tenantPut.parent_id`).
+            if field == "parent_id" && !w.acronis.tenants.contains_key(&text()) {
+                return Err(format!("no tenant with id {}", text()));
+            }
             let t =
                 w.acronis.tenants.values_mut().find(|t| t.name.eq_ignore_ascii_case(name)).ok_or("no such tenant")?;
             match field {
                 "name" => t.name = text(),
+                "parent_id" => t.parent_id = text(),
                 "customer_id" => t.customer_id = value.as_str().map(str::to_string),
                 "internal_tag" => t.internal_tag = value.as_str().map(str::to_string),
                 f => {
@@ -177,6 +214,17 @@ fn edit_world(
                 "name" => e.name = text(),
                 "accountNumber" => e.account_number = text(),
                 "domain" => e.domain = text(),
+                // Renaming or redescribing the customer's (first) configuration profile, as
+                // Configure > Profiles does.
+                "profileName" | "profileDescription" => {
+                    let c = e.configurations.first_mut().ok_or("the enterprise has no configuration profile")?;
+                    if field == "profileName" {
+                        c.name = text();
+                    } else {
+                        c.description = text();
+                    }
+                    c.modified = super::vco_time(now);
+                }
                 f => {
                     e.site.insert(f.to_string(), value.clone());
                 }
@@ -217,6 +265,23 @@ fn edit_world(
                 _ => return Err(format!("cannot edit {field}")),
             }
         }
+        // A seat paused or unlicensed in the portal (for Google clients the only place it can
+        // be: providers.md 2.2); `name` is the seat's name (`user01@globex.example`).
+        ("datto", "seat") => {
+            let seat = w
+                .datto
+                .clients
+                .values_mut()
+                .flat_map(|c| c.seats.iter_mut())
+                .find(|s| s.name.eq_ignore_ascii_case(name))
+                .ok_or("no such seat")?;
+            match (field, value.as_str()) {
+                ("seatState", Some(state @ ("Active" | "Paused" | "Archived" | "Unprotected"))) => {
+                    seat.seat_state = state.to_string()
+                }
+                _ => return Err(format!("cannot set {field} to {value}")),
+            }
+        }
         ("avepoint", "customer") => {
             let c = w
                 .avepoint
@@ -251,8 +316,10 @@ async fn portal(
 pub fn perform(shared: &Shared, task: &str, values: &Json, target: Option<&str>) -> Result<String, String> {
     let opts = shared.opts.clone();
     shared.mutate(|w, now| match task {
-        "veeam/vdc-registration" => super::veeam::register_for_vdc(w, values),
+        "veeam/vdc-registration" => super::veeam::register_for_vdc(w, values, now, &opts),
+        "veeam/vdc-admin" => super::veeam::change_vdc_admin(w, values, target),
         "datto/add-saas-client" => super::datto::add_client(w, values, now, &opts),
+        "datto/license-seats" => super::datto::license_seats(w, values, target),
         "datto/check-authorization" => super::datto::check_authorization(w, values, target, now, &opts),
         "datto/change-term" | "datto/change-retention" | "datto/licensing" | "datto/edit-client" => {
             super::datto::change_client(w, values, target)

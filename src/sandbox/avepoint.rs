@@ -74,6 +74,13 @@ pub struct Link {
     pub expires: Timestamp,
     pub consent_at: Option<Timestamp>,
     pub used: bool,
+    /// The environment the link's body named (providers.md 6.2, auth-link bodies), which the
+    /// tenant consented through it then reports (`GET /customers/{id}/tenants/{tenantId}`).
+    #[serde(default)]
+    pub aad_environment: u64,
+    /// `platformEnvironmentType` of a consent-apps link; an add-tenant link names none: 0 (None).
+    #[serde(default)]
+    pub platform_environment_type: u64,
 }
 
 impl State {
@@ -106,7 +113,10 @@ fn customer_json(c: &Customer, label: bool) -> Json {
     json!({
         "id": c.id, "organization": c.organization, "ownerEmail": c.owner_email,
         "jobStatus": if label { json!(JOB_LABELS.get(c.job_status as usize).copied().unwrap_or("N/A")) } else { json!(c.job_status) },
-        "countryOrRegion": c.country, "managementMode": c.management_mode, "tenants": c.tenants,
+        "countryOrRegion": c.country, "managementMode": c.management_mode,
+        // A customer lists its tenants as `{id, name}` (providers.md 6.2); the environment only
+        // the tenant read reports.
+        "tenants": c.tenants.iter().map(|t| json!({"id": t["id"], "name": t["name"]})).collect::<Vec<_>>(),
     })
 }
 
@@ -121,11 +131,21 @@ pub fn settle(w: &mut World, now: Timestamp, _opts: &Options) {
             continue; // the customer came back after the link had expired
         }
         link.used = true;
-        if let Some(c) = s.customers.get_mut(&link.customer_id)
-            && !c.tenants.iter().any(|t| t.get("name").and_then(Json::as_str) == Some(link.tenant.as_str()))
-        {
-            c.tenants.push(json!({"id": uuid::Uuid::new_v4().to_string(), "name": link.tenant}));
-            c.job_status = 1;
+        let Some(c) = s.customers.get_mut(&link.customer_id) else { continue };
+        let env = (json!(link.aad_environment), json!(link.platform_environment_type));
+        match c.tenants.iter_mut().find(|t| t.get("name").and_then(Json::as_str) == Some(link.tenant.as_str())) {
+            // Consenting again (a re-authorization) through a link of another environment.
+            Some(t) => {
+                t["aadEnvironment"] = env.0;
+                t["platformEnvironmentType"] = env.1;
+            }
+            None => {
+                c.tenants.push(json!({
+                    "id": uuid::Uuid::new_v4().to_string(), "name": link.tenant,
+                    "aadEnvironment": env.0, "platformEnvironmentType": env.1,
+                }));
+                c.job_status = 1;
+            }
         }
     }
 }
@@ -470,15 +490,19 @@ async fn tenant_info(
         })
     });
     match found {
-        Some(t) => {
-            axum::Json(json!({"id": t["id"], "name": t["name"], "aadEnvironment": 0, "platformEnvironmentType": 1}))
-                .into_response()
-        }
+        // What the tenant was consented with (a tenant added before the environment was kept:
+        // AzureCloud, no platform).
+        Some(t) => axum::Json(json!({
+            "id": t["id"], "name": t["name"],
+            "aadEnvironment": t.get("aadEnvironment").and_then(Json::as_u64).unwrap_or(0),
+            "platformEnvironmentType": t.get("platformEnvironmentType").and_then(Json::as_u64).unwrap_or(0),
+        }))
+        .into_response(),
         None => error(StatusCode::NOT_FOUND, &format!("Tenant {tenant} was not found for customer {id}.")),
     }
 }
 
-fn issue_link(shared: &Shared, id: &str, tenant: &str) -> Response {
+fn issue_link(shared: &Shared, id: &str, tenant: &str, body: &Json) -> Response {
     let opts = shared.opts.clone();
     shared.mutate(|w, now| {
         if !w.avepoint.customers.contains_key(id) {
@@ -492,6 +516,8 @@ fn issue_link(shared: &Shared, id: &str, tenant: &str) -> Response {
             expires: after(now, opts.link_ttl),
             consent_at: opts.customers.then(|| after(now, opts.customer_delay)),
             used: false,
+            aad_environment: body.get("aadEnvironment").and_then(Json::as_u64).unwrap_or(0),
+            platform_environment_type: body.get("platformEnvironmentType").and_then(Json::as_u64).unwrap_or(0),
         };
         let out = json!({
             "id": link.id,
@@ -520,7 +546,7 @@ async fn tenant_link(
     if b.get("tenantFriendlyName").and_then(Json::as_str).is_none_or(str::is_empty) {
         return error(StatusCode::BAD_REQUEST, "tenantFriendlyName is required.");
     }
-    issue_link(&shared, &id, &tenant)
+    issue_link(&shared, &id, &tenant, &b)
 }
 
 async fn apps_link(
@@ -548,7 +574,7 @@ async fn apps_link(
             "productNames must list PartnerTenantSettingManagement and/or PartnerWorkspaceOnboarding.",
         );
     }
-    issue_link(&shared, &id, &tenant)
+    issue_link(&shared, &id, &tenant, &b)
 }
 
 async fn consent_status(

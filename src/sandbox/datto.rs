@@ -505,3 +505,51 @@ pub fn change_client(w: &mut World, values: &Json, target: Option<&str>) -> Resu
     }
     Ok(format!("client {} updated", c.domain))
 }
+
+/// Licensing seats by hand in the portal: for Google clients the only way (providers.md 2.2:
+/// `bulkSeatChange` refuses Google subscriptions, legacy Google seat management). The task
+/// names the seats (`seats: {"User": ["user01@..."]}`); licensing an `Active` seat changes
+/// nothing, and the license cap is enforced as `bulkSeatChange` does (over-cap seats are not
+/// licensed; providers.md 2.5, 2.6).
+pub fn license_seats(w: &mut World, values: &Json, target: Option<&str>) -> Result<String, String> {
+    let c = client_for(w, values, target)?;
+    let wanted: Vec<(String, String)> = values
+        .get("seats")
+        .and_then(Json::as_object)
+        .into_iter()
+        .flatten()
+        .flat_map(|(t, names)| {
+            names.as_array().into_iter().flatten().filter_map(Json::as_str).map(|n| (t.clone(), n.to_string()))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Err("select at least one seat to license".into());
+    }
+    let is = |s: &Seat, seat_type: &str, name: &str| {
+        s.seat_type == seat_type && (s.name.eq_ignore_ascii_case(name) || s.remote_id == name)
+    };
+    let unknown: Vec<&str> =
+        wanted.iter().filter(|(t, n)| !c.seats.iter().any(|s| is(s, t, n))).map(|(_, n)| n.as_str()).collect();
+    if !unknown.is_empty() {
+        return Err(format!("{} has no such seats: {}", c.domain, unknown.join(", ")));
+    }
+    let mut licensed = 0;
+    let mut over_cap = Vec::new();
+    for (seat_type, name) in &wanted {
+        let active = c.active_seats() as u64;
+        let cap = c.license_cap;
+        match c.seats.iter_mut().find(|s| is(s, seat_type, name)) {
+            None => {}
+            Some(s) if s.seat_state == "Active" => {}
+            Some(_) if cap.is_some_and(|cap| active >= cap) => over_cap.push(name.clone()),
+            Some(s) => {
+                s.seat_state = "Active".into();
+                licensed += 1;
+            }
+        }
+    }
+    if !over_cap.is_empty() {
+        return Err(format!("the license cap is reached; not licensed: {}", over_cap.join(", ")));
+    }
+    Ok(format!("{licensed} seat(s) of {} licensed", c.domain))
+}

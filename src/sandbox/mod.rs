@@ -431,7 +431,7 @@ pub fn connections(urls: &Urls, opts: &Options) -> (BTreeMap<Vendor, Connection>
         burst: 200,
         concurrency: 4,
         timeout: Duration::from_secs(30),
-        penalty: None,
+        ..Limits::default()
     };
     let mut c = BTreeMap::new();
     let mut conn = |vendor, base: &str, principal: Option<&str>, secrets: Vec<(&str, &str)>, home: Option<&str>| {

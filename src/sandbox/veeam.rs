@@ -139,6 +139,14 @@ pub struct PortalCustomer {
     pub vdc_registered: bool,
     pub vdc_request: Option<Json>,
     pub active_at: Option<Timestamp>,
+    /// When the registered customer's first VDC backup ran (its users protected), from which
+    /// `GET /pulse/monthlyUsages` reports its workloads; `None`: nothing protected yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vdc_usage_from: Option<Timestamp>,
+    /// When its VDC protection stopped (the registration removed in the portal): months after
+    /// this one report no usage, the months before still do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vdc_usage_until: Option<Timestamp>,
 }
 
 pub fn settle(w: &mut World, now: Timestamp, _opts: &Options) {
@@ -215,11 +223,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/organizations/companies", get(list_companies).post(create_company))
         .route("/api/v3/organizations/companies/{uid}", get(get_company).patch(patch_company).delete(delete_company))
         .route("/api/v3/organizations/{uid}", axum::routing::patch(patch_organization))
+        .route("/api/v3/organizations/resellers/{uid}/companies", axum::routing::delete(unassign_company))
         .route("/api/v3/asyncActions/{id}", get(get_action))
         .route("/api/v3/asyncActions/{id}/result", get(get_action_result))
         .route("/api/v3/pulse", get(pulse_config))
         .route("/api/v3/pulse/tenants", get(list_tenants).post(create_tenant))
         .route("/api/v3/pulse/tenants/{uid}", get(get_tenant))
+        .route("/api/v3/pulse/monthlyUsages", get(monthly_usages))
         .with_state(shared)
 }
 
@@ -559,6 +569,38 @@ async fn delete_company(
     })
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompanyQuery {
+    company_uid: Option<String>,
+}
+
+/// `DELETE /organizations/resellers/{resellerUid}/companies?companyUid=` (VSPC 3.7, "Unassign
+/// Company from Reseller"): the MSP manages the company directly again.
+async fn unassign_company(
+    Ax(shared): Ax<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(reseller): Path<String>,
+    Query(q): Query<CompanyQuery>,
+) -> Response {
+    if !authorized(&shared, &headers) {
+        return unauthorized();
+    }
+    let Some(uid) = q.company_uid else {
+        return error("logical", 400, "The parameter 'companyUid' is required.");
+    };
+    shared.mutate(|w, _| match w.veeam.companies.get_mut(&uid) {
+        Some(c) if c.reseller_uid.as_deref() == Some(reseller.as_str()) => {
+            c.reseller_uid = None;
+            axum::Json(json!({"errors": []})).into_response()
+        }
+        Some(_) => {
+            error("logical", 400, &format!("Company with UID '{uid}' is not assigned to reseller '{reseller}'."))
+        }
+        None => error("logical", 404, &format!("Company with UID '{uid}' was not found.")),
+    })
+}
+
 async fn get_action(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if !authorized(&shared, &headers) {
         return unauthorized();
@@ -681,6 +723,8 @@ async fn create_tenant(
                 vdc_registered: false,
                 vdc_request: None,
                 active_at: (!fail).then(|| after(now, delay)),
+                vdc_usage_from: None,
+                vdc_usage_until: None,
             },
         );
         let response = envelope(tenant.to_json());
@@ -707,9 +751,83 @@ async fn create_tenant(
     })
 }
 
+#[derive(Deserialize, Default)]
+struct UsageQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// `GET /pulse/monthlyUsages` (VSPC 3.7, `GetPulseVdcMonthlyUsages`): one
+/// `PulseVdcMonthlyUsagePeriod {month, tenants: [PulseTenantVdcUsage {tenantUid, workloads}]}` per
+/// reporting month, paged. The sandbox reports the current month only; a tenant appears once it
+/// is VDC registered and has protected something (providers.md 1.5: "a tenant with VDC
+/// workloads is registered; one without may or may not be").
+async fn monthly_usages(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): Query<UsageQuery>) -> Response {
+    if !authorized(&shared, &headers) {
+        return unauthorized();
+    }
+    let month_ok = |m: &Option<String>| {
+        m.as_deref().is_none_or(|m| {
+            let b = m.as_bytes();
+            b.len() == 7
+                && b[4] == b'-'
+                && b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit)
+                && matches!(&m[5..], "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12")
+        })
+    };
+    if !month_ok(&q.from) || !month_ok(&q.to) {
+        return error("logical", 400, "The months 'from' and 'to' must be in the yyyy-MM format.");
+    }
+    let users = shared.opts.tenant_users;
+    let month_of = |t: Timestamp| t.strftime("%Y-%m").to_string();
+    let periods = shared.read(|w, now| {
+        // Every month in which some tenant had VDC usage, oldest first: from its first backup
+        // to the month its protection stopped (or this month).
+        let mut months: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+        for (uid, c) in &w.veeam.portal {
+            let Some(from) = c.vdc_usage_from.filter(|t| *t <= now) else { continue };
+            let until = match c.vdc_usage_until {
+                Some(u) => u.min(now),
+                None if c.vdc_registered => now,
+                None => continue,
+            };
+            let (first, last) = (month_of(from), month_of(until));
+            let mut day = from.to_zoned(jiff::tz::TimeZone::UTC).date().first_of_month();
+            loop {
+                let month = day.strftime("%Y-%m").to_string();
+                if month > last {
+                    break;
+                }
+                if month >= first {
+                    months.entry(month).or_default().push(json!({"tenantUid": uid, "workloads": [{
+                        "productCode": "H-VDCMFE-0U-R0000-00",
+                        "productName": "Veeam Data Cloud for Microsoft 365 Advanced Bundle including Entra ID",
+                        "unitType": "User", "usedUnits": users, "totalUnits": users, "weight": 3,
+                        "usedPoints": users * 3, "minCommitQty": 0, "minCommitEnforcement": 0, "location": "",
+                    }]}));
+                }
+                match day.checked_add(jiff::Span::new().months(1)) {
+                    Ok(next) => day = next,
+                    Err(_) => break,
+                }
+            }
+        }
+        months
+            .into_iter()
+            .filter(|(m, _)| {
+                q.from.as_deref().is_none_or(|f| f <= m.as_str()) && q.to.as_deref().is_none_or(|t| t >= m.as_str())
+            })
+            .map(|(month, tenants)| json!({"month": month, "tenants": tenants}))
+            .collect::<Vec<_>>()
+    });
+    page(periods, &ListQuery { limit: q.limit, offset: q.offset, filter: None })
+}
+
 /// The VCSP Pulse portal's "Register your Customer for VDC", with its preconditions. Returns
 /// the refusal in words when a precondition fails.
-pub fn register_for_vdc(w: &mut World, values: &Json) -> Result<String, String> {
+pub fn register_for_vdc(w: &mut World, values: &Json, now: Timestamp, opts: &Options) -> Result<String, String> {
     let name = values.get("customerName").and_then(Json::as_str).unwrap_or_default();
     let Some((_, customer)) = w.veeam.portal.iter_mut().find(|(_, c)| c.name.eq_ignore_ascii_case(name)) else {
         return Err(format!("no customer named '{name}' in VCSP Pulse"));
@@ -729,5 +847,46 @@ pub fn register_for_vdc(w: &mut World, values: &Json) -> Result<String, String> 
     }
     customer.vdc_registered = true;
     customer.vdc_request = Some(values.clone());
+    // The simulated customer protects its users at once (none with `--no-customers`): VDC
+    // usage shows from then on.
+    customer.vdc_usage_from = opts.customers.then_some(now);
+    customer.vdc_usage_until = None;
     Ok(format!("'{name}' registered for VDC ({admin})"))
+}
+
+/// The fields of the VDC registration form a later change may set (providers.md 1.8: provider-
+/// vs customer-managed onboarding toggles "Delegated management by partner" and is reversible).
+const VDC_ADMIN_FIELDS: &[&str] = &["vdcPrimaryAdministrator", "adminFirstName", "adminLastName", "adminEmail"];
+
+/// A registered customer's VDC primary administrator changed in the portal: Partner Managed
+/// and Customer Managed (the "Delegated management by partner" toggle), and the administrator
+/// contact.
+pub fn change_vdc_admin(w: &mut World, values: &Json, target: Option<&str>) -> Result<String, String> {
+    let name = values.get("customerName").and_then(Json::as_str).unwrap_or_default();
+    let Some(customer) = w
+        .veeam
+        .portal
+        .iter_mut()
+        .find(|(uid, c)| Some(uid.as_str()) == target || (!name.is_empty() && c.name.eq_ignore_ascii_case(name)))
+        .map(|(_, c)| c)
+    else {
+        return Err(format!("no such customer in VCSP Pulse ({})", target.unwrap_or(name)));
+    };
+    let name = customer.name.clone();
+    if !customer.vdc_registered {
+        return Err(format!("'{name}' is not VDC Registered"));
+    }
+    let mut request = customer.vdc_request.clone().unwrap_or_else(|| json!({}));
+    for f in VDC_ADMIN_FIELDS {
+        if let Some(v) = values.get(*f) {
+            request[*f] = v.clone();
+        }
+    }
+    let admin = request.get("vdcPrimaryAdministrator").and_then(Json::as_str).unwrap_or_default().to_string();
+    if admin == "Customer Managed" && request.get("adminEmail").and_then(Json::as_str).is_none_or(|e| !e.contains('@'))
+    {
+        return Err("a Customer Managed VDC needs the administrator's Microsoft 365 e-mail".into());
+    }
+    customer.vdc_request = Some(request);
+    Ok(format!("'{name}': VDC primary administrator is now {admin}"))
 }

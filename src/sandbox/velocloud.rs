@@ -33,9 +33,14 @@ pub const METHODS: &[&str] = &[
     "enterprise/updateEnterprise",
     "enterprise/deleteEnterprise",
     "enterprise/getEnterpriseEdges",
+    "enterprise/getEnterpriseConfigurations",
+    "enterprise/getEnterpriseOperatorConfiguration",
+    "enterprise/getEnterpriseDefaultOperatorConfiguration",
     "enterprise/updateEdgeImageManagement",
     "enterprise/getAnalyticsConfiguration",
     "enterprise/insertOrUpdateAnalyticsConfiguration",
+    "enterprise/getEnterpriseUsers",
+    "enterpriseUser/updateEnterpriseUser",
     "role/setEnterpriseDelegatedToEnterpriseProxy",
     "role/setEnterpriseDelegatedToOperator",
     "role/setEnterpriseUserManagementDelegatedToOperator",
@@ -118,10 +123,30 @@ pub struct Enterprise {
     pub delegated_to_proxy: bool,
     pub delegated_to_operator: bool,
     pub user_management_delegated: bool,
+    /// The customer's own configuration profiles (`enterprise/getEnterpriseConfigurations`):
+    /// a new customer gets one, a clone a copy of the one `configurationId` names.
+    #[serde(default)]
+    pub configurations: Vec<Configuration>,
     pub admin: Json,
     pub created: String,
     pub modified: String,
 }
+
+/// An enterprise configuration profile, as `model_configuration` in the v1 swagger names its
+/// fields.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Configuration {
+    pub id: i64,
+    pub logical_id: String,
+    pub name: String,
+    pub description: String,
+    pub created: String,
+    pub modified: String,
+}
+
+/// The profile a customer created without a source gets (the VCO's "Quick Start Profile").
+pub const QUICK_START: &str = "Quick Start Profile";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,8 +234,40 @@ impl State {
     }
 }
 
+/// An operator profile as `model_configuration` (with the fields
+/// `enterprise_get_enterprise_operator_configuration_result` requires).
+fn operator_profile_json(id: i64, name: &str) -> Json {
+    json!({"id": id, "name": name, "description": "", "created": "2026-01-01T00:00:00.000Z", "effective": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z", "version": "1", "configurationType": "SEGMENT_BASED", "logicalId": format!("00000000-0000-4000-8000-{id:012}"), "schemaVersion": "5.0.0", "bastionState": "UNCONFIGURED"})
+}
+
+/// An enterprise configuration profile as `enterprise_get_enterprise_configurations_result_item`.
+fn configuration_json(c: &Configuration) -> Json {
+    json!({"id": c.id, "logicalId": c.logical_id, "name": c.name, "description": c.description, "created": c.created, "effective": c.created, "modified": c.modified, "version": "1", "configurationType": "SEGMENT_BASED", "schemaVersion": "5.0.0", "isStaging": 0, "bastionState": "UNCONFIGURED"})
+}
+
 fn edge_json(e: &Edge) -> Json {
     json!({"id": e.id, "enterpriseId": e.enterprise_id, "name": e.name, "softwareVersion": e.software_version, "edgeState": "CONNECTED", "activationState": "ACTIVATED"})
+}
+
+/// The id of a customer's initial administrator (the only user the simulator keeps per
+/// customer): stable, and unique across customers.
+pub fn admin_user_id(enterprise: i64) -> i64 {
+    enterprise * 100 + 1
+}
+
+/// The initial administrator as `enterprise_get_enterprise_users_result_item`
+/// (`enterprise_user_with_role_info`) names its fields; swagger 2.0 has no null, so an unset
+/// text field is "". The password and salt the schema requires are never given out: "".
+fn user_json(e: &Enterprise) -> Json {
+    let text = |k: &str| e.admin.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(json!(""));
+    json!({
+        "id": admin_user_id(e.id), "created": e.created, "userType": "ENTERPRISE", "username": text("username"),
+        "domain": text("domain"), "password": "", "salt": "", "firstName": text("firstName"),
+        "lastName": text("lastName"), "officePhone": text("officePhone"), "mobilePhone": text("mobilePhone"),
+        "email": text("email"), "isNative": 1, "isActive": 1, "isLocked": 0, "disableSecondFactor": 0,
+        "lastLogin": "", "modified": e.modified, "passwordModified": "", "isSuper": 1, "roleId": 3,
+        "roleName": "Enterprise Superuser",
+    })
 }
 
 /// A VCO error: HTTP status and `{error: {code, message}}`.
@@ -400,7 +457,7 @@ fn call(shared: &Shared, method: &str, p: &Json) -> Result<Json, RpcError> {
                     s.profiles
                         .iter()
                         .map(|(id, name)| {
-                            let mut o = json!({"id": id, "name": name, "description": "", "created": "2026-01-01T00:00:00.000Z", "effective": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z", "version": "1", "configurationType": "SEGMENT_BASED"});
+                            let mut o = operator_profile_json(*id, name);
                             let users: Vec<&Enterprise> = s.enterprises.values().filter(|e| e.assigned_profiles.contains(id)).collect();
                             if with.iter().any(|w| w == "enterprises") {
                                 o["enterprises"] = json!(users.iter().map(|e| json!({"id": e.id, "name": e.name})).collect::<Vec<_>>());
@@ -430,10 +487,26 @@ fn call(shared: &Shared, method: &str, p: &Json) -> Result<Json, RpcError> {
                 if name.trim().is_empty() {
                     return Err(invalid("name is required"));
                 }
-                let configuration_id = int(p, "configurationId").ok_or_else(|| invalid("configurationId is required"))?;
-                if !s.profiles.iter().any(|(id, _)| *id == configuration_id) {
-                    return Err(invalid(format!("configurationId {configuration_id} is not an operator profile of this partner")));
-                }
+                let requested = int(p, "configurationId").ok_or_else(|| invalid("configurationId is required"))?;
+                let next_configuration = s.enterprises.values().flat_map(|e| e.configurations.iter().map(|c| c.id)).max().unwrap_or(0).max(2000) + 1;
+                // Insert: `configurationId` is an operator profile, and the customer starts with
+                // a Quick Start profile. Clone (`clone_enterprise_v2_request`): it is one of the
+                // source's configuration profiles (`enterprise/getEnterpriseConfigurations`),
+                // which the clone gets a copy of; the clone keeps the source's operator profile.
+                let (configuration_id, configuration) = match &clone_of {
+                    Some(src) => {
+                        let c = src.configurations.iter().find(|c| c.id == requested).ok_or_else(|| {
+                            invalid(format!("configurationId {requested} is not a configuration profile of enterprise {}", src.id))
+                        })?;
+                        (src.configuration_id, Configuration { id: next_configuration, logical_id: uuid::Uuid::new_v4().to_string(), name: c.name.clone(), description: c.description.clone(), created: stamp.clone(), modified: stamp.clone() })
+                    }
+                    None => {
+                        if !s.profiles.iter().any(|(id, _)| *id == requested) {
+                            return Err(invalid(format!("configurationId {requested} is not an operator profile of this partner")));
+                        }
+                        (requested, Configuration { id: next_configuration, logical_id: uuid::Uuid::new_v4().to_string(), name: QUICK_START.into(), description: String::new(), created: stamp.clone(), modified: stamp.clone() })
+                    }
+                };
                 if s.enterprises.values().any(|e| e.name.eq_ignore_ascii_case(&name)) {
                     return Err(failed(format!("An enterprise named {name} already exists")));
                 }
@@ -495,6 +568,7 @@ fn call(shared: &Shared, method: &str, p: &Json) -> Result<Json, RpcError> {
                     delegated_to_proxy: p.get("enableEnterpriseDelegationToProxy").and_then(Json::as_bool).unwrap_or(false),
                     delegated_to_operator: p.get("enableEnterpriseDelegationToOperator").and_then(Json::as_bool).unwrap_or(true),
                     user_management_delegated: p.get("enableEnterpriseUserManagementDelegationToOperator").and_then(Json::as_bool).unwrap_or(false),
+                    configurations: vec![configuration],
                     admin,
                     created: stamp.clone(),
                     modified: stamp,
@@ -572,6 +646,24 @@ fn call(shared: &Shared, method: &str, p: &Json) -> Result<Json, RpcError> {
                 let id = int(p, "enterpriseId").ok_or_else(|| invalid("enterpriseId is required for a partner"))?;
                 Ok(Json::Array(s.edges.iter().filter(|x| x.enterprise_id == id).map(edge_json).collect()))
             }
+            "enterprise/getEnterpriseConfigurations" => {
+                let id = int(p, "enterpriseId").ok_or_else(|| invalid("enterpriseId is required"))?;
+                let e = s.enterprises.get(&id).ok_or_else(|| failed(format!("enterprise {id} does not exist")))?;
+                Ok(Json::Array(e.configurations.iter().map(configuration_json).collect()))
+            }
+            "enterprise/getEnterpriseOperatorConfiguration" | "enterprise/getEnterpriseDefaultOperatorConfiguration" => {
+                let id = int(p, "enterpriseId").ok_or_else(|| invalid("enterpriseId is required"))?;
+                let e = s.enterprises.get(&id).ok_or_else(|| failed(format!("enterprise {id} does not exist")))?;
+                // The operator profile the customer was created with; the default is the first
+                // assigned image, else that profile (providers.md 3.3).
+                let profile = if method == "enterprise/getEnterpriseOperatorConfiguration" {
+                    e.configuration_id
+                } else {
+                    e.assigned_profiles.first().copied().unwrap_or(e.configuration_id)
+                };
+                let name = s.profiles.iter().find(|(p, _)| *p == profile).map(|(_, n)| n.clone()).ok_or_else(|| failed(format!("operator profile {profile} does not exist")))?;
+                Ok(operator_profile_json(profile, &name))
+            }
             "enterprise/updateEdgeImageManagement" => {
                 let id = int(p, "enterpriseId").ok_or_else(|| invalid("enterpriseId is required"))?;
                 let on = p.get("edgeImageManagement").and_then(Json::as_bool).ok_or_else(|| invalid("edgeImageManagement is required"))?;
@@ -594,6 +686,40 @@ fn call(shared: &Shared, method: &str, p: &Json) -> Result<Json, RpcError> {
                 }
                 e.analytics = json!({"analyticsCapability": capability, "analyticsEdgeLimit": p.get("analyticsEdgeLimit"), "analyticsSelfHealing": p.get("analyticsSelfHealing")});
                 Ok(json!({"id": id, "rows": 1}))
+            }
+            // `enterprise/getEnterpriseUsers` (swagger 5.0.0): the customer's users, by
+            // `enterpriseId`; here its initial administrator.
+            "enterprise/getEnterpriseUsers" => {
+                let id = int(p, "enterpriseId").or_else(|| int(p, "id")).ok_or_else(|| invalid("enterpriseId is required for a partner"))?;
+                let e = s.enterprises.get(&id).ok_or_else(|| failed(format!("enterprise {id} does not exist")))?;
+                Ok(if e.admin.is_object() { json!([user_json(e)]) } else { json!([]) })
+            }
+            // `enterpriseUser/updateEnterpriseUser` (swagger 5.0.0): the user by `id` (or
+            // `username`), `_update` with `enterprise_user_update_enterprise_user`'s fields, of
+            // which the username is none; answers `rows_modified_confirmation`.
+            "enterpriseUser/updateEnterpriseUser" => {
+                let upd = p.get("_update").and_then(Json::as_object).cloned().ok_or_else(|| invalid("_update is required"))?;
+                let by_id = int(p, "id");
+                let by_name = p.get("username").and_then(Json::as_str);
+                if by_id.is_none() && by_name.is_none() {
+                    return Err(invalid("id or username is required"));
+                }
+                const UPDATABLE: &[&str] = &["domain", "password", "password2", "firstName", "lastName", "officePhone", "mobilePhone", "isNative", "isActive", "disableSecondFactor", "email", "roleId", "sshUsername", "accessLevel"];
+                if let Some(bad) = upd.keys().find(|k| !UPDATABLE.contains(&k.as_str())) {
+                    return Err(invalid(format!("_update.{bad} is not a field of enterprise_user_update_enterprise_user")));
+                }
+                let e = s.enterprises.values_mut().find(|e| {
+                    e.admin.is_object()
+                        && (by_id == Some(admin_user_id(e.id))
+                            || by_name.is_some_and(|n| e.admin.get("username").and_then(Json::as_str).is_some_and(|u| u.eq_ignore_ascii_case(n))))
+                });
+                let Some(e) = e else { return Ok(json!({"rows": 0})) };
+                for (k, v) in upd {
+                    if !matches!(k.as_str(), "password" | "password2") {
+                        e.admin[k] = v;
+                    }
+                }
+                Ok(json!({"rows": 1}))
             }
             "role/setEnterpriseDelegatedToEnterpriseProxy" | "role/setEnterpriseDelegatedToOperator" | "role/setEnterpriseUserManagementDelegatedToOperator" => {
                 let id = int(p, "enterpriseId").ok_or_else(|| invalid("enterpriseId is required for a partner"))?;

@@ -73,6 +73,8 @@ const MIGRATIONS: &[&str] = &[
         applied_at TEXT NOT NULL,
         run TEXT NOT NULL
     );",
+    // 3: what a portal task's doer must know first (the step may already be done).
+    "ALTER TABLE tasks ADD COLUMN note TEXT;",
 ];
 
 pub struct SqliteStore {
@@ -168,11 +170,12 @@ fn row_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TaskRecord>> {
         status: serde_json::from_str(&status).unwrap_or(TaskStatus::Open),
         delivered: r.get(10)?,
         target: r.get(11)?,
+        note: r.get(12)?,
     }))
 }
 
 const TASK_COLUMNS: &str =
-    "seq, key, task, vendor, page, title, task_values, verify, created_at, status, delivered, target";
+    "seq, key, task, vendor, page, title, task_values, verify, created_at, status, delivered, target, note";
 
 /// Whether a process is gone: only knowable for this host (on Linux, through /proc).
 fn process_gone(host: &str, pid: u32) -> bool {
@@ -328,8 +331,8 @@ impl StateStore for SqliteStore {
     fn add_task(&self, t: NewTask) -> StateResult<TaskRecord> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO tasks (key, task, vendor, page, title, task_values, verify, created_at, status, target)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO tasks (key, task, vendor, page, title, task_values, verify, created_at, status, target, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 t.key.id(),
                 t.task,
@@ -340,7 +343,8 @@ impl StateStore for SqliteStore {
                 verify_text(t.verify),
                 t.created_at.to_string(),
                 to_json(&TaskStatus::Open),
-                t.target
+                t.target,
+                t.note
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -358,6 +362,7 @@ impl StateStore for SqliteStore {
             created_at: t.created_at,
             status: TaskStatus::Open,
             delivered: None,
+            note: t.note,
         })
     }
 

@@ -91,6 +91,7 @@ pub struct NewTask {
     pub values: BTreeMap<String, Json>,
     pub verify: crate::core::Verify,
     pub created_at: Timestamp,
+    pub note: Option<String>,
 }
 
 /// A saved plan that was applied: its id, when, and by which run.

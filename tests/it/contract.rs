@@ -105,7 +105,7 @@ async fn faults_are_per_vendor_and_counted_in_the_journal() {
 }
 
 /// An Acronis bearer token from the sandbox's client credentials.
-async fn acronis_token(base: &str) -> String {
+pub(crate) async fn acronis_token(base: &str) -> String {
     use tenantry::sandbox::credentials::{ACRONIS_CLIENT, ACRONIS_SECRET};
     let resp = client()
         .post(format!("{base}/idp/token"))

@@ -1,14 +1,23 @@
 //! tenantry's integration tests: one binary, one module per area.
 
 mod apply;
+mod avepoint;
+mod cli;
 #[path = "../../examples/common/mod.rs"]
 mod common;
 mod contract;
+mod coverage;
 mod e2e;
+mod google_seats;
 mod layers;
 mod manifests;
+mod parent;
 mod planner;
+mod rebuild;
 mod schemas;
 mod specs;
 mod support;
 mod unreadable;
+mod vdc;
+mod velocloud;
+mod watch;

@@ -312,7 +312,7 @@ async fn pending_states_are_awaited_with_since_and_overdue_ones_say_what_next() 
     });
     m.vendor(Vendor::Acronis).insert(u);
     bind(&mut state, tk, "t-1", "2026-11-19T08:00:00Z", json!({}));
-    bind(&mut state, uk, "u-1", "2026-11-19T08:00:00Z", json!({"activationEmail": "sent"}));
+    bind(&mut state, uk, "u-1", "2026-11-19T08:00:00Z", json!({"activationEmail": "it@acme.example"}));
     // A Pulse mapping running for 15 minutes (more than Veeam's usual 10).
     let ck = key("Customer/acme", Vendor::Veeam, "company");
     let mut co = observed(Vendor::Veeam, "company", "co-1", &[("name", "Acme Corp")], as_created(&desired, &ck));
@@ -434,6 +434,7 @@ async fn expired_links_are_renewed_and_unanswered_authorizations_get_a_new_porta
         created_at: "2026-11-20T09:00:00Z".parse().unwrap(),
         status: TaskStatus::Open,
         delivered: None,
+        note: None,
     });
     let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
     let wait = action(&p, "customer/acme/datto/client:await");
@@ -473,6 +474,9 @@ async fn open_portal_tasks_are_awaited_and_attested_ones_are_done() {
     let m = Memory::new();
     let mut state = StateSnapshot::default();
     let vdc = key("Customer/soylent", Vendor::Veeam, "vdc-registration");
+    // What the registration task hands out (and so what an attested one entered).
+    let fresh = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    let values = action(&fresh, "customer/soylent/veeam/vdc-registration:portal-task").task.clone().unwrap().values;
     let task = |status| TaskRecord {
         id: "T-9".into(),
         key: vdc.clone(),
@@ -481,11 +485,12 @@ async fn open_portal_tasks_are_awaited_and_attested_ones_are_done() {
         page: "VCSP Pulse".into(),
         title: "VDC".into(),
         target: None,
-        values: BTreeMap::new(),
+        values: values.clone(),
         verify: tenantry::provider::Verify::Attestation,
         created_at: "2026-11-20T08:00:00Z".parse().unwrap(),
         status,
         delivered: None,
+        note: None,
     };
     state.tasks.push(task(TaskStatus::Open));
     let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
@@ -496,6 +501,8 @@ async fn open_portal_tasks_are_awaited_and_attested_ones_are_done() {
     state.tasks[0] = task(TaskStatus::Done { at: now(), note: None, by: None });
     let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
     assert!(p.actions.iter().all(|a| a.key != vdc), "an attested registration needs nothing more");
+    assert_eq!(p.attested.len(), 1, "but it is attested, not verified: {:?}", p.attested);
+    assert_eq!(p.attested[0].task, "T-9");
 }
 
 #[tokio::test]
@@ -915,4 +922,144 @@ async fn a_markdown_plan_of_many_owners_fits_one_comment_and_names_what_it_left_
     let md = render::markdown(&small, &n);
     assert!(!md.contains("Left out"), "{md}");
     assert!(md.contains("<summary><b>Customer/acme</b>"));
+}
+
+#[tokio::test]
+async fn an_acronis_activation_email_recorded_as_sent_goes_again_only_when_the_email_changes() {
+    let (desired, sources) = example();
+    let uk = key("Customer/acme", Vendor::Acronis, "user");
+    let tk = key("Customer/acme", Vendor::Acronis, "tenant");
+    let plan_for = |email: &'static str| {
+        let (desired, sources, uk, tk) = (desired.clone(), sources.clone(), uk.clone(), tk.clone());
+        async move {
+            let m = Memory::new();
+            let mut fields = as_created(&desired, &uk);
+            fields["email"] = json!(email);
+            fields["activated"] = json!(false);
+            let mut u = observed(Vendor::Acronis, "user", "u-1", &[("login", "acme-admin")], fields);
+            u.parent_id = Some("t-1".into());
+            m.vendor(Vendor::Acronis).insert(u);
+            let t = observed(Vendor::Acronis, "tenant", "t-1", &[("name", "Acme Corp")], as_created(&desired, &tk));
+            m.vendor(Vendor::Acronis).insert(t);
+            let mut state = StateSnapshot::default();
+            bind(&mut state, tk, "t-1", "2026-11-19T08:00:00Z", json!({}));
+            // What tenantry recorded before it kept the address an activation e-mail went to.
+            bind(&mut state, uk, "u-1", "2026-11-19T08:00:00Z", json!({"activationEmail": "sent"}));
+            plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await
+        }
+    };
+    // Same address: the e-mail went there; nothing to send.
+    let p = plan_for("it@acme.example").await;
+    assert!(!p.actions.iter().any(|a| a.id == "customer/acme/acronis/user:sync"), "{:#?}", p.actions);
+    // A corrected address: the e-mail goes again, to the new one.
+    let p = plan_for("old@acme.example").await;
+    let fields: Vec<&str> =
+        action(&p, "customer/acme/acronis/user:sync").changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["activationEmail", "email"]);
+}
+
+#[tokio::test]
+async fn google_workspace_seats_are_a_portal_task_that_closes_when_they_show_active() {
+    let (desired, sources) = example();
+    let m = Memory::new();
+    let mut state = StateSnapshot::default();
+    let ck = key("Customer/globex", Vendor::Datto, "client");
+    let sk = key("Customer/globex", Vendor::Datto, "seats");
+    let client = as_created(&desired, &ck);
+    m.vendor(Vendor::Datto).insert(observed(
+        Vendor::Datto,
+        "client",
+        "9",
+        &[("domain", "globex.example"), ("product", "GoogleApps")],
+        client.clone(),
+    ));
+    bind(&mut state, ck, "9", "2026-11-01T00:00:00Z", client);
+    bind(&mut state, sk.clone(), "9", "2026-11-01T00:00:00Z", json!({}));
+    let seats = |user02: &str| {
+        json!({"seats": [
+            {"id": "r1", "name": "user01@globex.example", "type": "User", "state": "Active"},
+            {"id": "r2", "name": "user02@globex.example", "type": "User", "state": user02},
+            {"id": "r3", "name": "old@globex.example", "type": "User", "state": "Archived"},
+            {"id": "r4", "name": "shared-info@globex.example", "type": "SharedDrive", "state": "Active"},
+        ]})
+    };
+    let mut so = observed(Vendor::Datto, "seats", "9", &[("domain", "globex.example")], seats("Paused"));
+    so.parent_id = Some("9".into());
+    m.vendor(Vendor::Datto).insert(so);
+
+    // A paused seat of a declared type: no API change (bulkSeatChange refuses Google), a task.
+    let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    let ours: Vec<&str> = p.actions.iter().filter(|a| a.key == sk).map(|a| a.id.as_str()).collect();
+    assert_eq!(ours, ["customer/globex/datto/seats:task:license-seats"], "{:#?}", p.actions);
+    let a = action(&p, "customer/globex/datto/seats:task:license-seats");
+    assert_eq!(a.kind, tenantry::plan::ActionKind::PortalTask);
+    assert_eq!(a.vendor_id.as_deref(), Some("9"));
+    assert!(a.reason.starts_with("1 User/SharedDrive seat of globex.example is not protected"), "{}", a.reason);
+    let t = a.task.as_ref().unwrap();
+    assert_eq!(t.form.verify, tenantry::provider::Verify::Observation);
+    assert_eq!(t.values["seats"], json!({"User": ["user02@globex.example"]}));
+    assert_eq!(t.values["seatsToLicense"], json!(1));
+    assert_eq!(t.values["activeSeats"], json!(2));
+    assert_eq!(t.values["licenseCap"], json!("none"));
+
+    // Handed out: awaited while the seat is not Active, verified once it is.
+    state.tasks.push(TaskRecord {
+        id: "T-5".into(),
+        key: sk.clone(),
+        task: "datto/license-seats".into(),
+        vendor: Vendor::Datto,
+        page: t.form.page.clone(),
+        title: t.title.clone(),
+        target: Some("9".into()),
+        values: t.values.clone(),
+        verify: tenantry::provider::Verify::Observation,
+        created_at: "2026-11-20T09:00:00Z".parse().unwrap(),
+        status: TaskStatus::Open,
+        delivered: Some("recorded".into()),
+        note: None,
+    });
+    let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    let wait = action(&p, "customer/globex/datto/seats:await:license-seats");
+    assert!(wait.hint.as_deref().unwrap().starts_with("it closes itself once the result shows at datto"), "{wait:?}");
+    assert!(p.verified_tasks.is_empty(), "{:?}", p.verified_tasks);
+    m.vendor(Vendor::Datto).edit("seats", "9", |o| o.fields = serde_json::from_value(seats("Active")).unwrap());
+    let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    assert!(p.actions.iter().all(|a| a.key != sk), "{:#?}", p.actions);
+    assert_eq!(p.verified_tasks, ["T-5"]);
+}
+
+/// An orphan tenant goes with what is under it: a stranger's tenant under it, at any depth (under
+/// a child orphan too), blocks its delete with the reason; a child orphan alone goes with it.
+#[tokio::test]
+async fn a_pruned_tenant_with_a_strangers_tenant_under_it_at_any_depth_is_not_deleted() {
+    let (desired, sources) = example();
+    let m = Memory::new();
+    let mut old = observed(Vendor::Acronis, "tenant", "old-1", &[("name", "Old Partner")], json!({}));
+    old.marker = Some("tenantry:oldpartner".into());
+    m.vendor(Vendor::Acronis).insert(old);
+    let mut child = observed(Vendor::Acronis, "tenant", "old-2", &[("name", "Old Customer")], json!({}));
+    child.marker = Some("tenantry:oldcustomer".into());
+    child.parent_id = Some("old-1".into());
+    m.vendor(Vendor::Acronis).insert(child);
+    let state = StateSnapshot::default();
+    let prune = PlanOptions { prune: true, ..Default::default() };
+
+    let alone = plan_with(&desired, &sources, &m, &state, prune.clone()).await;
+    let delete = alone.actions.iter().find(|a| a.vendor_id.as_deref() == Some("old-1")).expect("a delete");
+    assert_eq!(delete.kind, ActionKind::Delete);
+    assert_eq!(delete.blocked, None, "only tenantry's orphan under it: {delete:#?}");
+
+    let mut stranger = observed(Vendor::Acronis, "tenant", "s-1", &[("name", "Someone Else")], json!({}));
+    stranger.parent_id = Some("old-2".into());
+    m.vendor(Vendor::Acronis).insert(stranger);
+    let plan = plan_with(&desired, &sources, &m, &state, prune).await;
+    let delete = plan.actions.iter().find(|a| a.vendor_id.as_deref() == Some("old-1")).expect("a delete");
+    let why = delete.blocked.as_deref().unwrap_or_else(|| panic!("not blocked: {delete:#?}"));
+    assert!(
+        why.contains("deleting it would delete what is under it") && why.contains("Someone Else (id s-1)"),
+        "{why}"
+    );
+    assert!(!delete.deferred, "a stranger's tenant does not go away by itself");
+    let note = plan.orphans.iter().find(|o| o.vendor_id == "old-1").map(|o| o.note.as_str());
+    assert!(note.is_some_and(|n| n.starts_with("left alone: deleting it would delete")), "{note:?}");
 }

@@ -180,6 +180,21 @@ impl Served {
         client().get(url).send().await.expect("GET").json().await.expect("JSON")
     }
 
+    /// Call a VCO API v1 method on the simulator with the partner's token, as the portal (or a
+    /// person's script) would: the HTTP status and the answer.
+    pub async fn vco(&self, method: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let base = self.urls["velocloud"].as_str().expect("VCO url");
+        let token = format!("Token {}", tenantry::sandbox::credentials::VCO_TOKEN);
+        let resp = client()
+            .post(format!("{base}/{method}"))
+            .header("authorization", token)
+            .json(&body)
+            .send()
+            .await
+            .expect("VCO answer");
+        (resp.status().as_u16(), resp.json().await.expect("VCO JSON"))
+    }
+
     pub async fn dump(&self) -> serde_json::Value {
         self.get("/_sandbox/dump").await
     }

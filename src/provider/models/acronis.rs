@@ -6,7 +6,9 @@ use serde_json::{Value as Json, json};
 
 use super::{adoption, depends, object, owners, set};
 use crate::model::{DesiredState, OwnerKind, Vendor};
-use crate::provider::{Change, DesiredObject, Field, NaturalKey, Need, ObservedObject, Realize, Retire, VendorModel};
+use crate::provider::{
+    Change, DesiredObject, Field, NaturalKey, Need, ObservedObject, Realize, Relocate, Retire, VendorModel,
+};
 
 pub struct Acronis;
 
@@ -91,8 +93,10 @@ impl VendorModel for Acronis {
                     // Cloud BSS: company administrator for customers, read-only administrator
                     // for resellers.
                     ("role", Field::api(json!(if is_reseller { "readonly_admin" } else { "company_admin" }))),
-                    // Sent once after creation; remembered in the binding (Acronis does not say).
-                    ("activationEmail", Field::api(json!("sent")).unobservable()),
+                    // The address the activation e-mail went to: sent after creation, and again
+                    // when the e-mail of a user who has not activated yet changes (the first one
+                    // went to the old address). Remembered in the binding: Acronis does not say.
+                    ("activationEmail", Field::api(json!(a.email)).unobservable()),
                 ],
             );
             out.push(user);
@@ -101,11 +105,29 @@ impl VendorModel for Acronis {
     }
 
     fn assess(&self, desired: &DesiredObject, observed: &ObservedObject, changes: &mut Vec<Change>) -> Option<String> {
-        // An activated user needs no activation e-mail, whatever the binding remembers.
+        // An activated user needs no activation e-mail, whatever the binding remembers (the
+        // planner hands this the API changes, so dropping one here keeps it out of the plan).
         if desired.key.kind == "user" && observed.fields.get("activated").and_then(Json::as_bool) == Some(true) {
             changes.retain(|c| c.field != "activationEmail");
         }
+        // A binding written before the address was recorded says only "sent": it went to the
+        // address the user has now, unless that changes too.
+        if desired.key.kind == "user" && !changes.iter().any(|c| c.field == "email") {
+            changes.retain(|c| !(c.field == "activationEmail" && c.before == Some(json!("sent"))));
+        }
         None
+    }
+
+    fn relocate(&self, observed: &ObservedObject) -> Relocate {
+        match observed.kind.as_str() {
+            // `PUT /tenants/{id}` takes `parent_id` (+ `version`): the published `tenantPut`
+            // schema (components.schemas.tenantPut.properties.parent_id), providers.md 4.2.
+            "tenant" => Relocate::Api,
+            _ => Relocate::Never {
+                reason: "an Acronis user cannot be moved to another tenant (`PUT /users/{id}` has no tenant_id)".into(),
+                hint: "remove the user in the Acronis portal; tenantry then creates it in the declared tenant".into(),
+            },
+        }
     }
 
     fn retire(&self, observed: &ObservedObject) -> Retire {

@@ -118,6 +118,9 @@ impl VendorModel for AvePoint {
                 Realize::Create,
             );
             customer.adoption = adoption(&a.adoption);
+            // The owner marker is a tag AvePoint never reports back; the organization name
+            // tenantry entered identifies the customer when the state store is lost.
+            customer.identifying = vec!["organizationName".into()];
             // The owner marker is a tag set at onboarding (tags cannot be changed by API later).
             let mut tags = vec![owner.marker()];
             tags.extend(a.tags.iter().cloned());
@@ -224,8 +227,9 @@ impl VendorModel for AvePoint {
                     [
                         ("tenant", Field::create_only(json!(a.tenant))),
                         ("accountType", Field::create_only(json!(account_type(a.account_type))).unobservable()),
-                        ("aadEnvironment", Field::create_only(json!(environment)).unobservable()),
-                        ("platformEnvironmentType", Field::create_only(json!(platform)).unobservable()),
+                        // Reported by the tenant read (`GET /customers/{id}/tenants/{tenantId}`).
+                        ("aadEnvironment", Field::create_only(json!(environment))),
+                        ("platformEnvironmentType", Field::create_only(json!(platform))),
                         ("recipients", Field::create_only(json!(recipients)).unobservable()),
                     ],
                 );

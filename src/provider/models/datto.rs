@@ -92,6 +92,8 @@ impl VendorModel for Datto {
                 Realize::Portal(add_client_form()),
             );
             client.adoption = adoption(&d.adoption);
+            // Datto has no owner-marker field; the client name the task entered identifies it.
+            client.identifying = vec!["clientName".into()];
             // Shortening a commitment is refused by Datto; lengthening is allowed.
             let refused = |from: &str, to: &str| {
                 (
@@ -158,26 +160,27 @@ impl VendorModel for Datto {
             });
             out.push(client);
 
-            // Seat licensing goes through bulkSeatChange, which Google tenants cannot use.
-            if d.product == DattoProduct::Office365 {
-                let mut seats = object(
-                    owner.key(Vendor::Datto, "seats"),
-                    format!("seat licensing of \"{}\"", c.name),
-                    NaturalKey::new([("domain", c.domain.clone())]).under(client_key.clone()),
-                    Realize::Follows,
-                );
-                seats.parent = Some(client_key.clone());
-                seats.depends_on.push(depends(
-                    client_key,
-                    Need::Ready,
-                    "seat licensing needs the client added and authorized",
-                ));
-                seats
-                    .params
-                    .insert("seatTypes".into(), json!(d.seat_types.iter().map(|t| seat_type(*t)).collect::<Vec<_>>()));
-                seats.params.insert("cap".into(), json!(d.cap));
-                out.push(seats);
-            }
+            // Seat licensing: through bulkSeatChange for Office 365; Google tenants cannot use it
+            // (providers.md 2.2, legacy Google seat management), so for them it is a portal task
+            // whose result `GET .../seats` shows (see `assessed_in_portal`).
+            let mut seats = object(
+                owner.key(Vendor::Datto, "seats"),
+                format!("seat licensing of \"{}\"", c.name),
+                NaturalKey::new([("domain", c.domain.clone())]).under(client_key.clone()),
+                Realize::Follows,
+            );
+            seats.parent = Some(client_key.clone());
+            seats.depends_on.push(depends(
+                client_key,
+                Need::Ready,
+                "seat licensing needs the client added and authorized",
+            ));
+            seats
+                .params
+                .insert("seatTypes".into(), json!(d.seat_types.iter().map(|t| seat_type(*t)).collect::<Vec<_>>()));
+            seats.params.insert("cap".into(), json!(d.cap));
+            seats.params.insert("product".into(), json!(product));
+            out.push(seats);
         }
         out
     }
@@ -213,12 +216,80 @@ impl VendorModel for Datto {
                     before: None,
                     after: Some(json!(plan.to_license)),
                     sensitive: false,
+                    unreadable: false,
                 });
                 None
             }
             _ => None,
         }
     }
+
+    /// Google Workspace seats cannot be licensed through `bulkSeatChange` (providers.md 2.2:
+    /// refused for Google subscriptions, legacy Google seat management), but `GET .../seats`
+    /// lists them with their `seatState`: a portal task that closes itself once the seats of
+    /// the declared types are `Active`.
+    fn assessed_in_portal(
+        &self,
+        desired: &DesiredObject,
+        observed: &ObservedObject,
+        changes: &[Change],
+    ) -> Option<(PortalForm, String, BTreeMap<String, Json>)> {
+        if desired.key.kind != "seats" || desired.params.get("product").and_then(Json::as_str) != Some("GoogleApps") {
+            return None;
+        }
+        let plan = license_changes(desired, observed);
+        if plan.to_license.is_empty() || !changes.iter().any(|c| c.field == "license") {
+            return None;
+        }
+        let names: BTreeMap<&str, &str> = seat_list(observed)
+            .iter()
+            .filter_map(|s| Some((s.get("id")?.as_str()?, s.get("name").and_then(Json::as_str).unwrap_or_default())))
+            .collect();
+        let to_license: BTreeMap<&String, Vec<&str>> = plan
+            .to_license
+            .iter()
+            .map(|(t, ids)| {
+                let mut list: Vec<&str> = ids
+                    .iter()
+                    .map(|id| names.get(id.as_str()).copied().filter(|n| !n.is_empty()).unwrap_or(id))
+                    .collect();
+                list.sort();
+                (t, list)
+            })
+            .collect();
+        let count: usize = plan.to_license.values().map(Vec::len).sum();
+        let types: Vec<&str> = desired
+            .params
+            .get("seatTypes")
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        let domain = desired.natural_key.values.get("domain").cloned().unwrap_or_default();
+        let form = PortalForm {
+            task: "datto/license-seats".into(),
+            page: super::portal_page("datto/license-seats"),
+            verify: Verify::Observation,
+        };
+        let why = format!(
+            "{count} {} seat{} of {domain} {} not protected (Google Workspace seats cannot be licensed through bulkSeatChange)",
+            types.join("/"),
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "is" } else { "are" },
+        );
+        let values = BTreeMap::from([
+            ("domain".to_string(), json!(domain)),
+            ("seatTypes".to_string(), json!(types)),
+            ("seatsToLicense".to_string(), json!(count)),
+            ("seats".to_string(), json!(to_license)),
+            ("activeSeats".to_string(), json!(plan.active)),
+            ("licenseCap".to_string(), plan.cap.map_or(json!("none"), |c| json!(c))),
+        ]);
+        Some((form, why, values))
+    }
+}
+
+fn seat_list(observed: &ObservedObject) -> &[Json] {
+    observed.fields.get("seats").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
 /// What seat licensing would do: seats of the declared types that are not licensed, by seat
@@ -237,10 +308,10 @@ pub fn license_changes(desired: &DesiredObject, observed: &ObservedObject) -> Li
         .map(|a| a.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default();
     let cap = desired.params.get("cap").and_then(Json::as_u64).map(|c| c as usize);
-    let seats = observed.fields.get("seats").and_then(Json::as_array).cloned().unwrap_or_default();
+    let seats = seat_list(observed);
     let mut to_license: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut active = 0;
-    for s in &seats {
+    for s in seats {
         let state = s.get("state").and_then(Json::as_str).unwrap_or_default();
         let kind = s.get("type").and_then(Json::as_str).unwrap_or_default();
         let id = s.get("id").and_then(Json::as_str).unwrap_or_default();

@@ -38,11 +38,13 @@ pub fn for_vendor(vendor: Vendor) -> Box<dyn VendorModel> {
 pub fn portal_page(task: &str) -> String {
     match task {
         "veeam/vdc-registration" => "VCSP Pulse (ProPartner portal) › Manage My Business › VCSP Pulse › Customers › customer › VCSP Tenant Account › Register your Customer for VDC".into(),
+        "veeam/vdc-admin" => "VCSP Pulse (ProPartner portal) › Manage My Business › VCSP Pulse › Customers › customer › VCSP Tenant Account › VDC Primary Administrator (Delegated management by partner)".into(),
         "datto/add-saas-client" => "Datto Partner Portal › Status › SaaS Protection Status › Add SaaS Protection Client".into(),
         "datto/check-authorization" => "Datto Partner Portal › Status › SaaS Protection Status › client › Check Authorization (send the authorization e-mail again)".into(),
         "datto/change-term" => "Datto Partner Portal › SaaS Protection › client › Subscription › Commitment term".into(),
         "datto/change-retention" => "Datto Partner Portal › SaaS Protection › client › Subscription › Retention".into(),
         "datto/licensing" => "Datto Partner Portal › SaaS Protection › client › Licensing (auto-add, license cap)".into(),
+        "datto/license-seats" => "Datto Partner Portal › SaaS Protection › client › Seats (legacy Google seat management): select the seats, License".into(),
         "datto/edit-client" => "Datto Partner Portal › SaaS Protection › client › Settings".into(),
         "avepoint/change-management-mode" => "AvePoint Elements › Customers › customer › Change management mode".into(),
         "avepoint/report-recipients" => "AvePoint Elements › Customers › customer › Reports › Recipients".into(),
@@ -102,6 +104,7 @@ pub(crate) fn object(key: ObjectKey, title: String, natural_key: NaturalKey, rea
         depends_on: Vec::new(),
         realize,
         marker: None,
+        identifying: Vec::new(),
         adoption: None,
         await_policy: None,
         params: BTreeMap::new(),

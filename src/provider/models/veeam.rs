@@ -52,6 +52,9 @@ impl VendorModel for Veeam {
                     ("zipCode", Field::api(json!(c.address.postcode))),
                     ("countryCode", Field::api(json!(c.address.country))),
                     ("phone", Field::api(opt(&c.phone))),
+                    // Managed by the MSP itself, not a VSPC reseller (tenantry's resellers have
+                    // no Veeam service): a company assigned to one in the console is drift.
+                    ("resellerUid", Field::api(serde_json::Value::Null)),
                     ("ownerUsername", Field::create_only(json!(v.owner_username))),
                     ("ownerPassword", Field::secret(&v.owner_password)),
                 ],
@@ -83,41 +86,51 @@ impl VendorModel for Veeam {
             out.push(pulse);
 
             let Some(vdc) = &v.vdc else { continue };
+            // VDC registration is a portal step. The VSPC API does not show "VDC Registered";
+            // VDC usage in `GET /pulse/monthlyUsages` (VSPC 3.7) does, once the customer has
+            // protected something (providers.md 1.5): the registration is then observed under
+            // its Pulse tenant. Until then it rests on the task's attestation.
             let mut reg = object(
                 owner.key(Vendor::Veeam, "vdc-registration"),
                 format!("VDC registration of \"{}\"", c.name),
-                NaturalKey::default(),
+                NaturalKey::new([("name", c.name.clone())]).under(pulse_key.clone()),
                 Realize::Portal(PortalForm {
                     task: "veeam/vdc-registration".into(),
                     page: super::portal_page("veeam/vdc-registration"),
                     verify: Verify::Attestation,
                 }),
             );
+            reg.parent = Some(pulse_key.clone());
             reg.depends_on.push(depends(
                 pulse_key,
                 Need::Ready,
                 "VDC registration needs an Active End Customer in VCSP Pulse that is not yet VDC registered",
             ));
             let admin = vdc.admin.as_ref();
+            // The customer details are entered once, at registration (pre-filled from VCSP Pulse
+            // for a verified customer, providers.md 1.8): never compared. The primary administrator
+            // can change later (providers.md 1.8: provider- vs customer-managed onboarding
+            // toggles "Delegated management by partner" and is reversible): a portal task.
+            let admin_field = |v: serde_json::Value| Field::portal(v, "veeam/vdc-admin");
             set(
                 &mut reg,
                 [
-                    ("customerName", Field::create_only(json!(c.name))),
-                    ("customerDomain", Field::create_only(json!(c.domain))),
-                    ("street", Field::create_only(json!(c.address.street))),
-                    ("city", Field::create_only(json!(c.address.city))),
-                    ("postcode", Field::create_only(json!(c.address.postcode))),
-                    ("country", Field::create_only(json!(c.address.country))),
+                    ("customerName", Field::create_only(json!(c.name)).entered_only()),
+                    ("customerDomain", Field::create_only(json!(c.domain)).entered_only()),
+                    ("street", Field::create_only(json!(c.address.street)).entered_only()),
+                    ("city", Field::create_only(json!(c.address.city)).entered_only()),
+                    ("postcode", Field::create_only(json!(c.address.postcode)).entered_only()),
+                    ("country", Field::create_only(json!(c.address.country)).entered_only()),
                     (
                         "vdcPrimaryAdministrator",
-                        Field::create_only(json!(match vdc.primary_admin {
+                        admin_field(json!(match vdc.primary_admin {
                             VdcPrimaryAdmin::CustomerManaged => "Customer Managed",
                             VdcPrimaryAdmin::PartnerManaged => "Partner Managed",
                         })),
                     ),
-                    ("adminFirstName", Field::create_only(json!(admin.map(|a| &a.first_name)))),
-                    ("adminLastName", Field::create_only(json!(admin.map(|a| &a.last_name)))),
-                    ("adminEmail", Field::create_only(json!(admin.map(|a| &a.email)))),
+                    ("adminFirstName", admin_field(json!(admin.map(|a| &a.first_name)))),
+                    ("adminLastName", admin_field(json!(admin.map(|a| &a.last_name)))),
+                    ("adminEmail", admin_field(json!(admin.map(|a| &a.email)))),
                 ],
             );
             reg.fields.retain(|_, f| f.value.json().is_none_or(|v| !v.is_null()));
@@ -127,6 +140,12 @@ impl VendorModel for Veeam {
             out.push(reg);
         }
         out
+    }
+
+    fn attested_note(&self, desired: &DesiredObject) -> Option<String> {
+        (desired.key.kind == "vdc-registration").then(|| {
+            "the VSPC API does not show VDC registration; it is confirmed once VDC usage for this tenant appears in VCSP Pulse (GET /pulse/monthlyUsages)".to_string()
+        })
     }
 
     fn retire(&self, observed: &ObservedObject) -> Retire {

@@ -72,23 +72,28 @@ impl VendorModel for VeloCloud {
                     ("contactEmail", Field::api(json!(a.email))),
                     ("contactPhone", Field::api(opt(&a.phone))),
                     ("contactMobile", Field::api(opt(&a.mobile))),
-                    // VCO API v1 has setters for these but nothing that reads them back.
+                    // VCO API v1 (5.0.0) has setters for these but nothing that reads them back.
                     ("partnerSupportAccess", Field::api(json!(v.partner_support)).unobservable()),
                     ("vmwareSupportAccess", Field::api(json!(v.vmware_support)).unobservable()),
                     ("vmwareUserManagementAccess", Field::api(json!(v.user_management)).unobservable()),
-                    ("configuration", Field::create_only(configuration).unobservable()),
+                    // Read back per customer: the operator profile it was created with, or for a
+                    // clone whether it holds a copy of one of the source's configuration profiles.
+                    ("configuration", Field::create_only(configuration)),
                     ("gatewayPool", Field::api(json!(v.gateway_pool))),
                     ("manageSoftwareImages", Field::api(json!(v.manage_images)).unobservable()),
                     ("softwareImages", Field::api(json!(images))),
-                    ("defaultImage", Field::api(json!(v.default_image)).unobservable()),
+                    ("defaultImage", Field::api(json!(v.default_image))),
                     ("edgeLicenses", Field::api(json!(licenses)).unobservable()),
                     ("analytics", Field::api(json!(v.analytics))),
-                    ("adminUsername", Field::create_only(json!(v.admin_username)).unobservable()),
-                    // The initial administrator's own details, sent with the user at creation.
-                    ("adminFirstName", Field::create_only(json!(a.first_name)).unobservable()),
-                    ("adminLastName", Field::create_only(json!(a.last_name)).unobservable()),
-                    ("adminPhone", Field::create_only(opt(&a.phone)).unobservable()),
-                    ("adminMobile", Field::create_only(opt(&a.mobile)).unobservable()),
+                    // The initial administrator, sent with the customer at creation and read back
+                    // among its users (`enterprise/getEnterpriseUsers`); its own details are
+                    // updated with `enterpriseUser/updateEnterpriseUser`, whose `_update` has no
+                    // username (VCO v1 swagger 5.0.0).
+                    ("adminUsername", Field::create_only(json!(v.admin_username))),
+                    ("adminFirstName", Field::api(json!(a.first_name))),
+                    ("adminLastName", Field::api(json!(a.last_name))),
+                    ("adminPhone", Field::api(opt(&a.phone))),
+                    ("adminMobile", Field::api(opt(&a.mobile))),
                     ("adminPassword", Field::secret(&v.admin_password)),
                 ],
             );

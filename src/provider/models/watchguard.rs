@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{adoption, depends, object, owners, set};
 use crate::model::{DesiredState, ManifestRef, OwnerKind, Vendor};
 use crate::provider::{
-    DesiredObject, Field, NaturalKey, Need, ObjectKey, ObservedObject, Realize, Retire, VendorModel,
+    DesiredObject, Field, NaturalKey, Need, ObjectKey, ObservedObject, Realize, Relocate, Retire, VendorModel,
 };
 
 pub struct WatchGuard;
@@ -102,6 +102,21 @@ impl VendorModel for WatchGuard {
             out.push(operator);
         }
         out
+    }
+
+    fn relocate(&self, observed: &ObservedObject) -> Relocate {
+        match observed.kind.as_str() {
+            // providers.md 5.2: `PATCH /accounts/{id}` takes only `{name, firstName, lastName,
+            // email}`, and nothing else in the Accounts API changes an account's parent.
+            "account" => Relocate::Never {
+                reason: "the WatchGuard Cloud API cannot move an account to another parent (PATCH /accounts/{id} takes only name, firstName, lastName and email)".into(),
+                hint: "a person has to move it in WatchGuard Cloud (or ask WatchGuard support); once it sits under the declared parent the next plan shows it done. Or declare the customer under its current reseller again".into(),
+            },
+            _ => Relocate::Never {
+                reason: "a WatchGuard operator cannot be moved to another account".into(),
+                hint: "delete the operator in WatchGuard Cloud; tenantry then creates it in the declared account".into(),
+            },
+        }
     }
 
     fn retire(&self, observed: &ObservedObject) -> Retire {

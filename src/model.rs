@@ -506,20 +506,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from(d).ok()
 }
 
-/// Format a duration the way `parse_duration` reads it (`3d4h`, `10m`, `0s`).
+/// Format a duration the way `parse_duration` reads it (`3d4h`, `10m`, `0s`), in whole seconds
+/// (jiff's friendly format, compact, days of 24 hours).
 pub fn format_duration(d: Duration) -> String {
-    let mut s = d.as_secs();
-    if s == 0 {
-        return "0s".into();
+    use jiff::fmt::friendly::{Designator, Spacing, SpanPrinter};
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let round = jiff::SpanRound::new().largest(jiff::Unit::Day).days_are_24_hours();
+    let span = jiff::Span::new().try_seconds(secs).and_then(|s| s.round(round));
+    match span {
+        Ok(span) => SpanPrinter::new().designator(Designator::Compact).spacing(Spacing::None).span_to_string(&span),
+        // Beyond what a span holds (about 600 years): still readable.
+        Err(_) => format!("{secs}s"),
     }
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if s >= size {
-            out.push_str(&format!("{}{unit}", s / size));
-            s %= size;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -544,6 +542,13 @@ mod tests {
         assert_eq!(parse_duration(""), None);
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(3 * 86_400 + 60)), "3d1m");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s");
+        assert_eq!(format_duration(Duration::from_secs(73 * 3600)), "3d1h");
+        assert_eq!(format_duration(Duration::MAX), format!("{}s", i64::MAX));
+        for d in [Duration::from_secs(59), Duration::from_secs(3601), Duration::from_secs(7 * 86_400 + 1)] {
+            assert_eq!(parse_duration(&format_duration(d)), Some(d), "{d:?}");
+        }
     }
 
     #[test]

@@ -629,6 +629,41 @@ impl Http {
 /// (throttled, polling) never looks stalled.
 pub const VISIBLE_WAIT: Duration = Duration::from_secs(2);
 
+/// Look at something a vendor finishes later (an asynchronous action, a transaction) until it
+/// has: `look` answers `Some` once it finished and `None` while it still runs. backon spaces
+/// the looks by `backoff` and calls `waiting` before each pause; `Ok(None)` when the looks are
+/// used up first. An error ends it at once: a look that failed is not "still running".
+pub async fn poll_until<T, F, Fut>(
+    backoff: ExponentialBuilder,
+    mut look: F,
+    waiting: impl Fn(Duration),
+) -> Result<Option<T>, VendorError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, VendorError>>,
+{
+    enum Look {
+        Running,
+        Failed(VendorError),
+    }
+    let once = || {
+        let answer = look();
+        async move {
+            match answer.await {
+                Ok(Some(t)) => Ok(t),
+                Ok(None) => Err(Look::Running),
+                Err(e) => Err(Look::Failed(e)),
+            }
+        }
+    };
+    let looked = once.retry(backoff).when(|l: &Look| matches!(l, Look::Running)).notify(|_: &Look, d| waiting(d)).await;
+    match looked {
+        Ok(t) => Ok(Some(t)),
+        Err(Look::Running) => Ok(None),
+        Err(Look::Failed(e)) => Err(e),
+    }
+}
+
 /// The wait a 429 names: `Retry-After` in either form (delay-seconds or an HTTP-date,
 /// RFC 9110 10.2.3), or VSPC's `errors[].retryAfter`; capped at `cap` (the connection's
 /// `limits.maxRetryAfter`, 60 s by default), so a vendor asking for an hour cannot hold the run,
@@ -670,6 +705,46 @@ fn summary(resp: &Resp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Looks until done; none past the budget; an error at once, never taken as "running".
+    #[tokio::test]
+    async fn poll_until_looks_until_done_within_its_looks_and_stops_at_an_error() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let fast = || ExponentialBuilder::new().with_min_delay(Duration::from_millis(1)).with_max_times(4);
+        let looks = AtomicUsize::new(0);
+        let waits = AtomicUsize::new(0);
+        let done_at_third = || async {
+            let n = looks.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok((n == 3).then_some(n))
+        };
+        let r = poll_until(fast(), done_at_third, |_| {
+            waits.fetch_add(1, Ordering::SeqCst);
+        })
+        .await;
+        assert_eq!(r.unwrap(), Some(3));
+        assert_eq!(waits.load(Ordering::SeqCst), 2, "a pause before each look but the first");
+
+        looks.store(0, Ordering::SeqCst);
+        let never = || async {
+            looks.fetch_add(1, Ordering::SeqCst);
+            Ok(None::<()>)
+        };
+        assert_eq!(poll_until(fast(), never, |_| {}).await.unwrap(), None);
+        assert_eq!(looks.load(Ordering::SeqCst), 5, "the first look and four more");
+
+        looks.store(0, Ordering::SeqCst);
+        let one = ExponentialBuilder::new().without_max_times().with_total_delay(Some(Duration::ZERO));
+        assert_eq!(poll_until(one, never, |_| {}).await.unwrap(), None);
+        assert_eq!(looks.load(Ordering::SeqCst), 1, "no time to wait: one look");
+
+        looks.store(0, Ordering::SeqCst);
+        let failing = || async {
+            looks.fetch_add(1, Ordering::SeqCst);
+            Err::<Option<()>, _>(VendorError::new(Vendor::Veeam, ErrorKind::Unknown, "GET /x", "unreadable"))
+        };
+        let e = poll_until(fast(), failing, |_| {}).await.unwrap_err();
+        assert_eq!((e.kind, looks.load(Ordering::SeqCst)), (ErrorKind::Unknown, 1), "{e}");
+    }
 
     /// A vendor that answers every request with 429 and a wait: the named wait replaces the
     /// backoff, but the request's attempts stay five.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use std::time::Duration;
 
+use backon::ExponentialBuilder;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -308,34 +309,42 @@ impl Veeam {
             message: format!("{}; the console had accepted it, so it may have been carried out", e.message),
             ..e
         };
-        let mut wait = self.poll;
-        for _ in 0..60 {
+        let location = location.as_str();
+        let look = || async move {
             let action: wire::One<wire::ActionInfo> =
-                self.ok(Req::get(&location)).await.and_then(|r| r.decode()).map_err(unknown)?;
+                self.ok(Req::get(location)).await.and_then(|r| r.decode()).map_err(unknown)?;
             match action.data.status {
                 wire::ActionStatus::Succeed => {
                     let result = self.call(Req::get(format!("{location}/result"))).await.map_err(unknown)?;
                     if result.status.is_success() {
-                        return result.decode().map_err(unknown);
+                        return result.decode().map(Some).map_err(unknown);
                     }
                     // 1500: the result is not there yet, although the action reads as finished.
                     if vspc_error(&result).and_then(|e| e.code) != Some(STILL_RUNNING) {
                         return Err(unknown(error(op, &result)));
                     }
+                    Ok(None)
                 }
                 wire::ActionStatus::Failed | wire::ActionStatus::Canceled => {
                     let result = self.call(Req::get(format!("{location}/result"))).await.map_err(unknown)?;
-                    return Err(error(op, &result));
+                    Err(error(op, &result))
                 }
-                wire::ActionStatus::Running => {}
+                wire::ActionStatus::Running => Ok(None),
             }
+        };
+        // 60 looks, the pause doubling from `poll` up to 10 s.
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(self.poll)
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(59);
+        let waiting = |wait: Duration| {
             if wait >= super::http::VISIBLE_WAIT {
                 tracing::warn!(vendor = %Vendor::Veeam, "{op}: the console is still running it; looking again in {}s", wait.as_secs());
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(10));
-        }
-        Err(VendorError::new(Vendor::Veeam, ErrorKind::Unknown, op, "the asynchronous action did not finish in time"))
+        };
+        super::http::poll_until(backoff, look, waiting).await?.ok_or_else(|| {
+            VendorError::new(Vendor::Veeam, ErrorKind::Unknown, op, "the asynchronous action did not finish in time")
+        })
     }
 }
 

@@ -7,8 +7,9 @@
 //! [`VERIFY_PER_OBSERVE`] accounts re-read each time (see `observe`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use backon::ExponentialBuilder;
 use base64::Engine;
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -238,28 +239,29 @@ impl WatchGuard {
 
     /// Follow a transaction until it ends, or `wait` passes.
     async fn follow(&self, txn: &str, wait: Duration) -> Result<Option<Result<(), String>>, VendorError> {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(150);
-        loop {
+        let look = || async move {
             let t: wire::Transaction =
                 self.ok(Req::get(format!("{OPS}/TransactionStatus")).query("transaction_id", txn)).await?.decode()?;
-            match t.status.as_str() {
-                "SUCCESS" => return Ok(Some(Ok(()))),
+            Ok(match t.status.as_str() {
+                "SUCCESS" => Some(Ok(())),
                 "FAILED" => {
                     let why = t
                         .transaction_status
                         .into_iter()
                         .find_map(|s| s.error)
                         .unwrap_or_else(|| "no reason given".to_string());
-                    return Ok(Some(Err(why)));
+                    Some(Err(why))
                 }
-                _ if started.elapsed() + pause > wait => return Ok(None),
-                _ => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+                _ => None,
+            })
+        };
+        // The pause doubling from 150 ms up to 5 s, for `wait` in all (none: one look).
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(150))
+            .with_max_delay(Duration::from_secs(5))
+            .without_max_times()
+            .with_total_delay(Some(wait));
+        super::http::poll_until(backoff, look, |_| {}).await
     }
 }
 

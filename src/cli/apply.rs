@@ -383,11 +383,10 @@ fn finish(
     names: &render::Names,
     output: Output,
 ) -> CliResult {
-    let (bold, red, green, cyan, reset) = if output.stdout_color {
-        ("\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[36m", "\x1b[0m")
-    } else {
-        ("", "", "", "", "")
-    };
+    let on = output.stdout_color;
+    let fg = |c: anstyle::AnsiColor| super::paint(on, c.on_default());
+    let (red, green, cyan) = (fg(anstyle::AnsiColor::Red), fg(anstyle::AnsiColor::Green), fg(anstyle::AnsiColor::Cyan));
+    let (bold, reset) = (super::paint(on, anstyle::Style::new().bold()), super::Reset(on));
     #[derive(Default)]
     struct Owner<'a> {
         done: usize,

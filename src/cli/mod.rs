@@ -329,7 +329,7 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => validate::schema(args),
         Command::Show(args) => plan::show(args, output),
         Command::Tasks(args) => state::tasks(args, output),
-        Command::History(args) => state::history(args),
+        Command::History(args) => state::history(args, output),
         Command::ForceUnlock(args) => state::force_unlock(args),
         Command::State(args) => run_async(state::state(args, output)),
         Command::Completions { shell } => {
@@ -419,8 +419,12 @@ impl<E: std::error::Error> From<E> for CliError {
     }
 }
 
+pub(crate) use crate::core::{Reset, paint};
+
 pub(crate) fn error_text(e: &CliError, output: Output) -> String {
-    let (red, bold, reset) = if output.stderr_color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
+    let on = output.stderr_color;
+    let red = paint(on, anstyle::AnsiColor::Red.on_default());
+    let (bold, reset) = (paint(on, anstyle::Style::new().bold()), Reset(on));
     let mut s = format!("{bold}{red}error{reset}{bold}:{reset} {}", e.message);
     if let Some(h) = &e.hint {
         s.push_str(&format!("\n  {bold}hint{reset}: {h}"));

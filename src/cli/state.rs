@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
 use super::select::{OwnerFilter, SelectArgs};
-use super::{CliError, CliResult, Output};
+use super::{CliError, CliResult, Output, Reset, paint};
 use crate::core::ObjectKey;
 use crate::plan::fmt_time;
 use crate::state::{Binding, StateStore, TaskRecord, TaskStatus};
@@ -197,18 +197,17 @@ pub fn tasks(args: TasksArgs, output: Output) -> CliResult {
                 }
                 ListFormat::Text => {
                     let now = Timestamp::now();
-                    for t in &list {
-                        println!(
-                            "{:<6} {:<10} {:<22} {:<10} {} ({}, {})",
-                            t.id,
-                            status_word(&t.status),
+                    let rows = list.iter().map(|t| {
+                        let delivered = t.delivered.as_deref().unwrap_or("not delivered yet");
+                        vec![
+                            t.id.clone(),
+                            status_word(&t.status).to_string(),
                             t.key.owner.to_string(),
                             t.key.vendor.to_string(),
-                            t.title,
-                            age(t.created_at, now),
-                            t.delivered.as_deref().unwrap_or("not delivered yet")
-                        );
-                    }
+                            format!("{} ({}, {delivered})", t.title, age(t.created_at, now)),
+                        ]
+                    });
+                    print!("{}", columns(&["ID", "STATUS", "OWNER", "VENDOR", "TASK"], rows, output));
                     if list.iter().any(|t| t.is_open()) {
                         println!(
                             "\n`tenantry tasks show ID` has the values to enter; `tenantry tasks done ID` records it done."
@@ -276,7 +275,7 @@ fn task_record_json(t: &TaskRecord) -> serde_json::Value {
 }
 
 fn task_text(t: &TaskRecord, output: Output) -> String {
-    let (bold, reset) = if output.stdout_color { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    let (bold, reset) = (paint(output.stdout_color, anstyle::Style::new().bold()), Reset(output.stdout_color));
     let mut s = String::new();
     s.push_str(&format!("{bold}{}{reset}  {}\n", t.id, t.title));
     s.push_str(&format!("  status:    {}\n", status_word(&t.status)));
@@ -349,7 +348,7 @@ pub struct HistoryArgs {
     pub store: StoreArgs,
 }
 
-pub fn history(args: HistoryArgs) -> CliResult {
+pub fn history(args: HistoryArgs, output: Output) -> CliResult {
     let dir = manifest_dir(args.dir.as_deref(), args.store.dir_flag.as_deref())?;
     let store = store(&args.store, &dir)?;
     let filter = OwnerFilter::new(&args.select, || manifests_for_labels(&dir))?;
@@ -378,23 +377,22 @@ pub fn history(args: HistoryArgs) -> CliResult {
         }
         ListFormat::Text if entries.is_empty() => println!("No history yet."),
         ListFormat::Text => {
-            for e in &entries {
+            let rows = entries.iter().map(|e| {
                 let id = e.vendor_id.as_deref().map(|i| format!(" id {i}")).unwrap_or_default();
                 let commit = e.commit.as_deref().map(|c| format!(" @{c}")).unwrap_or_default();
-                println!(
-                    "{}  {:<8} {:<10} {} {} {}{id}  (run {}{commit})",
+                // The vendor's message, if any, on the action's second line.
+                let message = e.message.as_deref().map(|m| format!("\n{m}")).unwrap_or_default();
+                vec![
                     fmt_time(e.at),
-                    e.result,
-                    e.kind,
-                    e.key.owner,
-                    e.key.vendor,
-                    e.title,
-                    e.run
-                );
-                if let Some(m) = &e.message {
-                    println!("      {m}");
-                }
-            }
+                    e.result.to_string(),
+                    e.kind.to_string(),
+                    e.key.owner.to_string(),
+                    e.key.vendor.to_string(),
+                    format!("{}{commit}", e.run),
+                    format!("{}{id}{message}", e.title),
+                ]
+            });
+            print!("{}", columns(&["AT", "RESULT", "KIND", "OWNER", "VENDOR", "RUN", "ACTION"], rows, output));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -620,26 +618,37 @@ fn binding_json(b: &Binding, applied: bool) -> serde_json::Value {
 }
 
 fn bindings_table(list: &[&Binding], output: Output) -> String {
-    let (bold, reset) = if output.stdout_color { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
-    let keys: Vec<String> = list.iter().map(|b| b.key.id()).collect();
-    let kw = keys.iter().map(String::len).chain([3]).max().unwrap_or(3);
-    let iw = list.iter().map(|b| b.vendor_id.len()).chain([9]).max().unwrap_or(9);
-    let tw = list.iter().map(|b| fmt_time(b.created_at).len()).chain([11]).max().unwrap_or(11);
-    let mut s = format!("{bold}{:<kw$}  {:<iw$}  {:<tw$}  UPDATED{reset}\n", "KEY", "VENDOR ID", "BOUND SINCE");
-    for (b, key) in list.iter().zip(&keys) {
-        s.push_str(&format!(
-            "{key:<kw$}  {:<iw$}  {:<tw$}  {}\n",
-            b.vendor_id,
-            fmt_time(b.created_at),
-            fmt_time(b.updated_at)
-        ));
-    }
+    let rows =
+        list.iter().map(|b| vec![b.key.id(), b.vendor_id.clone(), fmt_time(b.created_at), fmt_time(b.updated_at)]);
+    let mut s = columns(&["KEY", "VENDOR ID", "BOUND SINCE", "UPDATED"], rows, output);
     s.push_str(&format!("\n{} binding(s). `tenantry state show KEY` shows one.\n", list.len()));
     s
 }
 
+/// Rows as aligned columns (comfy-table: no borders, two spaces between columns, no trailing
+/// blanks), under a header line in bold when colour is on. A cell may hold several lines.
+fn columns(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>, output: Output) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::NOTHING).set_header(header.to_vec()).add_rows(rows);
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let (bold, reset) = (paint(output.stdout_color, anstyle::Style::new().bold()), Reset(output.stdout_color));
+    let mut out = String::new();
+    for (i, line) in table.lines().enumerate() {
+        let line = line.trim_end();
+        if i == 0 {
+            out.push_str(&format!("{bold}{line}{reset}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn binding_text(b: &Binding, output: Output) -> String {
-    let (bold, reset) = if output.stdout_color { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    let (bold, reset) = (paint(output.stdout_color, anstyle::Style::new().bold()), Reset(output.stdout_color));
     let mut s = format!("{bold}{}{reset}\n", b.key.id());
     s.push_str(&format!("  object:      {} {} of {}\n", b.key.vendor, b.key.kind, b.key.owner));
     s.push_str(&format!("  vendor id:   {}\n", b.vendor_id));
@@ -665,5 +674,36 @@ fn shown_value(v: &serde_json::Value) -> String {
             format!("(the secret in {})", o["secretRef"].as_str().unwrap_or("?"))
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_under_a_header_with_no_trailing_blanks_and_cells_of_several_lines() {
+        let plain = Output {
+            stdout_color: false,
+            stderr_color: false,
+            stdout_terminal: false,
+            stderr_terminal: false,
+            quiet: false,
+        };
+        let rows = vec![
+            vec!["T-1".to_string(), "Customer/acme".to_string(), "first\nsecond".to_string()],
+            vec!["T-10".to_string(), "Customer/x".to_string(), "third".to_string()],
+        ];
+        let text = columns(&["ID", "OWNER", "TASK"], rows, plain);
+        let want = "\
+ID    OWNER          TASK
+T-1   Customer/acme  first
+                     second
+T-10  Customer/x     third
+";
+        assert_eq!(text, want);
+        let bold = Output { stdout_color: true, ..plain };
+        let text = columns(&["ID"], vec![vec!["T-1".to_string()]], bold);
+        assert_eq!(text, format!("{}ID{}\nT-1\n", anstyle::Style::new().bold(), anstyle::Reset.render()));
     }
 }

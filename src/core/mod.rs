@@ -15,4 +15,4 @@ pub use action::{Action, ActionKind, TaskSpec};
 pub use object::*;
 pub use ownership::{Lost, claim};
 pub use record::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus, newest_task, task_number};
-pub use text::{fmt_time, manifests_fingerprint, pretty_json, secret_ref_text};
+pub use text::{Reset, fmt_time, manifests_fingerprint, paint, pretty_json, secret_ref_text};

@@ -8,6 +8,22 @@ use sha2::{Digest, Sha256};
 
 use crate::model::SecretRef;
 
+/// A terminal style (anstyle's, so no escape code is written by hand), or no style at all when
+/// colour is off: a plain style prints nothing, so one format string serves both.
+pub fn paint(color: bool, style: anstyle::Style) -> anstyle::Style {
+    if color { style } else { anstyle::Style::new() }
+}
+
+/// anstyle's reset when colour is on; nothing when it is off.
+#[derive(Debug, Clone, Copy)]
+pub struct Reset(pub bool);
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 { write!(f, "{}", anstyle::Reset.render()) } else { Ok(()) }
+    }
+}
+
 /// `2026-11-20 10:04 UTC`.
 pub fn fmt_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()

@@ -163,8 +163,11 @@ pub fn render_plain(diags: &[Diagnostic], sources: &SourceMap) -> String {
 ///    = hint: did you mean `accountNumber`?
 /// ```
 pub fn render_snippets(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
-    let (red, yellow, blue, bold, reset) =
-        if color { ("\x1b[31m", "\x1b[33m", "\x1b[34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "", "") };
+    use anstyle::AnsiColor;
+    let fg = |c: AnsiColor| crate::core::paint(color, c.on_default());
+    let (red, yellow, blue) = (fg(AnsiColor::Red), fg(AnsiColor::Yellow), fg(AnsiColor::Blue));
+    let bold = crate::core::paint(color, anstyle::Style::new().bold());
+    let reset = crate::core::Reset(color);
     let mut out = String::new();
     for d in diags {
         let (sev, col) = match d.severity {

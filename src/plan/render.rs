@@ -7,43 +7,42 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use anstyle::AnsiColor;
 use serde_json::Value as Json;
 use similar::{ChangeTag, TextDiff};
 
 use super::{Action, ActionKind, Plan};
 use crate::core::Change;
+use crate::core::{Reset, paint};
 use crate::model::{ManifestRef, Vendor};
 
-/// Colours for the text renderer; all empty when colour is off.
+/// Colours for the text renderer (anstyle's); all plain when colour is off.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
-    green: &'static str,
-    yellow: &'static str,
-    red: &'static str,
-    cyan: &'static str,
-    bold: &'static str,
-    dim: &'static str,
-    reset: &'static str,
+    green: anstyle::Style,
+    yellow: anstyle::Style,
+    red: anstyle::Style,
+    cyan: anstyle::Style,
+    bold: anstyle::Style,
+    dim: anstyle::Style,
+    reset: Reset,
 }
 
 impl Style {
     pub fn new(color: bool) -> Self {
-        if color {
-            Style {
-                green: "\x1b[32m",
-                yellow: "\x1b[33m",
-                red: "\x1b[31m",
-                cyan: "\x1b[36m",
-                bold: "\x1b[1m",
-                dim: "\x1b[2m",
-                reset: "\x1b[0m",
-            }
-        } else {
-            Style { green: "", yellow: "", red: "", cyan: "", bold: "", dim: "", reset: "" }
+        let fg = |c: AnsiColor| paint(color, c.on_default());
+        Style {
+            green: fg(AnsiColor::Green),
+            yellow: fg(AnsiColor::Yellow),
+            red: fg(AnsiColor::Red),
+            cyan: fg(AnsiColor::Cyan),
+            bold: paint(color, anstyle::Style::new().bold()),
+            dim: paint(color, anstyle::Style::new().dimmed()),
+            reset: Reset(color),
         }
     }
 
-    fn marker(&self, a: &Action) -> (char, &'static str) {
+    fn marker(&self, a: &Action) -> (char, anstyle::Style) {
         if a.blocked.is_some() {
             return ('!', self.red);
         }

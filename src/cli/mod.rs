@@ -7,6 +7,7 @@ mod progress;
 mod sandbox;
 mod select;
 mod state;
+mod status;
 mod validate;
 mod watch;
 mod workspace;
@@ -126,6 +127,17 @@ pub enum Command {
         after_help = "Examples:\n  tenantry watch --sandbox manifests/\n  tenantry watch manifests/ --debounce 1s\n  TENANTRY_SANDBOX_URL=<admin url> tenantry watch manifests/   # against `tenantry sandbox serve`"
     )]
     Watch(watch::WatchArgs),
+
+    /// Where each customer and reseller stands at each vendor: Ready, Drifted, Pending, Task,
+    /// Failed, Blocked or Unknown, with what explains it.
+    ///
+    /// Observes the vendors as `plan` does (read-only) and reads the state store for open portal
+    /// tasks and the last failure of what is still planned; needs nothing running beside it.
+    /// A row shows the worst that applies. Exit status: 0 when printed, 1 on errors.
+    #[command(
+        after_help = "Statuses, worst first:\n  Unknown  the vendor could not be observed, or an object could not be read\n  Blocked  an action cannot run until something changes (a vendor rule, a conflict)\n  Failed   the last apply of an action still planned failed (its error is shown)\n  Task     a portal task is open (or is to be opened) for a person\n  Drifted  the vendor does not hold what the manifests declare (fields, objects to create)\n  Pending  waiting for the vendor, a customer or an earlier step, since when\n  Ready    the vendor holds what the manifests declare\n\nExamples:\n  tenantry status --sandbox manifests/\n  tenantry status manifests/ --target acme\n  tenantry status manifests/ --format json | jq '.[] | select(.status != \"Ready\")'"
+    )]
+    Status(status::StatusArgs),
 
     /// Portal tasks: steps a vendor has no API for, with every value to enter.
     #[command(
@@ -328,6 +340,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::validate(args, output),
         Command::Schema(args) => validate::schema(args),
         Command::Show(args) => plan::show(args, output),
+        Command::Status(args) => run_async(status::status(args, output)),
         Command::Tasks(args) => state::tasks(args, output),
         Command::History(args) => state::history(args, output),
         Command::ForceUnlock(args) => state::force_unlock(args),

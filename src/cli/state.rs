@@ -256,7 +256,7 @@ fn status_word(s: &TaskStatus) -> &'static str {
     }
 }
 
-fn age(then: Timestamp, now: Timestamp) -> String {
+pub(crate) fn age(then: Timestamp, now: Timestamp) -> String {
     let secs = now.as_second().saturating_sub(then.as_second()).max(0);
     let ago = match secs {
         s if s < 120 => format!("{s}s ago"),
@@ -627,7 +627,7 @@ fn bindings_table(list: &[&Binding], output: Output) -> String {
 
 /// Rows as aligned columns (comfy-table: no borders, two spaces between columns, no trailing
 /// blanks), under a header line in bold when colour is on. A cell may hold several lines.
-fn columns(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>, output: Output) -> String {
+pub(crate) fn columns(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>, output: Output) -> String {
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::NOTHING).set_header(header.to_vec()).add_rows(rows);
     for column in table.column_iter_mut() {

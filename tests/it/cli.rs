@@ -533,7 +533,7 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
     ok(&man);
     assert!(man.stdout.contains(".TH tenantry 1"), "{}", &man.stdout[..man.stdout.len().min(400)]);
     assert!(man.stdout.contains(env!("CARGO_PKG_VERSION")));
-    for command in ["validate", "plan", "apply", "tasks", "history", "state", "completions"] {
+    for command in ["validate", "plan", "apply", "status", "tasks", "history", "state", "completions"] {
         assert!(man.stdout.contains(command), "{command} is not in the page");
     }
     let pages = work.path().join("man1");

@@ -16,6 +16,7 @@ mod planner;
 mod rebuild;
 mod schemas;
 mod specs;
+mod status;
 mod support;
 mod unreadable;
 mod vdc;

@@ -254,6 +254,8 @@ async fn reset(w: WhichArgs) -> CliResult {
 }
 
 async fn operator(url: &str) -> CliResult {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let parent = unsafe { libc::getppid() };
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input).map_err(|e| CliError::new(format!("cannot read the task: {e}")))?;
     let task: serde_json::Value =
@@ -262,17 +264,25 @@ async fn operator(url: &str) -> CliResult {
     // Delivering a task twice is harmless (the simulated operator reports a task already done
     // in the portal as done), so a connection lost on the way is tried again, a few times.
     let client = client()?;
-    let mut tries = 0;
-    let answer: serde_json::Value = loop {
-        tries += 1;
-        let sent = async { client.post(&u).json(&task).send().await?.json().await }.await;
-        match sent {
-            Ok(answer) => break answer,
-            Err(e) if tries < 3 && (e.is_connect() || e.is_request() || e.is_body()) => {
-                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+    let deliver = async {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let sent = async { client.post(&u).json(&task).send().await?.json().await }.await;
+            match sent {
+                Ok(answer) => return Ok(answer),
+                Err(e) if tries < 3 && (e.is_connect() || e.is_request() || e.is_body()) => {
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(unreachable(url, &e)),
             }
-            Err(e) => return Err(unreachable(url, &e)),
         }
+    };
+    let answer: serde_json::Value = tokio::select! {
+        answer = deliver => answer?,
+        () = parent_gone(parent) => return Err(CliError::new(
+            "the run that handed over this task is gone (killed?): stopping, the task not done",
+        )),
     };
     println!("{answer}");
     match answer.get("status").and_then(serde_json::Value::as_str) {
@@ -282,5 +292,17 @@ async fn operator(url: &str) -> CliResult {
             task.get("id").and_then(serde_json::Value::as_str).unwrap_or("?"),
             answer.get("message").and_then(serde_json::Value::as_str).unwrap_or("no reason given")
         ))),
+    }
+}
+
+/// Ends once the process that started this one is gone: the child is then re-parented, so
+/// its parent pid changes. A killed apply leaves no simulated operator behind.
+async fn parent_gone(parent: libc::pid_t) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // SAFETY: getppid has no preconditions and cannot fail.
+        if unsafe { libc::getppid() } != parent {
+            return;
+        }
     }
 }

@@ -11,6 +11,7 @@ mod e2e;
 mod google_seats;
 mod layers;
 mod manifests;
+mod orphans;
 mod parent;
 mod planner;
 mod rebuild;

@@ -118,7 +118,8 @@ pub async fn status(args: StatusArgs, output: Output) -> CliResult {
             println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
         }
         ListFormat::Text => {
-            let now = ws_now(&plan);
+            // The time the plan was made at (the sandbox's clock when it was moved).
+            let now = plan.created_at;
             let table = rows.iter().map(|((owner, vendor), r)| {
                 let since = r.since.map(|t| format!(" ({})", super::state::age(t, now)));
                 vec![
@@ -137,11 +138,6 @@ pub async fn status(args: StatusArgs, output: Output) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The time the plan was made at (the sandbox's clock when it was moved).
-fn ws_now(plan: &Plan) -> Timestamp {
-    plan.created_at
 }
 
 /// Every selected owner and the vendors its manifests declare something at.
@@ -170,11 +166,10 @@ fn rows(
             row.worse(State::Unknown, format!("{v} could not be observed: {why}"), None);
         }
     }
-    for (key, why) in &plan.unreadable {
-        for ((owner, vendor), row) in rows.iter_mut() {
-            if key.starts_with(&format!("{}/{}/", owner_prefix(owner), vendor)) {
-                row.worse(State::Unknown, format!("{key} could not be read: {why}"), None);
-            }
+    for (id, why) in &plan.unreadable {
+        let Some(key) = crate::core::ObjectKey::parse(id) else { continue };
+        if let Some(row) = rows.get_mut(&(key.owner, key.vendor)) {
+            row.worse(State::Unknown, format!("{id} could not be read: {why}"), None);
         }
     }
     // The newest history entry per action id: whether its last apply failed.
@@ -208,12 +203,6 @@ fn rows(
         }
     }
     rows
-}
-
-/// `customer/acme`: how object keys start for an owner.
-fn owner_prefix(owner: &ManifestRef) -> String {
-    let key = crate::core::ObjectKey::new(owner.clone(), Vendor::Acronis, "x").id();
-    key.split('/').take(2).collect::<Vec<_>>().join("/")
 }
 
 /// What one planned action says of its owner at its vendor.

@@ -131,26 +131,7 @@ async fn start(
     ws: &Workspace,
     output: Output,
 ) -> Result<(crate::state::lock::LockGuard, Arc<Executor>), CliError> {
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let (lock, takeover) =
-        crate::state::lock::acquire(ws.store.clone(), &command, args.lock_timeout, Duration::from_secs(60), |holder| {
-            output.note(format_args!(
-                "Waiting up to {} for the state lock held by {holder}...",
-                crate::model::format_duration(args.lock_timeout)
-            ))
-        })
-        .await
-        .map_err(|e| {
-            let hint = e.hint();
-            let err = CliError::from(e);
-            match hint {
-                Some(h) => err.hint(h),
-                None => err,
-            }
-        })?;
-    if let Some(t) = takeover {
-        eprintln!("warning: took over the state lock of {} ({})", t.previous, t.why);
-    }
+    let lock = workspace::lock(ws.store.clone(), args.lock_timeout, output).await?;
     let mut exec = Executor::new(ws.vendors.clone(), ws.store.clone(), ws.secrets.clone());
     exec.limits = ws.limits.clone();
     exec.parallelism = args.parallelism;

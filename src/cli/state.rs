@@ -528,32 +528,8 @@ pub async fn state(args: StateArgs, output: Output) -> CliResult {
             let key = parse_key(&key)?;
             let b = store.binding(&key).map_err(CliError::from)?.ok_or_else(|| no_binding(&key))?;
             confirm_forget(&b, yes)?;
-            let command = std::env::args().collect::<Vec<_>>().join(" ");
             // The same lock apply takes: no run is between writing and reading this binding.
-            let (lock, takeover) = crate::state::lock::acquire(
-                store.clone(),
-                &command,
-                lock_timeout,
-                std::time::Duration::from_secs(60),
-                |holder| {
-                    output.note(format_args!(
-                        "Waiting up to {} for the state lock held by {holder}...",
-                        crate::model::format_duration(lock_timeout)
-                    ))
-                },
-            )
-            .await
-            .map_err(|e| {
-                let hint = e.hint();
-                let err = CliError::from(e);
-                match hint {
-                    Some(h) => err.hint(h),
-                    None => err,
-                }
-            })?;
-            if let Some(t) = takeover {
-                eprintln!("warning: took over the state lock of {} ({})", t.previous, t.why);
-            }
+            let lock = super::workspace::lock(store.clone(), lock_timeout, output).await?;
             // Read again under the lock: a run may have changed it while we asked.
             let current = store.binding(&key).map_err(CliError::from)?.ok_or_else(|| no_binding(&key))?;
             store.remove_binding(&key).map_err(CliError::from)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::CliError;
+use super::{CliError, Output};
 use crate::engine::Vendors;
 use crate::manifest::SourceMap;
 use std::collections::BTreeMap;
@@ -217,4 +217,36 @@ pub async fn sandbox_info(admin: &str) -> Result<(Urls, Options, jiff::Timestamp
     // A sandbox from before the clock was reported: its clock is this machine's.
     let now = body["now"].as_str().and_then(|t| t.parse().ok()).unwrap_or_else(jiff::Timestamp::now);
     Ok((urls, options, now))
+}
+
+/// Take the state lock for this command, as `apply` and `state forget` do: waiting up to
+/// `timeout` for a holder (said once on stderr), warning when a dead run's lock is taken over,
+/// and the lock error's hint kept.
+pub async fn lock(
+    store: Arc<dyn StateStore>,
+    timeout: std::time::Duration,
+    output: Output,
+) -> Result<crate::state::lock::LockGuard, CliError> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let waiting = |holder: &crate::state::LockInfo| {
+        output.note(format_args!(
+            "Waiting up to {} for the state lock held by {holder}...",
+            crate::model::format_duration(timeout)
+        ))
+    };
+    let (lock, takeover) =
+        crate::state::lock::acquire(store, &command, timeout, std::time::Duration::from_secs(60), waiting)
+            .await
+            .map_err(|e| {
+                let hint = e.hint();
+                let err = CliError::from(e);
+                match hint {
+                    Some(h) => err.hint(h),
+                    None => err,
+                }
+            })?;
+    if let Some(t) = takeover {
+        eprintln!("warning: took over the state lock of {} ({})", t.previous, t.why);
+    }
+    Ok(lock)
 }

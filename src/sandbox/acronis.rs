@@ -172,6 +172,33 @@ impl State {
         })
     }
 
+    /// Why a `kind` tenant named `name` cannot be placed under `parent` (providers.md 4.2), as
+    /// the answer to give: the parent must exist and take this kind, hold no other tenant of
+    /// that name, and, for the tenant `moving`, not be it or below it. The same rules for a
+    /// create and a move.
+    fn placement_refused(&self, parent: &str, kind: &str, name: &str, moving: Option<&str>) -> Option<Response> {
+        let Some(p) = self.tenants.get(parent) else {
+            let message = format!("Parent tenant {parent} was not found.");
+            return Some(error(StatusCode::NOT_FOUND, "TenantNotFound", &message, None));
+        };
+        let (verb, field) = if moving.is_some() { ("placed", "parent_id") } else { ("created", "kind") };
+        if !kind_allowed(&p.kind, kind) {
+            let message = format!("A {kind} tenant cannot be {verb} under a {} tenant.", p.kind);
+            return Some(error(StatusCode::BAD_REQUEST, "ValidationError", &message, Some(field)));
+        }
+        if moving.is_some_and(|id| self.in_subtree(id, parent)) {
+            let message = "A tenant cannot be moved under itself or one of its descendants.";
+            return Some(error(StatusCode::BAD_REQUEST, "ValidationError", message, Some("parent_id")));
+        }
+        let taken =
+            |t: &Tenant| Some(t.id.as_str()) != moving && t.parent_id == parent && t.name.eq_ignore_ascii_case(name);
+        if self.tenants.values().any(taken) {
+            let message = format!("A tenant named '{name}' already exists under this parent.");
+            return Some(error(StatusCode::CONFLICT, "TenantAlreadyExists", &message, None));
+        }
+        None
+    }
+
     fn in_subtree(&self, root: &str, id: &str) -> bool {
         let mut cur = id.to_string();
         for _ in 0..32 {
@@ -464,29 +491,8 @@ async fn create_tenant(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: ax
     }
     shared.mutate(|w, now| {
         let st = &mut w.acronis;
-        let Some(p) = st.tenants.get(&parent) else {
-            return error(
-                StatusCode::NOT_FOUND,
-                "TenantNotFound",
-                &format!("Parent tenant {parent} was not found."),
-                None,
-            );
-        };
-        if !kind_allowed(&p.kind, &kind) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "ValidationError",
-                &format!("A {kind} tenant cannot be created under a {} tenant.", p.kind),
-                Some("kind"),
-            );
-        }
-        if st.tenants.values().any(|t| t.parent_id == parent && t.name.eq_ignore_ascii_case(&name)) {
-            return error(
-                StatusCode::CONFLICT,
-                "TenantAlreadyExists",
-                &format!("A tenant named '{name}' already exists under this parent."),
-                None,
-            );
+        if let Some(refused) = st.placement_refused(&parent, &kind, &name, None) {
+            return refused;
         }
         let t = Tenant {
             id: uuid::Uuid::new_v4().to_string(),
@@ -553,38 +559,8 @@ async fn update_tenant(
         // no other tenant of the same name.
         if let Some(parent) = body.get("parent_id").and_then(Json::as_str).filter(|p| *p != t.parent_id) {
             let (kind, name) = (t.kind.clone(), body.get("name").and_then(Json::as_str).unwrap_or(&t.name).to_string());
-            let st = &w.acronis;
-            let Some(p) = st.tenants.get(parent) else {
-                return error(
-                    StatusCode::NOT_FOUND,
-                    "TenantNotFound",
-                    &format!("Parent tenant {parent} was not found."),
-                    None,
-                );
-            };
-            if !kind_allowed(&p.kind, &kind) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "ValidationError",
-                    &format!("A {kind} tenant cannot be placed under a {} tenant.", p.kind),
-                    Some("parent_id"),
-                );
-            }
-            if st.in_subtree(&id, parent) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "ValidationError",
-                    "A tenant cannot be moved under itself or one of its descendants.",
-                    Some("parent_id"),
-                );
-            }
-            if st.tenants.values().any(|x| x.id != id && x.parent_id == parent && x.name.eq_ignore_ascii_case(&name)) {
-                return error(
-                    StatusCode::CONFLICT,
-                    "TenantAlreadyExists",
-                    &format!("A tenant named '{name}' already exists under this parent."),
-                    None,
-                );
+            if let Some(refused) = w.acronis.placement_refused(parent, &kind, &name, Some(&id)) {
+                return refused;
             }
             let parent = parent.to_string();
             let Some(t) = w.acronis.tenants.get_mut(&id) else {

@@ -42,30 +42,59 @@ fn same(a: &Json, b: &Json) -> bool {
     }
 }
 
+/// The example repository applied to the sandbox, and the sandbox reopened in this process on
+/// its saved world, so a test reads (and changes) the vendors through their own APIs: the
+/// directory, the sandbox, its connections, the secrets for them (and the directory they hold
+/// no file in), and the desired state.
+struct Applied {
+    dir: tempfile::TempDir,
+    sandbox: tenantry::sandbox::Sandbox,
+    connections: BTreeMap<tenantry::model::Vendor, tenantry::model::Connection>,
+    secrets: Arc<tenantry::secrets::Secrets>,
+    _secrets_dir: tempfile::TempDir,
+    desired_state: tenantry::model::DesiredState,
+}
+
+impl Applied {
+    async fn start() -> Applied {
+        let dir = example_copy();
+        let d = dir.path().display().to_string();
+        let apply = run(&["apply", "--sandbox", &d, "--auto-approve"]);
+        assert_eq!(apply.code, 0, "{apply}");
+        let sandbox = tenantry::sandbox::Sandbox::start(tenantry::sandbox::Options {
+            state_file: Some(dir.path().join(".tenantry/sandbox/world.json")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let (connections, values) = sandbox.connections();
+        let secrets_dir = tempfile::tempdir().unwrap();
+        let secrets = Arc::new(tenantry::secrets::Secrets::new(secrets_dir.path(), true).with_values(values));
+        let desired_state = tenantry::manifest::load_dir(dir.path()).unwrap().desired.expect("valid manifests");
+        Applied { dir, sandbox, connections, secrets, _secrets_dir: secrets_dir, desired_state }
+    }
+
+    fn vendors(&self) -> tenantry::engine::Vendors {
+        tenantry::engine::Vendors::connect(&self.connections, &self.secrets)
+    }
+
+    async fn stop(self) {
+        self.sandbox.stop().await;
+    }
+
+    fn store(&self) -> tenantry::state::sqlite::SqliteStore {
+        tenantry::state::sqlite::SqliteStore::open(&self.dir.path().join(".tenantry/sandbox/state.db")).unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_declared_field_is_read_back_from_the_vendor_or_listed_in_the_readme() {
-    let dir = example_copy();
-    let d = dir.path().display().to_string();
-    let apply = run(&["apply", "--sandbox", &d, "--auto-approve"]);
-    assert_eq!(apply.code, 0, "{apply}");
-
     // Read the converged vendors back as a plan would, through their own APIs.
-    let sandbox = tenantry::sandbox::Sandbox::start(tenantry::sandbox::Options {
-        state_file: Some(dir.path().join(".tenantry/sandbox/world.json")),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let (connections, values) = sandbox.connections();
-    let secrets_dir = tempfile::tempdir().unwrap();
-    let secrets = tenantry::secrets::Secrets::new(secrets_dir.path(), true).with_values(values);
-    let vendors = tenantry::engine::Vendors::connect(&connections, &secrets);
-    let store = tenantry::state::sqlite::SqliteStore::open(&dir.path().join(".tenantry/sandbox/state.db")).unwrap();
-    let state = tenantry::state::StateStore::snapshot(&store).unwrap();
-    let loaded = tenantry::manifest::load_dir(dir.path()).unwrap();
-    let desired_state = loaded.desired.expect("valid manifests");
+    let applied = Applied::start().await;
+    let (vendors, desired_state) = (applied.vendors(), &applied.desired_state);
+    let state = tenantry::state::StateStore::snapshot(&applied.store()).unwrap();
     let desired: Vec<Arc<tenantry::core::DesiredObject>> =
-        tenantry::provider::models().iter().flat_map(|m| m.desire(&desired_state)).map(Arc::new).collect();
+        tenantry::provider::models().iter().flat_map(|m| m.desire(desired_state)).map(Arc::new).collect();
     let observed = tenantry::engine::observe(&vendors, &desired, &state).await;
     assert!(observed.unavailable.is_empty(), "{:?}", observed.unavailable);
 
@@ -109,7 +138,7 @@ async fn every_declared_field_is_read_back_from_the_vendor_or_listed_in_the_read
         readme_unreadable(),
         "the README's table of unreadable fields is exactly what the models cannot read back"
     );
-    sandbox.stop().await;
+    applied.stop().await;
 }
 
 /// Where the simulators keep the objects of one (vendor, kind): `/acronis/tenants/{id}` in
@@ -404,25 +433,12 @@ async fn a_field_changed_at_the_vendor_shows_in_the_next_plan_as_exactly_that_fi
 #[tokio::test(flavor = "multi_thread")]
 async fn a_field_no_vendor_reports_changed_in_the_manifests_reaches_the_vendor_or_a_portal_task() {
     use tenantry::core::{DesiredObject, Field};
-    let dir = example_copy();
-    let d = dir.path().display().to_string();
-    let apply = run(&["apply", "--sandbox", &d, "--auto-approve"]);
-    assert_eq!(apply.code, 0, "{apply}");
-    let sandbox = tenantry::sandbox::Sandbox::start(tenantry::sandbox::Options {
-        state_file: Some(dir.path().join(".tenantry/sandbox/world.json")),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let (connections, values) = sandbox.connections();
-    let secrets_dir = tempfile::tempdir().unwrap();
-    let secrets = Arc::new(tenantry::secrets::Secrets::new(secrets_dir.path(), true).with_values(values));
-    let store: Arc<dyn tenantry::state::StateStore> =
-        Arc::new(tenantry::state::sqlite::SqliteStore::open(&dir.path().join(".tenantry/sandbox/state.db")).unwrap());
-    let desired_state = tenantry::manifest::load_dir(dir.path()).unwrap().desired.expect("valid manifests");
+    let applied = Applied::start().await;
+    let sandbox = &applied.sandbox;
+    let store: Arc<dyn tenantry::state::StateStore> = Arc::new(applied.store());
     let models = tenantry::provider::models();
-    let mut desired: Vec<DesiredObject> = models.iter().flat_map(|m| m.desire(&desired_state)).collect();
-    let vendors = || tenantry::engine::Vendors::connect(&connections, &secrets);
+    let mut desired: Vec<DesiredObject> = models.iter().flat_map(|m| m.desire(&applied.desired_state)).collect();
+    let vendors = || applied.vendors();
     let world = |sandbox: &tenantry::sandbox::Sandbox| sandbox.shared.read(|w, _| serde_json::to_value(w).unwrap());
     let arcs = |desired: &[DesiredObject]| desired.iter().cloned().map(Arc::new).collect::<Vec<_>>();
     let start = plan_against(vendors(), arcs(&desired), store.snapshot().unwrap()).await;
@@ -513,8 +529,8 @@ async fn a_field_no_vendor_reports_changed_in_the_manifests_reaches_the_vendor_o
                 }
                 continue;
             }
-            let before = at_vendor(&sandbox);
-            let exec = Arc::new(tenantry::apply::Executor::new(vendors(), store.clone(), secrets.clone()));
+            let before = at_vendor(sandbox);
+            let exec = Arc::new(tenantry::apply::Executor::new(vendors(), store.clone(), applied.secrets.clone()));
             let report = exec.run(Arc::new(plan.clone())).await;
             let failed: Vec<String> = report
                 .results
@@ -526,7 +542,7 @@ async fn a_field_no_vendor_reports_changed_in_the_manifests_reaches_the_vendor_o
                 wrong.push(format!("{step}: apply failed: {failed:?}"));
                 break;
             }
-            let after = at_vendor(&sandbox);
+            let after = at_vendor(sandbox);
             let state = store.snapshot().unwrap();
             match &field.update {
                 tenantry::core::Update::CreateOnly => {
@@ -578,7 +594,7 @@ async fn a_field_no_vendor_reports_changed_in_the_manifests_reaches_the_vendor_o
         // Whatever happened, the next field starts from the declared manifests.
         desired[i].fields.get_mut(&name).unwrap().value = FieldValue::Value(old);
     }
-    sandbox.stop().await;
+    applied.stop().await;
     assert!(checked.len() > 40, "{} fields checked", checked.len());
     assert!(wrong.is_empty(), "{} of {} fields:\n{}", wrong.len(), checked.len(), wrong.join("\n"));
 }

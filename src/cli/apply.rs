@@ -105,6 +105,7 @@ async fn run_dir(
         first: Some(first),
         follow: follow(ws, args),
         skew: ws.skew,
+        hold: None,
     };
     let (rounds, stopped) = exec_mod::converge(&exec, &input, |_, _, _| {}).await;
     let reports: Vec<&RunReport> = rounds.iter().map(|r| &r.report).collect();

@@ -12,10 +12,11 @@ use crate::support::repo;
 const LAYERS: &[&[&str]] = &[
     &["model"],
     &["core"],
-    &["secrets", "manifest", "state", "plan"],
+    &["secrets", "manifest", "metrics", "state", "plan"],
     &["provider", "sandbox"],
     &["engine"],
     &["apply"],
+    &["controller"],
     &["cli"],
 ];
 

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::model::{DesiredState, ManifestRef, OwnerKind};
+use crate::state::LockScope;
 
 /// Which customers and resellers a command is about.
 #[derive(Debug, Clone, Default, Args)]
@@ -134,6 +135,28 @@ pub fn narrow(desired: &mut DesiredState, selected: &Resolved) {
         return;
     }
     desired.retain(|r| (selected.targets.is_empty() || selected.targets.contains(r)) && !selected.excludes.contains(r));
+}
+
+/// What a run of this selection locks: everything when nothing is narrowed (such a run may
+/// prune any owner); else the selected customers and resellers, each selected reseller with
+/// its customers (their objects sit under its own), and the resellers the selected customers
+/// sit under (the narrowed plan keeps their objects, so it may create or update them).
+/// `desired` is the whole of the manifests, before [`narrow`].
+pub fn lock_scope(desired: &DesiredState, selected: &Resolved) -> LockScope {
+    if selected.targets.is_empty() && selected.excludes.is_empty() {
+        return LockScope::All;
+    }
+    let keep = |r: &ManifestRef| {
+        (selected.targets.is_empty() || selected.targets.contains(r)) && !selected.excludes.contains(r)
+    };
+    let customers: Vec<ManifestRef> = desired.customers.keys().map(ManifestRef::customer).filter(|r| keep(r)).collect();
+    let resellers = desired.resellers.keys().map(ManifestRef::reseller).filter(|r| keep(r));
+    let under: Vec<ManifestRef> = customers
+        .iter()
+        .filter_map(|c| desired.customers.get(&c.name).and_then(|c| c.reseller.clone()))
+        .map(ManifestRef::reseller)
+        .collect();
+    LockScope::owners(customers.into_iter().chain(resellers), desired).with(under)
 }
 
 /// A `--target`/`--exclude` value for commands that read the state store, where an owner may

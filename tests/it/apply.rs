@@ -15,7 +15,7 @@ use tenantry::provider::{ErrorKind, ObjectKey};
 use tenantry::secrets::Secrets;
 use tenantry::state::lock::{self, LockError};
 use tenantry::state::sqlite::SqliteStore;
-use tenantry::state::store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, NewTask, StateResult};
+use tenantry::state::store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, LockScope, NewTask, StateResult};
 use tenantry::state::{Binding, Intent, StateError, StateSnapshot, StateStore, TaskRecord, TaskStatus};
 
 use crate::planner::{Memory, example};
@@ -99,8 +99,14 @@ impl StateStore for Flaky {
     fn force_unlock(&self, id: &str) -> StateResult<Option<LockInfo>> {
         self.inner.force_unlock(id)
     }
-    fn lock(&self) -> StateResult<Option<LockInfo>> {
-        self.inner.lock()
+    fn locks(&self) -> StateResult<Vec<LockInfo>> {
+        self.inner.locks()
+    }
+    fn fenced(&self, lock_id: &str) -> Arc<dyn StateStore> {
+        self.inner.fenced(lock_id)
+    }
+    fn check_fence(&self) -> StateResult<()> {
+        self.inner.check_fence()
     }
 }
 
@@ -281,17 +287,29 @@ async fn an_unreadable_create_answer_is_an_unknown_outcome_looked_up_once_never_
 async fn a_second_apply_waits_then_fails_naming_the_holder_and_expired_locks_are_taken_over() {
     let w = World::new();
     let store: Arc<dyn StateStore> = w.store.clone();
-    let (held, takeover) =
-        lock::acquire(store.clone(), "apply manifests", Duration::ZERO, Duration::from_secs(60), |_| {}).await.unwrap();
-    assert!(takeover.is_none());
+    let (held, takeover) = lock::acquire(
+        store.clone(),
+        "apply manifests",
+        LockScope::All,
+        Duration::ZERO,
+        Duration::from_secs(60),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(takeover.is_empty());
     let told = AtomicBool::new(false);
-    let err =
-        lock::acquire(store.clone(), "apply manifests", Duration::from_millis(400), Duration::from_secs(60), |_| {
-            told.store(true, Ordering::SeqCst)
-        })
-        .await
-        .err()
-        .unwrap();
+    let err = lock::acquire(
+        store.clone(),
+        "apply manifests",
+        LockScope::All,
+        Duration::from_millis(400),
+        Duration::from_secs(60),
+        |_| told.store(true, Ordering::SeqCst),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(told.load(Ordering::SeqCst), "the waiting run says it waits");
     let LockError::Held { holder, .. } = &err else { panic!("{err}") };
     assert_eq!(holder.id, held.info().id);
@@ -302,7 +320,7 @@ async fn a_second_apply_waits_then_fails_naming_the_holder_and_expired_locks_are
     );
     assert!(err.hint().unwrap().contains(&format!("tenantry force-unlock {}", held.info().id)));
     drop(held);
-    assert!(store.lock().unwrap().is_none(), "released when the run ends");
+    assert!(store.locks().unwrap().is_empty(), "released when the run ends");
 
     // A lock whose holder stopped renewing it (a killed CI job on another host) expires.
     let past = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120);
@@ -314,11 +332,14 @@ async fn a_second_apply_waits_then_fails_naming_the_holder_and_expired_locks_are
         command: "apply".into(),
         started_at: past,
         expires_at: past,
+        scope: LockScope::All,
     };
-    assert_eq!(store.acquire_lock(&stale, past).unwrap(), Acquired::Free);
+    assert_eq!(store.acquire_lock(&stale, past).unwrap(), Acquired::Taken(Vec::new()));
     let (_guard, takeover) =
-        lock::acquire(store.clone(), "apply", Duration::ZERO, Duration::from_secs(60), |_| {}).await.unwrap();
-    let takeover = takeover.expect("taken over");
+        lock::acquire(store.clone(), "apply", LockScope::All, Duration::ZERO, Duration::from_secs(60), |_| {})
+            .await
+            .unwrap();
+    let [takeover] = takeover.as_slice() else { panic!("{takeover:?}") };
     assert_eq!(takeover.previous.id, "dead1");
     assert!(takeover.why.starts_with("it expired at"), "{}", takeover.why);
     // force-unlock removes a lock by id.

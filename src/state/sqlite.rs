@@ -720,3 +720,92 @@ fn locks_at(conn: &Connection, version: usize) -> rusqlite::Result<Vec<LockInfo>
         _ => read_locks(conn),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store as tenantry left it before locks per owner (schema 3, the singleton lock),
+    /// holding one lock that expires `expires_in` seconds from now, on this host and process.
+    fn schema_3(path: &Path, expires_in: i64) -> String {
+        let conn = Connection::open(path).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 3").unwrap();
+        let now = Timestamp::now();
+        let expires = now + jiff::SignedDuration::from_secs(expires_in);
+        conn.execute(
+            "INSERT INTO lock (singleton, id, owner, host, pid, command, started_at, expires_at)
+             VALUES (1, 'old1', 'ci', ?1, ?2, 'tenantry apply', ?3, ?4)",
+            params![super::super::lock::hostname(), std::process::id(), now.to_string(), expires.to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO bindings (key, vendor_id, created_at, updated_at, applied)
+             VALUES ('customer/acme/acronis/tenant', 't-1', ?1, ?1, '{}')",
+            params![now.to_string()],
+        )
+        .unwrap();
+        "old1".into()
+    }
+
+    fn version(path: &Path) -> i64 {
+        Connection::open(path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_store_with_the_singleton_lock_of_before_opens_and_its_lock_becomes_one_on_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let id = schema_3(&path, -60);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(version(&path), MIGRATIONS.len() as i64);
+        let locks = store.locks().unwrap();
+        assert_eq!(locks.len(), 1);
+        assert_eq!((locks[0].id.as_str(), &locks[0].scope), (id.as_str(), &LockScope::All));
+        assert_eq!(store.snapshot().unwrap().bindings.len(), 1, "the bindings are kept");
+        // It expired: the first run of any scope takes it over, as before.
+        let mut me = locks[0].clone();
+        me.id = "new1".into();
+        me.scope = LockScope::Owners([crate::model::ManifestRef::customer("acme")].into());
+        let Acquired::Taken(taken) = store.acquire_lock(&me, Timestamp::now()).unwrap() else { panic!("held") };
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].previous.id, id);
+        assert!(taken[0].why.starts_with("it expired at"), "{}", taken[0].why);
+        // A second handle on the migrated file opens it as it is.
+        drop(store);
+        let again = SqliteStore::open(&path).unwrap();
+        assert_eq!(again.locks().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn no_migration_runs_while_a_live_run_holds_the_lock_of_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        schema_3(&path, 3600);
+        let err = SqliteStore::open(&path).err().expect("refused");
+        let text = err.to_string();
+        assert!(text.contains("waits until no run holds a lock") && text.contains("lock id old1"), "{text}");
+        assert_eq!(version(&path), 3, "nothing migrated");
+        // Once that run's lock lapses (it ended, or was killed), the store opens.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE lock SET expires_at = ?1", params![Timestamp::UNIX_EPOCH.to_string()]).unwrap();
+        SqliteStore::open(&path).unwrap();
+        assert_eq!(version(&path), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn processes_opening_a_new_store_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let opened: Vec<StateResult<SqliteStore>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| SqliteStore::open(&path))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for o in opened {
+            o.unwrap();
+        }
+        assert_eq!(version(&path), MIGRATIONS.len() as i64);
+    }
+}

@@ -346,6 +346,76 @@ async fn a_second_apply_waits_then_fails_naming_the_holder_and_expired_locks_are
     assert!(store.force_unlock("nope").unwrap().is_none());
 }
 
+/// Removes the run's lock (as `force-unlock` from another shell would) once `after` actions
+/// have finished, and notes when.
+struct UnlockAfter {
+    store: Arc<dyn StateStore>,
+    id: String,
+    after: usize,
+    finished: std::sync::atomic::AtomicUsize,
+    at: Mutex<Option<jiff::Timestamp>>,
+}
+
+impl tenantry::apply::Progress for UnlockAfter {
+    fn finished(&self, r: &tenantry::apply::ActionResult) {
+        if matches!(r.outcome, Outcomed::Skipped(_)) {
+            return;
+        }
+        if self.finished.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
+            self.store.force_unlock(&self.id).unwrap().expect("the run's lock");
+            *self.at.lock().unwrap() = Some(jiff::Timestamp::now());
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_executor_whose_lock_is_removed_starts_nothing_more_writes_nothing_more_and_the_next_run_duplicates_nothing()
+{
+    let (desired, _) = example();
+    let w = World::new();
+    let store: Arc<dyn StateStore> = w.store.clone();
+    let (guard, _) =
+        lock::acquire(store.clone(), "apply", LockScope::All, Duration::ZERO, Duration::from_secs(60), |_| {})
+            .await
+            .unwrap();
+    let unlock = Arc::new(UnlockAfter {
+        store: store.clone(),
+        id: guard.info().id.clone(),
+        after: 3,
+        finished: Default::default(),
+        at: Mutex::new(None),
+    });
+    let secrets = Arc::new(Secrets::new(w.dir.path(), true));
+    let mut exec = Executor::new(w.memory.vendors.clone(), guard.store(), secrets);
+    exec.progress = unlock.clone();
+    exec.parallelism = Some(1);
+    let exec = Arc::new(exec);
+    let plan = Arc::new(w.plan(&desired).await);
+    let executable = plan.actions.iter().filter(|a| a.is_executable()).count();
+    let report = exec.run(plan).await;
+    let unlocked_at = unlock.at.lock().unwrap().expect("unlocked mid-run");
+
+    // It stopped: besides the three, at most the actions in flight then (one per vendor) ran.
+    assert!(exec.stop.load(Ordering::SeqCst), "the refused write stopped the run");
+    let ran = report.results.iter().filter(|r| !matches!(r.outcome, Outcomed::Skipped(_))).count();
+    assert!(ran <= 3 + Vendor::ALL.len(), "{ran} of {executable} actions ran");
+    assert!(executable > ran + 10, "{ran} of {executable} actions ran");
+    // Nothing was written after the unlock: every write checked the lock as it was made.
+    let history = store.history(None, 10_000).unwrap();
+    assert!(history.len() >= 3 && history.len() <= ran, "{} entries for {ran} actions", history.len());
+    assert!(history.iter().all(|e| e.at <= unlocked_at), "{history:#?}");
+    assert!(store.snapshot().unwrap().bindings.values().all(|b| b.updated_at <= unlocked_at));
+    drop(guard);
+    assert!(store.locks().unwrap().is_empty());
+
+    // The next run picks up what the stopped one left (intents included): the vendors end up
+    // holding exactly what an uninterrupted apply makes.
+    w.apply(&desired, PlanOptions::default()).await;
+    let whole = World::new();
+    whole.apply(&desired, PlanOptions::default()).await;
+    assert_eq!(w.counts(), whole.counts());
+}
+
 #[tokio::test]
 async fn losing_the_state_store_duplicates_nothing_and_rebuilds_bindings() {
     let (desired, _) = example();

@@ -10,7 +10,7 @@
 //! | [`core`] | the vocabulary every layer shares: object keys, desired and observed objects with their fields and update rules, changes, actions, the pure vendor contract [`core::VendorModel`], the records the state store keeps, times, secret references and fingerprints |
 //! | [`manifest`] | loading YAML with spans, one-pass validation with file/line/column diagnostics, JSON Schemas |
 //! | [`secrets`] | resolving `{env}` / `{file}` references at apply time into `SecretString`s |
-//! | [`state`] | the state store trait and its SQLite implementation: bindings, intents, portal tasks, the lock, history |
+//! | [`state`] | the state store trait and its SQLite implementation: bindings, intents, portal tasks, locks per owner (which fence writes), history |
 //! | [`plan`] | the pure planner (desired x observed x bindings -> [`plan::Plan`]) and its text / JSON / Markdown renderers |
 //! | [`provider`] | the vendors: their models (manifest -> desired objects, vendor rules), [`provider::VendorReader`] (bulk observe, lookup) and [`provider::VendorWriter`] (execute one action), the six HTTP clients, the shared retry / rate-limit layer, and an in-memory vendor for tests |
 //! | [`sandbox`] | simulators of the six vendor APIs and their portals, a simulated operator and customers, fault injection |

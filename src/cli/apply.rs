@@ -40,7 +40,8 @@ pub struct ApplyArgs {
     /// How many actions run at once per vendor (default: each connection's concurrency).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallelism: Option<u32>,
-    /// How long to wait for the state lock when another run holds it (e.g. 30s, 5m).
+    /// How long to wait when another run holds a state lock on what this one selects (the same
+    /// customers or resellers, or everything), e.g. 30s, 5m.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
     pub lock_timeout: Duration,
     /// How long to keep following what this run started (verifications, authorizations,

@@ -501,7 +501,7 @@ pub enum StateCommand {
         /// Do not ask for confirmation (needed when stdin is not a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
-        /// How long to wait for the state lock when a run holds it (e.g. 30s, 5m).
+        /// How long to wait for the state lock when a run holds one (e.g. 30s, 5m).
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::duration)]
         lock_timeout: std::time::Duration,
     },

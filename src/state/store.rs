@@ -122,8 +122,9 @@ impl<'de> Deserialize<'de> for LockScope {
     }
 }
 
-/// Who holds a lock, and on what.
+/// Who holds a lock, and on what. In JSON (`state lock --format json`) with camelCase names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LockInfo {
     /// Unique per run; what `force-unlock` takes.
     pub id: String,

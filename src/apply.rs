@@ -10,6 +10,10 @@
 //!    stays and the next run looks again before doing anything.
 //!
 //! A failed action skips only the actions that depend on it; the others go on.
+//!
+//! Under a lock, the store is the lock's fenced handle: when the lock is removed or taken over,
+//! every write fails, and the first such failure stops the run (no action starts after it;
+//! each action also checks the lock just before it starts).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,7 +28,7 @@ use crate::model::{Limits, PortalTaskDelivery, Vendor};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::provider::{ActionContext, DesiredObject, ErrorKind, FieldValue, Outcome, Realize, VendorError};
 use crate::secrets::Secrets;
-use crate::state::{HistoryEntry, Intent, NewTask, StateSnapshot, StateStore, TaskRecord, TaskStatus};
+use crate::state::{HistoryEntry, Intent, NewTask, StateError, StateSnapshot, StateStore, TaskRecord, TaskStatus};
 
 /// What happened to one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +95,7 @@ pub struct Executor {
     pub commit: Option<String>,
     pub progress: Arc<dyn Progress>,
     /// Set when the run must stop (the lock was lost, or an interrupt): no new action starts.
+    /// A state write refused because the lock is gone sets it.
     pub stop: Arc<AtomicBool>,
     /// Added to this machine's clock for what the run records as vendor-side times (when a
     /// portal task was opened, when a link was sent): the sandbox's moved clock; else zero.
@@ -113,6 +118,24 @@ impl Executor {
             stop: Arc::new(AtomicBool::new(false)),
             skew: jiff::SignedDuration::ZERO,
         }
+    }
+
+    /// A state write's result, passed on; a write refused because the run's lock is gone stops
+    /// the run (said once).
+    fn wrote<T>(&self, r: Result<T, StateError>) -> Result<T, StateError> {
+        if let Err(e) = &r
+            && e.is_lock_lost()
+            && !self.stop.swap(true, Ordering::SeqCst)
+        {
+            tracing::error!("{e}; starting no new action");
+        }
+        r
+    }
+
+    /// Whether the run's lock is gone (which stops the run); a store that cannot say is taken
+    /// to still hold it (its writes say otherwise if not).
+    fn lock_lost(&self) -> bool {
+        matches!(self.wrote(self.store.check_fence()), Err(e) if e.is_lock_lost())
     }
 
     /// Now, by the clock plans are made with (see [`Executor::skew`]).
@@ -199,6 +222,12 @@ impl Executor {
                 running.spawn(async move {
                     let _permit = sem.acquire().await;
                     let a = &plan.actions[i];
+                    // It may have waited for its turn: look again (and at the lock) right before.
+                    if me.stop.load(Ordering::SeqCst) || me.lock_lost() {
+                        let r = result(a, None, Outcomed::Skipped("the run was stopped before it started".into()));
+                        me.progress.finished(&r);
+                        return (i, r);
+                    }
                     me.progress.started(a);
                     let r = me.run_action(a, &initial, &resolved).await;
                     me.progress.finished(&r);
@@ -362,7 +391,7 @@ impl Executor {
             started_at,
             detail: earlier.and_then(|i| i.detail.clone()),
         };
-        if let Err(e) = self.store.put_intent(&intent) {
+        if let Err(e) = self.wrote(self.store.put_intent(&intent)) {
             return (None, fail(format!("cannot record the intent, so nothing was sent: {e}")));
         }
         // 3. Send it. The request id is stable for this intent (VSPC X-Request-id replays).
@@ -376,7 +405,7 @@ impl Executor {
         match writer.execute(&cx).await {
             Ok(outcome) => {
                 if let Some(pending) = &outcome.pending {
-                    let _ = self.store.put_intent(&Intent { detail: Some(pending.clone()), ..intent });
+                    let _ = self.wrote(self.store.put_intent(&Intent { detail: Some(pending.clone()), ..intent }));
                     return (
                         outcome.vendor_id.clone(),
                         Outcomed::Pending(format!("{} is completing it ({pending})", d.key.vendor.title())),
@@ -418,7 +447,7 @@ impl Executor {
                 // listing them makes the compiler name this place when a kind is added.
                 match e.kind {
                     ErrorKind::Rejected | ErrorKind::Auth | ErrorKind::Conflict | ErrorKind::NotFound => {
-                        let _ = self.store.remove_intent(&d.key);
+                        let _ = self.wrote(self.store.remove_intent(&d.key));
                     }
                     ErrorKind::Unknown | ErrorKind::Retryable | ErrorKind::Unreadable => {}
                 }
@@ -439,7 +468,7 @@ impl Executor {
     ) -> (Option<String>, Outcomed) {
         let mut applied = record.clone();
         applied.extend(outcome.applied.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if let Err(e) = self.store.merge_binding(&a.key, Some(id), &applied, Timestamp::now()) {
+        if let Err(e) = self.wrote(self.store.merge_binding(&a.key, Some(id), &applied, Timestamp::now())) {
             return (
                 Some(id.to_string()),
                 Outcomed::Failed {
@@ -448,7 +477,7 @@ impl Executor {
                 },
             );
         }
-        let _ = self.store.remove_intent(&a.key);
+        let _ = self.wrote(self.store.remove_intent(&a.key));
         resolved.lock().unwrap_or_else(|p| p.into_inner()).insert(a.key.clone(), id.to_string());
         if let Some(why) = &outcome.incomplete {
             return (
@@ -485,7 +514,7 @@ impl Executor {
         match writer.execute(&cx).await {
             Ok(outcome) => {
                 if a.kind == ActionKind::Delete {
-                    let _ = self.store.remove_binding(&a.key);
+                    let _ = self.wrote(self.store.remove_binding(&a.key));
                     return (a.vendor_id.clone(), Outcomed::Done("deleted".into()));
                 }
                 let id = outcome.vendor_id.clone().or_else(|| a.vendor_id.clone()).unwrap_or_default();
@@ -509,10 +538,15 @@ impl Executor {
         // A newer task for the same step replaces an older open one.
         if let Ok(tasks) = self.store.tasks() {
             for t in tasks.iter().filter(|t| t.key == a.key && t.task == spec.form.task && t.is_open()) {
-                let _ = self.store.set_task_status(&t.id, TaskStatus::Superseded { at: Timestamp::now() });
+                let superseded = self.store.set_task_status(&t.id, TaskStatus::Superseded { at: Timestamp::now() });
+                if let Err(e) = self.wrote(superseded)
+                    && e.is_lock_lost()
+                {
+                    return (None, fail(format!("cannot record the portal task: {e}")));
+                }
             }
         }
-        let record = match self.store.add_task(NewTask {
+        let record = match self.wrote(self.store.add_task(NewTask {
             key: a.key.clone(),
             task: spec.form.task.clone(),
             vendor: a.key.vendor,
@@ -523,7 +557,7 @@ impl Executor {
             verify: spec.form.verify,
             created_at: self.now(),
             note: spec.note.clone(),
-        }) {
+        })) {
             Ok(r) => r,
             Err(e) => return (None, fail(format!("cannot record the portal task: {e}"))),
         };
@@ -554,10 +588,12 @@ impl Executor {
     /// looks delivered (and so would never be delivered again).
     fn settle(&self, t: &TaskRecord, d: &Delivery) -> Result<bool, String> {
         let done = d.done && t.verify == crate::provider::Verify::Attestation;
-        if done {
-            attest(&*self.store, &t.id, d.note.clone(), Some(d.how.clone()))?;
+        if done && let Err(e) = attest(&*self.store, &t.id, d.note.clone(), Some(d.how.clone())) {
+            // Refused for a lost lock: stop the run as every refused write does.
+            self.lock_lost();
+            return Err(e);
         }
-        let _ = self.store.set_task_delivered(&t.id, &d.how);
+        let _ = self.wrote(self.store.set_task_delivered(&t.id, &d.how));
         Ok(done)
     }
 
@@ -599,8 +635,11 @@ impl Executor {
             message,
             commit: self.commit.clone(),
         };
-        if let Err(e) = self.store.record(&entry) {
-            tracing::warn!("could not write history for {}: {e}", r.action);
+        match self.wrote(self.store.record(&entry)) {
+            // Said once, when the run stopped.
+            Err(e) if e.is_lock_lost() => {}
+            Err(e) => tracing::warn!("could not write history for {}: {e}", r.action),
+            Ok(()) => {}
         }
     }
 }
@@ -897,7 +936,7 @@ pub async fn converge(
     let mut n = 0;
     loop {
         n += 1;
-        if exec.stop.load(Ordering::SeqCst) {
+        if exec.stop.load(Ordering::SeqCst) || exec.lock_lost() {
             return (rounds, Stopped::Interrupted);
         }
         let state = match exec.store.snapshot() {

@@ -11,7 +11,7 @@
 //! | [`manifest`] | loading YAML with spans, one-pass validation with file/line/column diagnostics, JSON Schemas |
 //! | [`secrets`] | resolving `{env}` / `{file}` references at apply time into `SecretString`s |
 //! | [`metrics`] | the process's Prometheus metrics (vendor requests, retries, 429s, actions, tasks, awaits, drift), exposed by `serve` |
-//! | [`state`] | the state store trait and its SQLite implementation: bindings, intents, portal tasks, the lock, history |
+//! | [`state`] | the state store trait and its SQLite implementation: bindings, intents, portal tasks, locks per owner (which fence writes), history |
 //! | [`plan`] | the pure planner (desired x observed x bindings -> [`plan::Plan`]) and its text / JSON / Markdown renderers |
 //! | [`provider`] | the vendors: their models (manifest -> desired objects, vendor rules), [`provider::VendorReader`] (bulk observe, lookup) and [`provider::VendorWriter`] (execute one action), the six HTTP clients, the shared retry / rate-limit layer, and an in-memory vendor for tests |
 //! | [`sandbox`] | simulators of the six vendor APIs and their portals, a simulated operator and customers, fault injection |

@@ -20,6 +20,7 @@ use crate::apply::{self as exec_mod, ActionResult, Converge, Executor, Outcomed,
 use crate::model::ManifestRef;
 use crate::plan::{Action, ActionKind, Plan, json, render};
 use crate::provider::Party;
+use crate::state::LockScope;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -39,7 +40,8 @@ pub struct ApplyArgs {
     /// How many actions run at once per vendor (default: each connection's concurrency).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallelism: Option<u32>,
-    /// How long to wait for the state lock when another run holds it (e.g. 30s, 5m).
+    /// How long to wait when another run holds a state lock on what this one selects (the same
+    /// customers or resellers, or everything), e.g. 30s, 5m.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
     pub lock_timeout: Duration,
     /// How long to keep following what this run started (verifications, authorizations,
@@ -64,9 +66,10 @@ pub async fn apply(args: ApplyArgs, output: Output) -> CliResult {
     let (mut desired, sources) = workspace::load_manifests(&dir, output.stderr_terminal, output.stderr_color)?;
     let names = render::names(&desired);
     let selected = super::select::resolve(&desired, &args.targets.select)?;
+    let scope = super::select::lock_scope(&desired, &selected);
     super::select::narrow(&mut desired, &selected);
     let ws = Workspace::open(&dir, desired, sources, &args.connect, !args.no_operator).await?;
-    let result = run_dir(&args, &ws, &selected, &names, output).await;
+    let result = run_dir(&args, &ws, &selected, scope, &names, output).await;
     ws.close().await;
     result
 }
@@ -75,10 +78,11 @@ async fn run_dir(
     args: &ApplyArgs,
     ws: &Workspace,
     selected: &super::select::Resolved,
+    scope: LockScope,
     names: &render::Names,
     output: Output,
 ) -> CliResult {
-    let (_lock, exec) = start(args, ws, output).await?;
+    let (_lock, exec) = start(args, ws, scope, output).await?;
     for m in exec.redeliver().await {
         output.note(m);
     }
@@ -108,6 +112,7 @@ async fn run_dir(
         hold: None,
     };
     let (rounds, stopped) = exec_mod::converge(&exec, &input, |_, _, _| {}).await;
+    let stopped = lock_lost(&exec).unwrap_or(stopped);
     let reports: Vec<&RunReport> = rounds.iter().map(|r| &r.report).collect();
     let last = rounds.last().map(|r| &r.plan);
     finish(&reports, last, &stopped, names, output)
@@ -126,14 +131,27 @@ fn follow(ws: &Workspace, args: &ApplyArgs) -> std::collections::BTreeSet<Party>
     follow
 }
 
-/// Take the lock, and build the executor with its progress display and stop switches.
+/// Why the run stopped when its lock was removed or taken over while it ran (its writes were
+/// refused from then on, and no action started after the first refusal).
+fn lock_lost(exec: &Executor) -> Option<Stopped> {
+    match exec.store.check_fence() {
+        Err(e) if e.is_lock_lost() => Some(Stopped::Refused(format!(
+            "{e}: someone ran `tenantry force-unlock`, or took the lock over as a dead run's; `tenantry state lock` shows who holds what"
+        ))),
+        _ => None,
+    }
+}
+
+/// Take the lock on `scope`, and build the executor (writing through the lock's fenced store)
+/// with its progress display and stop switches.
 async fn start(
     args: &ApplyArgs,
     ws: &Workspace,
+    scope: LockScope,
     output: Output,
 ) -> Result<(crate::state::lock::LockGuard, Arc<Executor>), CliError> {
-    let lock = workspace::lock(ws.store.clone(), args.lock_timeout, output).await?;
-    let mut exec = Executor::new(ws.vendors.clone(), ws.store.clone(), ws.secrets.clone());
+    let lock = workspace::lock(ws.store.clone(), scope, args.lock_timeout, output).await?;
+    let mut exec = Executor::new(ws.vendors.clone(), lock.store(), ws.secrets.clone());
     exec.limits = ws.limits.clone();
     exec.parallelism = args.parallelism;
     exec.delivery = ws.delivery.clone();
@@ -141,7 +159,8 @@ async fn start(
     exec.progress = Arc::new(Display::new(output.quiet));
     exec.skew = ws.skew;
     let stop = exec.stop.clone();
-    // Someone force-unlocked us: stop starting actions.
+    // Someone force-unlocked us: stop starting actions (the fence already refuses our writes,
+    // and the executor stops at the first refusal; this catches a run that writes nothing).
     let lost = lock.lost_flag();
     let stop_on_loss = stop.clone();
     tokio::spawn(async move {
@@ -233,15 +252,23 @@ async fn apply_saved(args: ApplyArgs, output: Output) -> CliResult {
         labels: Vec::new(),
     };
     let selected = super::select::resolve(&desired, &select)?;
+    let scope = super::select::lock_scope(&desired, &selected);
     super::select::narrow(&mut desired, &selected);
     let ws = Workspace::open(&dir, desired, sources, &connect, !args.no_operator).await?;
-    let result = run_saved(&args, &ws, plan, &names, output).await;
+    let result = run_saved(&args, &ws, plan, scope, &names, output).await;
     ws.close().await;
     result
 }
 
-async fn run_saved(args: &ApplyArgs, ws: &Workspace, plan: Plan, names: &render::Names, output: Output) -> CliResult {
-    let (_lock, exec) = start(args, ws, output).await?;
+async fn run_saved(
+    args: &ApplyArgs,
+    ws: &Workspace,
+    plan: Plan,
+    scope: LockScope,
+    names: &render::Names,
+    output: Output,
+) -> CliResult {
+    let (_lock, exec) = start(args, ws, scope, output).await?;
     let id = plan.content_id();
     if !plan.id.is_empty() && plan.id != id {
         return Err(CliError::new(format!(
@@ -270,7 +297,9 @@ async fn run_saved(args: &ApplyArgs, ws: &Workspace, plan: Plan, names: &render:
     let plan = Arc::new(plan);
     exec.progress.round(1, &plan);
     let report = exec.run(plan.clone()).await;
-    let stopped = if exec.stop.load(Ordering::SeqCst) {
+    let stopped = if let Some(lost) = lock_lost(&exec) {
+        lost
+    } else if exec.stop.load(Ordering::SeqCst) {
         Stopped::Interrupted
     } else if report.failed() > 0 {
         Stopped::Failed

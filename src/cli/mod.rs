@@ -91,20 +91,20 @@ pub enum Command {
     /// beyond the connection credentials. Exit status: 0, or 1 on errors (including a vendor
     /// that could not be observed); with --detailed-exitcode, 2 when anything is pending.
     #[command(
-        after_help = "Exit status:\n  0  no errors; with --detailed-exitcode: the vendors match the manifests, nothing is pending\n  1  error: invalid manifests, a vendor that could not be observed, a held lock, bad usage\n  2  only with --detailed-exitcode: something is pending (a change, a portal task, an await,\n     a blocked action or a conflict)\n\nExamples:\n  tenantry plan --sandbox manifests/\n  tenantry plan manifests/ --format markdown > plan.md\n  tenantry plan manifests/ --out plan.json --detailed-exitcode\n  tenantry plan manifests/ --target acme --format json | jq '.actions[].reason'\n  tenantry plan manifests/ -l tier=gold,region=emea"
+        after_help = "Exit status:\n  0  no errors; with --detailed-exitcode: the vendors match the manifests, nothing is pending\n  1  error: invalid manifests, a vendor that could not be observed, bad usage\n  2  only with --detailed-exitcode: something is pending (a change, a portal task, an await,\n     a blocked action or a conflict)\n\nExamples:\n  tenantry plan --sandbox manifests/\n  tenantry plan manifests/ --format markdown > plan.md\n  tenantry plan manifests/ --out plan.json --detailed-exitcode\n  tenantry plan manifests/ --target acme --format json | jq '.actions[].reason'\n  tenantry plan manifests/ -l tier=gold,region=emea"
     )]
     Plan(plan::PlanArgs),
 
     /// Make the vendors match the manifests, or carry out a saved plan.
     ///
-    /// Prints the plan, asks for confirmation (or --auto-approve), then applies it under the
-    /// state lock: in dependency order, concurrently per vendor, following what it started
+    /// Prints the plan, asks for confirmation (or --auto-approve), then applies it under a state
+    /// lock on what it selects (everything when nothing is narrowed): in dependency order, concurrently per vendor, following what it started
     /// (verifications, authorizations) for up to --wait. Safe to interrupt and re-run: creates
     /// are looked up before they are sent, so nothing is duplicated. Exit status: 0 converged,
     /// 1 when anything failed, is blocked or in conflict, 2 when the rest waits for a person or
     /// a vendor.
     #[command(
-        after_help = "Exit status:\n  0  converged: nothing failed, nothing is blocked, no conflict, nothing waits\n  1  error: an action failed, an action is blocked, a conflict remains, the plan file is stale\n     or was applied already, the run was refused or interrupted, a vendor could not be observed\n  2  applied, nothing failed or is blocked, but something waits for a customer, an operator or\n     the vendor (an await, an open portal task); the next apply follows it\n\nExamples:\n  tenantry apply --sandbox manifests/\n  tenantry apply --auto-approve manifests/\n  tenantry plan manifests/ --out plan.json && tenantry apply plan.json\n  tenantry apply manifests/ --target acme --lock-timeout 5m"
+        after_help = "Exit status:\n  0  converged: nothing failed, nothing is blocked, no conflict, nothing waits\n  1  error: an action failed, an action is blocked, a conflict remains, the plan file is stale\n     or was applied already, the run was refused or interrupted, a vendor could not be observed,\n     a run holding a lock on the same customers or resellers did not finish within --lock-timeout,\n     or this run's lock was removed while it ran (it stops before its next state write)\n  2  applied, nothing failed or is blocked, but something waits for a customer, an operator or\n     the vendor (an await, an open portal task); the next apply follows it\n\nExamples:\n  tenantry apply --sandbox manifests/\n  tenantry apply --auto-approve manifests/\n  tenantry plan manifests/ --out plan.json && tenantry apply plan.json\n  tenantry apply manifests/ --target acme --lock-timeout 5m"
     )]
     Apply(apply::ApplyArgs),
 
@@ -151,7 +151,8 @@ pub enum Command {
     )]
     History(state::HistoryArgs),
 
-    /// Remove the state lock of a run that is gone (its id is printed by the run that waits).
+    /// Remove the state lock of a run that is gone (its id is printed by the run that waits, and
+    /// by `tenantry state lock`). A run still going fails at its next state write.
     #[command(
         name = "force-unlock",
         after_help = "Examples:\n  tenantry force-unlock 3f2a9c1b7d4e manifests/\n  tenantry force-unlock 3f2a9c1b7d4e --sandbox manifests/\n\n-d/--dir DIR is the same as the DIR argument."
@@ -161,10 +162,11 @@ pub enum Command {
     /// Bindings: which vendor object tenantry manages for each customer and reseller.
     ///
     /// A binding holds the vendor id and what was applied that the vendor does not report back
-    /// (references to secrets, never their values). `forget` drops one binding under the state
-    /// lock; the vendor object stays, and the next plan looks it up again.
+    /// (references to secrets, never their values). `lock` lists the state locks held. `forget`
+    /// drops one binding under a state lock on everything; the vendor object stays, and the next
+    /// plan looks it up again.
     #[command(
-        after_help = "Examples:\n  tenantry state list manifests/\n  tenantry state list --sandbox manifests/ --target acme --format json\n  tenantry state show customer/acme/acronis/tenant manifests/\n  tenantry state forget customer/acme/acronis/tenant manifests/ --yes\n\n-d/--dir DIR is the same as the DIR argument."
+        after_help = "Examples:\n  tenantry state list manifests/\n  tenantry state list --sandbox manifests/ --target acme --format json\n  tenantry state show customer/acme/acronis/tenant manifests/\n  tenantry state forget customer/acme/acronis/tenant manifests/ --yes\n  tenantry state lock manifests/\n\n-d/--dir DIR is the same as the DIR argument."
     )]
     State(state::StateArgs),
 

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::model::{DesiredState, ManifestRef, OwnerKind};
+use crate::state::LockScope;
 
 /// Which customers and resellers a command is about.
 #[derive(Debug, Clone, Default, Args)]
@@ -136,6 +137,28 @@ pub fn narrow(desired: &mut DesiredState, selected: &Resolved) {
     desired.retain(|r| (selected.targets.is_empty() || selected.targets.contains(r)) && !selected.excludes.contains(r));
 }
 
+/// What a run of this selection locks: everything when nothing is narrowed (such a run may
+/// prune any owner); else the selected customers and resellers, each selected reseller with
+/// its customers (their objects sit under its own), and the resellers the selected customers
+/// sit under (the narrowed plan keeps their objects, so it may create or update them).
+/// `desired` is the whole of the manifests, before [`narrow`].
+pub fn lock_scope(desired: &DesiredState, selected: &Resolved) -> LockScope {
+    if selected.targets.is_empty() && selected.excludes.is_empty() {
+        return LockScope::All;
+    }
+    let keep = |r: &ManifestRef| {
+        (selected.targets.is_empty() || selected.targets.contains(r)) && !selected.excludes.contains(r)
+    };
+    let customers: Vec<ManifestRef> = desired.customers.keys().map(ManifestRef::customer).filter(|r| keep(r)).collect();
+    let resellers = desired.resellers.keys().map(ManifestRef::reseller).filter(|r| keep(r));
+    let under: Vec<ManifestRef> = customers
+        .iter()
+        .filter_map(|c| desired.customers.get(&c.name).and_then(|c| c.reseller.clone()))
+        .map(ManifestRef::reseller)
+        .collect();
+    LockScope::owners(customers.into_iter().chain(resellers), desired).with(under)
+}
+
 /// A `--target`/`--exclude` value for commands that read the state store, where an owner may
 /// be gone from the manifests: `acme` (a customer or reseller of that name), `Customer/acme` or
 /// `Reseller/northwind`.
@@ -197,5 +220,56 @@ impl OwnerFilter {
 
     pub fn selects_all(&self) -> bool {
         self.targets.is_empty() && self.excludes.is_empty() && self.labelled.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> DesiredState {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+        crate::manifest::load_dir(&dir).unwrap().desired.expect("valid manifests")
+    }
+
+    fn scope(desired: &DesiredState, targets: &[&str], excludes: &[&str]) -> LockScope {
+        let args = SelectArgs {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            excludes: excludes.iter().map(|t| t.to_string()).collect(),
+            labels: Vec::new(),
+        };
+        lock_scope(desired, &resolve(desired, &args).unwrap())
+    }
+
+    fn owners(names: &[&str]) -> LockScope {
+        LockScope::Owners(names.iter().map(|n| ManifestRef::parse(n).unwrap()).collect())
+    }
+
+    #[test]
+    fn a_run_locks_what_it_selected_a_reseller_with_its_customers_and_everything_when_nothing_is_narrowed() {
+        let desired = example();
+        assert_eq!(desired.customers["acme"].reseller.as_deref(), Some("northwind"));
+        assert_eq!(desired.customers["initech"].reseller.as_deref(), Some("northwind"));
+        assert_eq!(desired.customers["globex"].reseller, None);
+        assert_eq!(scope(&desired, &[], &[]), LockScope::All);
+        assert_eq!(scope(&desired, &["globex"], &[]), owners(&["Customer/globex"]));
+        // A customer under a reseller: the reseller too (the plan keeps its objects), not its
+        // other customers.
+        let acme = scope(&desired, &["acme"], &[]);
+        assert_eq!(acme, owners(&["Customer/acme", "Reseller/northwind"]));
+        // A reseller covers its customers.
+        let northwind = scope(&desired, &["Reseller/northwind"], &[]);
+        assert_eq!(northwind, owners(&["Reseller/northwind", "Customer/acme", "Customer/initech"]));
+        // What conflicts: runs sharing an owner; unrelated customers do not.
+        let globex = scope(&desired, &["globex"], &[]);
+        let stark = scope(&desired, &["stark"], &[]);
+        assert!(!globex.conflicts(&stark) && !acme.conflicts(&globex));
+        assert!(acme.conflicts(&northwind) && northwind.conflicts(&acme));
+        assert!(acme.conflicts(&scope(&desired, &["initech"], &[])), "both may write Northwind's objects");
+        assert!(LockScope::All.conflicts(&globex) && globex.conflicts(&LockScope::All));
+        // Leaving some out narrows too: no prune, so not everything.
+        let most = scope(&desired, &[], &["globex"]);
+        assert!(matches!(&most, LockScope::Owners(o) if !o.contains(&ManifestRef::customer("globex")) && o.len() > 5));
+        assert!(!most.conflicts(&globex));
     }
 }

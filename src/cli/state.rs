@@ -418,15 +418,19 @@ pub fn force_unlock(args: ForceUnlockArgs) -> CliResult {
     match store.force_unlock(&args.id).map_err(CliError::from)? {
         Some(info) => {
             println!("Removed the state lock held by {info}.");
-            println!("If that run is still going, it stops starting new actions at its next check.");
+            println!("If that run is still going, its next write to the state fails and it starts no new action.");
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            let current = store.lock().map_err(CliError::from)?;
-            Err(match current {
-                Some(l) => CliError::new(format!("the state lock is {}, not {}", l.id, args.id))
-                    .hint(format!("it is held by {l}; pass that id if you mean it")),
-                None => CliError::new(format!("there is no lock {}; the state is not locked", args.id)),
+            let current = store.locks().map_err(CliError::from)?;
+            Err(match current.as_slice() {
+                [] => CliError::new(format!("there is no lock {}; the state is not locked", args.id)),
+                held => {
+                    let ids: Vec<&str> = held.iter().map(|l| l.id.as_str()).collect();
+                    let holders: Vec<String> = held.iter().map(ToString::to_string).collect();
+                    CliError::new(format!("there is no lock {}; the locks held are {}", args.id, ids.join(", ")))
+                        .hint(format!("held by {}; pass one of those ids if you mean it", holders.join("; ")))
+                }
             })
         }
     }
@@ -471,6 +475,17 @@ pub enum StateCommand {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Who holds state locks: each run's lock id, user, host, pid, command, what it holds
+    /// (owners, or everything), since when and until when (a live run keeps extending it).
+    #[command(
+        visible_alias = "locks",
+        after_help = "Examples:\n  tenantry state lock manifests/\n  tenantry state lock --sandbox manifests/ --format json"
+    )]
+    Lock {
+        /// Manifest directory whose state to use.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Drop one binding, under the state lock. The vendor object is left alone; the next plan
     /// looks it up by its natural key again (and adopts it where it is recognisably tenantry's).
     /// Asks for confirmation on a terminal; elsewhere needs --yes.
@@ -486,7 +501,7 @@ pub enum StateCommand {
         /// Do not ask for confirmation (needed when stdin is not a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
-        /// How long to wait for the state lock when a run holds it (e.g. 30s, 5m).
+        /// How long to wait for the state lock when a run holds one (e.g. 30s, 5m).
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::duration)]
         lock_timeout: std::time::Duration,
     },
@@ -494,9 +509,10 @@ pub enum StateCommand {
 
 pub async fn state(args: StateArgs, output: Output) -> CliResult {
     let positional = match &args.command {
-        StateCommand::List { dir, .. } | StateCommand::Show { dir, .. } | StateCommand::Forget { dir, .. } => {
-            dir.as_deref()
-        }
+        StateCommand::List { dir, .. }
+        | StateCommand::Show { dir, .. }
+        | StateCommand::Lock { dir }
+        | StateCommand::Forget { dir, .. } => dir.as_deref(),
     };
     let dir = manifest_dir(positional, args.store.dir_flag.as_deref())?;
     let store = store(&args.store, &dir)?;
@@ -524,15 +540,40 @@ pub async fn state(args: StateArgs, output: Output) -> CliResult {
                 ListFormat::Text => print!("{}", binding_text(&b, output)),
             }
         }
+        StateCommand::Lock { .. } => {
+            let locks = store.locks().map_err(CliError::from)?;
+            match args.format {
+                ListFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&locks).unwrap_or_default())
+                }
+                ListFormat::Text if locks.is_empty() => println!("The state is not locked."),
+                ListFormat::Text => {
+                    let rows = locks.iter().map(|l| {
+                        vec![
+                            l.id.clone(),
+                            format!("{} on {} (pid {})", l.owner, l.host, l.pid),
+                            l.scope.to_string(),
+                            fmt_time(l.started_at),
+                            fmt_time(l.expires_at),
+                            l.command.clone(),
+                        ]
+                    });
+                    print!("{}", columns(&["ID", "HELD BY", "HOLDS", "SINCE", "EXPIRES", "COMMAND"], rows, output));
+                    println!("\n`tenantry force-unlock ID` removes one whose run is gone.");
+                }
+            }
+        }
         StateCommand::Forget { key, yes, lock_timeout, .. } => {
             let key = parse_key(&key)?;
             let b = store.binding(&key).map_err(CliError::from)?.ok_or_else(|| no_binding(&key))?;
             confirm_forget(&b, yes)?;
-            // The same lock apply takes: no run is between writing and reading this binding.
-            let lock = super::workspace::lock(store.clone(), lock_timeout, output).await?;
+            // A lock on everything, as an apply of everything takes: no run is between writing
+            // and reading this binding.
+            let lock =
+                super::workspace::lock(store.clone(), crate::state::LockScope::All, lock_timeout, output).await?;
             // Read again under the lock: a run may have changed it while we asked.
             let current = store.binding(&key).map_err(CliError::from)?.ok_or_else(|| no_binding(&key))?;
-            store.remove_binding(&key).map_err(CliError::from)?;
+            lock.store().remove_binding(&key).map_err(CliError::from)?;
             drop(lock);
             println!("Forgot {} (vendor id {}).", key.id(), current.vendor_id);
             println!("The object is still at {}; the next plan looks it up by its natural key again.", key.vendor);

@@ -248,11 +248,13 @@ pub async fn sandbox_info(admin: &str) -> Result<(Urls, Options, jiff::Timestamp
     Ok((urls, options, now))
 }
 
-/// Take the state lock for this command, as `apply` and `state forget` do: waiting up to
-/// `timeout` for a holder (said once on stderr), warning when a dead run's lock is taken over,
-/// and the lock error's hint kept.
+/// Take a state lock on `scope` for this command, as `apply` and `state forget` do: waiting up
+/// to `timeout` for a run holding a conflicting one (said once on stderr), warning when a dead
+/// run's lock is taken over, and the lock error's hint kept. Write through the guard's
+/// [`store`](crate::state::lock::LockGuard::store): its writes are fenced by the lock.
 pub async fn lock(
     store: Arc<dyn StateStore>,
+    scope: crate::state::LockScope,
     timeout: std::time::Duration,
     output: Output,
 ) -> Result<crate::state::lock::LockGuard, CliError> {
@@ -263,8 +265,8 @@ pub async fn lock(
             crate::model::format_duration(timeout)
         ))
     };
-    let (lock, takeover) =
-        crate::state::lock::acquire(store, &command, timeout, std::time::Duration::from_secs(60), waiting)
+    let (lock, taken) =
+        crate::state::lock::acquire(store, &command, scope, timeout, std::time::Duration::from_secs(60), waiting)
             .await
             .map_err(|e| {
                 let hint = e.hint();
@@ -274,7 +276,7 @@ pub async fn lock(
                     None => err,
                 }
             })?;
-    if let Some(t) = takeover {
+    for t in taken {
         eprintln!("warning: took over the state lock of {} ({})", t.previous, t.why);
     }
     Ok(lock)

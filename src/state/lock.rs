@@ -1,9 +1,14 @@
-//! The apply lock: one run at a time per state store.
+//! The state locks: one run at a time per owner (customer or reseller), or on everything.
 //!
+//! A run locks what it writes (a [`LockScope`]); runs whose scopes do not conflict run at once.
 //! The holder's identity (user, host, pid, command, start) is recorded with an expiry that a
 //! live run keeps pushing forward. A run that died (its process gone on this host, or its
 //! expiry passed) is taken over with a warning, so a cancelled CI job never blocks everyone
 //! (the lesson of hashicorp/terraform#28710); `tenantry force-unlock ID` remains for the rest.
+//!
+//! The run writes through [`LockGuard::store`], a handle fenced by its lock: once the lock is
+//! removed or taken over, its next write fails in the same transaction that would have made it,
+//! so a forced-out run never writes beside its successor.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +16,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::store::{Acquired, LockInfo, StateError, StateStore};
+use super::store::{Acquired, LockInfo, LockScope, StateError, StateStore, TakenOver};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -52,6 +57,7 @@ pub fn username() -> String {
 /// Holds the lock; keeps it alive in the background; releases it when dropped.
 pub struct LockGuard {
     store: Arc<dyn StateStore>,
+    fenced: Arc<dyn StateStore>,
     info: LockInfo,
     lost: Arc<AtomicBool>,
     renewer: Option<tokio::task::JoinHandle<()>>,
@@ -62,7 +68,14 @@ impl LockGuard {
         &self.info
     }
 
-    /// Whether someone removed our lock (`force-unlock`) while we ran.
+    /// The store to write through while holding the lock: its writes fail once the lock is
+    /// gone ([`StateError::LockLost`]).
+    pub fn store(&self) -> Arc<dyn StateStore> {
+        self.fenced.clone()
+    }
+
+    /// Whether the renewer found our lock removed (`force-unlock`) while we ran; the fence
+    /// refuses writes at once, this only at the next renewal.
     pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
@@ -84,21 +97,17 @@ impl Drop for LockGuard {
     }
 }
 
-/// What taking the lock did besides succeeding.
-pub struct TakeOver {
-    pub previous: LockInfo,
-    pub why: String,
-}
-
-/// Take the lock, waiting up to `timeout` while another live run holds it. `waiting` is called
-/// once when the wait begins (to tell the user).
+/// Take a lock on `scope`, waiting up to `timeout` while a live run holds a conflicting one.
+/// `waiting` is called once when the wait begins (to tell the user). Returns the guard and the
+/// locks of dead runs that were taken over.
 pub async fn acquire(
     store: Arc<dyn StateStore>,
     command: &str,
+    scope: LockScope,
     timeout: Duration,
     ttl: Duration,
     waiting: impl Fn(&LockInfo),
-) -> Result<(LockGuard, Option<TakeOver>), LockError> {
+) -> Result<(LockGuard, Vec<TakenOver>), LockError> {
     let started = std::time::Instant::now();
     let now = Timestamp::now();
     let info = LockInfo {
@@ -109,14 +118,14 @@ pub async fn acquire(
         command: command.to_string(),
         started_at: now,
         expires_at: expiry(now, ttl),
+        scope,
     };
     let mut told = false;
     let takeover = loop {
         let mut me = info.clone();
         me.expires_at = expiry(Timestamp::now(), ttl);
         match store.acquire_lock(&me, Timestamp::now())? {
-            Acquired::Free => break None,
-            Acquired::TakenOver { previous, why } => break Some(TakeOver { previous, why }),
+            Acquired::Taken(taken) => break taken,
             Acquired::Held(holder) => {
                 if started.elapsed() >= timeout {
                     return Err(LockError::Held { holder, waited: started.elapsed().as_secs() });
@@ -149,7 +158,8 @@ pub async fn acquire(
             }
         })
     };
-    Ok((LockGuard { store, info, lost, renewer: Some(renewer) }, takeover))
+    let fenced = store.fenced(&info.id);
+    Ok((LockGuard { store, fenced, info, lost, renewer: Some(renewer) }, takeover))
 }
 
 fn expiry(now: Timestamp, ttl: Duration) -> Timestamp {

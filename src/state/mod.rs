@@ -1,5 +1,6 @@
 //! What tenantry remembers between runs: bindings (manifest object -> vendor id), intents
-//! (creates begun and not yet bound), portal tasks, the apply lock and history.
+//! (creates begun and not yet bound), portal tasks, the locks of the runs that write
+//! (per owner, or on everything) and history.
 //!
 //! Observed state is never stored as truth: it is read from the vendors on every run. Losing the
 //! store loses nothing that matters: bindings are rebuilt from owner markers and natural keys.
@@ -9,7 +10,7 @@ pub mod sqlite;
 pub mod store;
 
 pub use crate::core::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus, newest_task, task_number};
-pub use store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, NewTask, StateError, StateStore};
+pub use store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, LockScope, NewTask, StateError, StateStore, TakenOver};
 
 /// Open the store a state URL names: `sqlite:PATH` (relative to `base`, the manifest directory).
 pub fn open(url: &str, base: &std::path::Path) -> Result<std::sync::Arc<dyn StateStore>, StateError> {

@@ -1,6 +1,7 @@
 //! The state store contract: what an apply reads and writes between runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus};
 use crate::core::ObjectKey;
-use crate::model::Vendor;
+use crate::model::{DesiredState, ManifestRef, OwnerKind, Vendor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -16,12 +17,114 @@ pub enum StateError {
     Store { location: String, message: String },
     #[error("no portal task {0}")]
     NoSuchTask(String),
+    /// A write of a run whose lock is gone (`force-unlock`, or taken over as dead): refused,
+    /// atomically with the write, so two runs never write for the same owners at once.
+    #[error("the state lock {id} of this run was removed or taken over; stopping before writing {what}")]
+    LockLost { id: String, what: String },
+}
+
+impl StateError {
+    /// Whether this is a write refused because the run's lock is gone.
+    pub fn is_lock_lost(&self) -> bool {
+        matches!(self, StateError::LockLost { .. })
+    }
 }
 
 pub type StateResult<T> = Result<T, StateError>;
 
-/// Who holds the apply lock.
+/// What a lock holds: the whole estate, or some owners (customers and resellers).
+///
+/// Two scopes conflict when either is [`LockScope::All`] or their owners intersect. The owner
+/// set is what the holder may write, closed over dependants when it was made (see
+/// [`LockScope::owners`]): the store compares sets and knows nothing of the manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockScope {
+    /// Everything: an apply of all the manifests (which may prune any owner), `state forget`.
+    All,
+    Owners(BTreeSet<ManifestRef>),
+}
+
+impl LockScope {
+    /// These owners, each reseller with its dependants: the customers whose manifest names it
+    /// (a reseller's lock covers its customers, whose objects sit under its own).
+    pub fn owners(owners: impl IntoIterator<Item = ManifestRef>, desired: &DesiredState) -> LockScope {
+        let mut set: BTreeSet<ManifestRef> = owners.into_iter().collect();
+        let resellers: BTreeSet<String> =
+            set.iter().filter(|o| o.kind == OwnerKind::Reseller).map(|o| o.name.clone()).collect();
+        set.extend(
+            desired
+                .customers
+                .values()
+                .filter(|c| c.reseller.as_ref().is_some_and(|r| resellers.contains(r)))
+                .map(|c| ManifestRef::customer(&c.name)),
+        );
+        LockScope::Owners(set)
+    }
+
+    /// These owners as well (as they are: without their dependants).
+    pub fn with(self, more: impl IntoIterator<Item = ManifestRef>) -> LockScope {
+        match self {
+            LockScope::All => LockScope::All,
+            LockScope::Owners(mut set) => {
+                set.extend(more);
+                LockScope::Owners(set)
+            }
+        }
+    }
+
+    /// Whether a run holding `self` and one holding `other` may not run at once.
+    pub fn conflicts(&self, other: &LockScope) -> bool {
+        match (self, other) {
+            (LockScope::All, _) | (_, LockScope::All) => true,
+            (LockScope::Owners(a), LockScope::Owners(b)) => !a.is_disjoint(b),
+        }
+    }
+}
+
+impl std::fmt::Display for LockScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockScope::All => f.write_str("everything"),
+            LockScope::Owners(o) if o.is_empty() => f.write_str("no owner"),
+            LockScope::Owners(o) => {
+                let names: Vec<String> = o.iter().map(ToString::to_string).collect();
+                f.write_str(&names.join(", "))
+            }
+        }
+    }
+}
+
+/// In JSON: `"all"`, or the list of owners (`["Customer/acme"]`).
+impl Serialize for LockScope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LockScope::All => s.serialize_str("all"),
+            LockScope::Owners(o) => o.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LockScope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Owners(BTreeSet<ManifestRef>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "all" => Ok(LockScope::All),
+            Raw::Word(w) => {
+                Err(serde::de::Error::custom(format!("`{w}` is not a lock scope (\"all\" or a list of owners)")))
+            }
+            Raw::Owners(o) => Ok(LockScope::Owners(o)),
+        }
+    }
+}
+
+/// Who holds a lock, and on what. In JSON (`state lock --format json`) with camelCase names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LockInfo {
     /// Unique per run; what `force-unlock` takes.
     pub id: String,
@@ -33,32 +136,40 @@ pub struct LockInfo {
     pub started_at: Timestamp,
     /// A live run keeps pushing this forward; past it the lock may be taken over.
     pub expires_at: Timestamp,
+    /// What it holds.
+    pub scope: LockScope,
 }
 
 impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} on {} (pid {}, `{}`), since {}, lock id {}",
+            "{} on {} (pid {}, `{}`) for {}, since {}, lock id {}",
             self.owner,
             self.host,
             self.pid,
             self.command,
+            self.scope,
             crate::core::fmt_time(self.started_at),
             self.id
         )
     }
 }
 
-/// The result of trying to take the lock.
+/// A lock of a run that is gone (expired, or its process no longer exists on this host), taken
+/// over because it was in the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenOver {
+    pub previous: LockInfo,
+    pub why: String,
+}
+
+/// The result of trying to take a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acquired {
-    /// Taken (it was free).
-    Free,
-    /// Taken over from a run that is gone (expired, or its process no longer exists on this
-    /// host).
-    TakenOver { previous: LockInfo, why: String },
-    /// Someone else holds it.
+    /// Taken; the locks of dead runs that were in the way were removed (none when it was free).
+    Taken(Vec<TakenOver>),
+    /// A live run holds a lock whose scope conflicts (the first such, by start time).
     Held(LockInfo),
 }
 
@@ -104,6 +215,10 @@ pub struct AppliedPlan {
 
 /// The state store. Implementations are synchronous and quick (a local database); each call
 /// is durable when it returns.
+///
+/// A handle made by [`StateStore::fenced`] writes only while its lock exists: every write
+/// checks it in the same transaction and fails with [`StateError::LockLost`] when it is gone.
+/// Reads are never fenced; neither are the lock calls themselves.
 pub trait StateStore: Send + Sync {
     /// Where it is, for messages.
     fn location(&self) -> String;
@@ -142,12 +257,21 @@ pub trait StateStore: Send + Sync {
     /// (and records nothing) when it was applied before.
     fn record_plan_applied(&self, plan: &AppliedPlan) -> StateResult<Option<AppliedPlan>>;
 
-    /// Take the lock if it is free or its holder is gone.
+    /// Take a lock on `me.scope` if no live run holds a conflicting one; conflicting locks of
+    /// dead runs are taken over (removed) in the same step.
     fn acquire_lock(&self, me: &LockInfo, now: Timestamp) -> StateResult<Acquired>;
     /// Push the expiry of a lock we hold; false when it is no longer ours.
     fn renew_lock(&self, id: &str, expires_at: Timestamp) -> StateResult<bool>;
     fn release_lock(&self, id: &str) -> StateResult<()>;
     /// Remove the lock with this id whoever holds it; returns the removed lock.
     fn force_unlock(&self, id: &str) -> StateResult<Option<LockInfo>>;
-    fn lock(&self) -> StateResult<Option<LockInfo>>;
+    /// Every lock held, oldest first.
+    fn locks(&self) -> StateResult<Vec<LockInfo>>;
+
+    /// A handle on the same store whose writes are fenced by the lock `lock_id` (see the
+    /// trait's docs).
+    fn fenced(&self, lock_id: &str) -> Arc<dyn StateStore>;
+    /// For a fenced handle: whether its lock still exists ([`StateError::LockLost`] when not);
+    /// always fine for an unfenced one.
+    fn check_fence(&self) -> StateResult<()>;
 }

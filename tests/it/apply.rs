@@ -15,7 +15,7 @@ use tenantry::provider::{ErrorKind, ObjectKey};
 use tenantry::secrets::Secrets;
 use tenantry::state::lock::{self, LockError};
 use tenantry::state::sqlite::SqliteStore;
-use tenantry::state::store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, NewTask, StateResult};
+use tenantry::state::store::{Acquired, AppliedPlan, HistoryEntry, LockInfo, LockScope, NewTask, StateResult};
 use tenantry::state::{Binding, Intent, StateError, StateSnapshot, StateStore, TaskRecord, TaskStatus};
 
 use crate::planner::{Memory, example};
@@ -99,8 +99,14 @@ impl StateStore for Flaky {
     fn force_unlock(&self, id: &str) -> StateResult<Option<LockInfo>> {
         self.inner.force_unlock(id)
     }
-    fn lock(&self) -> StateResult<Option<LockInfo>> {
-        self.inner.lock()
+    fn locks(&self) -> StateResult<Vec<LockInfo>> {
+        self.inner.locks()
+    }
+    fn fenced(&self, lock_id: &str) -> Arc<dyn StateStore> {
+        self.inner.fenced(lock_id)
+    }
+    fn check_fence(&self) -> StateResult<()> {
+        self.inner.check_fence()
     }
 }
 
@@ -282,17 +288,29 @@ async fn an_unreadable_create_answer_is_an_unknown_outcome_looked_up_once_never_
 async fn a_second_apply_waits_then_fails_naming_the_holder_and_expired_locks_are_taken_over() {
     let w = World::new();
     let store: Arc<dyn StateStore> = w.store.clone();
-    let (held, takeover) =
-        lock::acquire(store.clone(), "apply manifests", Duration::ZERO, Duration::from_secs(60), |_| {}).await.unwrap();
-    assert!(takeover.is_none());
+    let (held, takeover) = lock::acquire(
+        store.clone(),
+        "apply manifests",
+        LockScope::All,
+        Duration::ZERO,
+        Duration::from_secs(60),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(takeover.is_empty());
     let told = AtomicBool::new(false);
-    let err =
-        lock::acquire(store.clone(), "apply manifests", Duration::from_millis(400), Duration::from_secs(60), |_| {
-            told.store(true, Ordering::SeqCst)
-        })
-        .await
-        .err()
-        .unwrap();
+    let err = lock::acquire(
+        store.clone(),
+        "apply manifests",
+        LockScope::All,
+        Duration::from_millis(400),
+        Duration::from_secs(60),
+        |_| told.store(true, Ordering::SeqCst),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(told.load(Ordering::SeqCst), "the waiting run says it waits");
     let LockError::Held { holder, .. } = &err else { panic!("{err}") };
     assert_eq!(holder.id, held.info().id);
@@ -303,7 +321,7 @@ async fn a_second_apply_waits_then_fails_naming_the_holder_and_expired_locks_are
     );
     assert!(err.hint().unwrap().contains(&format!("tenantry force-unlock {}", held.info().id)));
     drop(held);
-    assert!(store.lock().unwrap().is_none(), "released when the run ends");
+    assert!(store.locks().unwrap().is_empty(), "released when the run ends");
 
     // A lock whose holder stopped renewing it (a killed CI job on another host) expires.
     let past = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120);
@@ -315,15 +333,88 @@ async fn a_second_apply_waits_then_fails_naming_the_holder_and_expired_locks_are
         command: "apply".into(),
         started_at: past,
         expires_at: past,
+        scope: LockScope::All,
     };
-    assert_eq!(store.acquire_lock(&stale, past).unwrap(), Acquired::Free);
+    assert_eq!(store.acquire_lock(&stale, past).unwrap(), Acquired::Taken(Vec::new()));
     let (_guard, takeover) =
-        lock::acquire(store.clone(), "apply", Duration::ZERO, Duration::from_secs(60), |_| {}).await.unwrap();
-    let takeover = takeover.expect("taken over");
+        lock::acquire(store.clone(), "apply", LockScope::All, Duration::ZERO, Duration::from_secs(60), |_| {})
+            .await
+            .unwrap();
+    let [takeover] = takeover.as_slice() else { panic!("{takeover:?}") };
     assert_eq!(takeover.previous.id, "dead1");
     assert!(takeover.why.starts_with("it expired at"), "{}", takeover.why);
     // force-unlock removes a lock by id.
     assert!(store.force_unlock("nope").unwrap().is_none());
+}
+
+/// Removes the run's lock (as `force-unlock` from another shell would) once `after` actions
+/// have finished, and notes when.
+struct UnlockAfter {
+    store: Arc<dyn StateStore>,
+    id: String,
+    after: usize,
+    finished: std::sync::atomic::AtomicUsize,
+    at: Mutex<Option<jiff::Timestamp>>,
+}
+
+impl tenantry::apply::Progress for UnlockAfter {
+    fn finished(&self, r: &tenantry::apply::ActionResult) {
+        if matches!(r.outcome, Outcomed::Skipped(_)) {
+            return;
+        }
+        if self.finished.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
+            self.store.force_unlock(&self.id).unwrap().expect("the run's lock");
+            *self.at.lock().unwrap() = Some(jiff::Timestamp::now());
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_executor_whose_lock_is_removed_starts_nothing_more_writes_nothing_more_and_the_next_run_duplicates_nothing()
+{
+    let (desired, _) = example();
+    let w = World::new();
+    let store: Arc<dyn StateStore> = w.store.clone();
+    let (guard, _) =
+        lock::acquire(store.clone(), "apply", LockScope::All, Duration::ZERO, Duration::from_secs(60), |_| {})
+            .await
+            .unwrap();
+    let unlock = Arc::new(UnlockAfter {
+        store: store.clone(),
+        id: guard.info().id.clone(),
+        after: 3,
+        finished: Default::default(),
+        at: Mutex::new(None),
+    });
+    let secrets = Arc::new(Secrets::new(w.dir.path(), true));
+    let mut exec = Executor::new(w.memory.vendors.clone(), guard.store(), secrets);
+    exec.progress = unlock.clone();
+    exec.parallelism = Some(1);
+    let exec = Arc::new(exec);
+    let plan = Arc::new(w.plan(&desired).await);
+    let executable = plan.actions.iter().filter(|a| a.is_executable()).count();
+    let report = exec.run(plan).await;
+    let unlocked_at = unlock.at.lock().unwrap().expect("unlocked mid-run");
+
+    // It stopped: besides the three, at most the actions in flight then (one per vendor) ran.
+    assert!(exec.stop.load(Ordering::SeqCst), "the refused write stopped the run");
+    let ran = report.results.iter().filter(|r| !matches!(r.outcome, Outcomed::Skipped(_))).count();
+    assert!(ran <= 3 + Vendor::ALL.len(), "{ran} of {executable} actions ran");
+    assert!(executable > ran + 10, "{ran} of {executable} actions ran");
+    // Nothing was written after the unlock: every write checked the lock as it was made.
+    let history = store.history(None, 10_000).unwrap();
+    assert!(history.len() >= 3 && history.len() <= ran, "{} entries for {ran} actions", history.len());
+    assert!(history.iter().all(|e| e.at <= unlocked_at), "{history:#?}");
+    assert!(store.snapshot().unwrap().bindings.values().all(|b| b.updated_at <= unlocked_at));
+    drop(guard);
+    assert!(store.locks().unwrap().is_empty());
+
+    // The next run picks up what the stopped one left (intents included): the vendors end up
+    // holding exactly what an uninterrupted apply makes.
+    w.apply(&desired, PlanOptions::default()).await;
+    let whole = World::new();
+    whole.apply(&desired, PlanOptions::default()).await;
+    assert_eq!(w.counts(), whole.counts());
 }
 
 #[tokio::test]

@@ -185,8 +185,9 @@ fn state_list_shows_every_binding_and_forget_drops_one_that_the_next_plan_adopts
         command: "tenantry apply (the test)".into(),
         started_at: now,
         expires_at: now + jiff::SignedDuration::from_hours(1),
+        scope: tenantry::state::LockScope::All,
     };
-    assert!(matches!(store.acquire_lock(&holder, now).unwrap(), tenantry::state::Acquired::Free));
+    assert!(matches!(store.acquire_lock(&holder, now).unwrap(), tenantry::state::Acquired::Taken(t) if t.is_empty()));
     let locked = run(&["state", "forget", key, &d, "--sandbox", "--yes"]);
     assert_eq!(locked.code, 1, "{locked}");
     assert!(locked.stderr.contains("cli-test-lock"), "{locked}");
@@ -202,7 +203,7 @@ fn state_list_shows_every_binding_and_forget_drops_one_that_the_next_plan_adopts
     let mut expected = bindings.clone();
     expected.retain(|k, _| k.id() != key);
     assert_eq!(after, expected, "exactly one binding is gone");
-    assert_eq!(store.lock().unwrap(), None);
+    assert_eq!(store.locks().unwrap(), Vec::new());
     let twice = run(&["state", "forget", key, &d, "--sandbox", "--yes"]);
     assert_eq!(twice.code, 1, "{twice}");
     assert!(twice.stderr.contains("there is no binding"), "{twice}");
@@ -384,8 +385,9 @@ fn one_duration_syntax_for_every_flag_and_sandbox_serve_keeps_its_world_in_world
         command: "tenantry apply (the test)".into(),
         started_at: now,
         expires_at: now + jiff::SignedDuration::from_hours(1),
+        scope: tenantry::state::LockScope::All,
     };
-    assert!(matches!(store.acquire_lock(&holder, now).unwrap(), tenantry::state::Acquired::Free));
+    assert!(matches!(store.acquire_lock(&holder, now).unwrap(), tenantry::state::Acquired::Taken(t) if t.is_empty()));
     let before = store.snapshot().unwrap().bindings;
     let started = std::time::Instant::now();
     let key = "customer/acme/acronis/tenant";

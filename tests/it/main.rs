@@ -10,6 +10,7 @@ mod coverage;
 mod e2e;
 mod google_seats;
 mod layers;
+mod locks;
 mod manifests;
 mod orphans;
 mod parent;

@@ -71,11 +71,19 @@ impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("tenantry");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("vendor_requests", "Requests sent to the vendors, by vendor and HTTP status", requests.clone());
+        registry.register(
+            "vendor_requests",
+            "Requests sent to the vendors, by vendor and HTTP status",
+            requests.clone(),
+        );
         let latency = Family::<VendorLabel, Histogram>::new_with_constructor(|| {
             Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
         });
-        registry.register("vendor_request_duration_seconds", "Time from sending a request to its answer", latency.clone());
+        registry.register(
+            "vendor_request_duration_seconds",
+            "Time from sending a request to its answer",
+            latency.clone(),
+        );
         let retries = Family::<VendorLabel, Counter>::default();
         registry.register("vendor_retries", "Requests sent again after a failure or a throttle", retries.clone());
         let throttled = Family::<VendorLabel, Counter>::default();
@@ -99,7 +107,11 @@ impl Metrics {
             last_success.clone(),
         );
         let passes = Family::<PassLabel, Counter>::default();
-        registry.register("reconcile_passes", "Reconcile passes of `tenantry serve`, by how they ended", passes.clone());
+        registry.register(
+            "reconcile_passes",
+            "Reconcile passes of `tenantry serve`, by how they ended",
+            passes.clone(),
+        );
         Metrics {
             registry,
             requests,

@@ -121,7 +121,10 @@ impl Workspace {
                             Some(info)
                         }
                         Err(e) => {
-                            tracing::debug!("the sandbox `tenantry serve` (pid {pid}) left at {url} does not answer: {}", e.message);
+                            tracing::debug!(
+                                "the sandbox `tenantry serve` (pid {pid}) left at {url} does not answer: {}",
+                                e.message
+                            );
                             None
                         }
                     },

@@ -662,13 +662,6 @@ fn skip_tree(
 }
 
 fn result(a: &Action, vendor_id: Option<String>, outcome: Outcomed) -> ActionResult {
-    let word = match &outcome {
-        Outcomed::Done(_) => "ok",
-        Outcomed::Pending(_) => "pending",
-        Outcomed::Failed { .. } => "failed",
-        Outcomed::Skipped(_) => "skipped",
-    };
-    crate::metrics::global().action(a.kind, word);
     ActionResult {
         action: a.id.clone(),
         kind: a.kind,
@@ -879,22 +872,6 @@ pub struct Converge<'a> {
     pub follow: BTreeSet<crate::provider::Party>,
     /// Added to this machine's clock for planning (a sandbox's moved clock; else zero).
     pub skew: jiff::SignedDuration,
-    /// Changes each round's plan before it runs: the controller holds back what its drift
-    /// policy says to report rather than correct (see [`hold`]).
-    pub hold: Option<&'a (dyn Fn(&mut Plan) + Sync)>,
-}
-
-/// How a held action's `blocked` begins: the vendor drifted from what had converged, and the
-/// drift policy says to report it, not to undo it.
-pub const DRIFT_HELD: &str = "drift, reported and not corrected (drift policy `report`)";
-
-/// Hold back, in `plan`, every executable action that `report` picks: it is marked blocked
-/// with [`DRIFT_HELD`] and its reason, so nothing executes it and the summary lists it.
-pub fn hold(plan: &mut Plan, report: impl Fn(&Action) -> bool) {
-    for a in plan.actions.iter_mut().filter(|a| a.is_executable() && report(a)) {
-        a.blocked = Some(format!("{DRIFT_HELD}: {}", a.reason));
-        a.deferred = false;
-    }
 }
 
 /// Why converging stopped.
@@ -963,9 +940,6 @@ pub async fn converge(
             return (rounds, Stopped::Refused(why));
         }
         block_failed_earlier(&mut plan, &failures);
-        if let Some(hold) = input.hold {
-            hold(&mut plan);
-        }
         let done_with_failures = |rounds: Vec<Round>, otherwise: Stopped| {
             (rounds, if failures.is_empty() { otherwise } else { Stopped::Failed })
         };

@@ -10,14 +10,12 @@
 //! | [`core`] | the vocabulary every layer shares: object keys, desired and observed objects with their fields and update rules, changes, actions, the pure vendor contract [`core::VendorModel`], the records the state store keeps, times, secret references and fingerprints |
 //! | [`manifest`] | loading YAML with spans, one-pass validation with file/line/column diagnostics, JSON Schemas |
 //! | [`secrets`] | resolving `{env}` / `{file}` references at apply time into `SecretString`s |
-//! | [`metrics`] | the process's Prometheus metrics (vendor requests, retries, 429s, actions, tasks, awaits, drift), exposed by `serve` |
 //! | [`state`] | the state store trait and its SQLite implementation: bindings, intents, portal tasks, locks per owner (which fence writes), history |
 //! | [`plan`] | the pure planner (desired x observed x bindings -> [`plan::Plan`]) and its text / JSON / Markdown renderers |
 //! | [`provider`] | the vendors: their models (manifest -> desired objects, vendor rules), [`provider::VendorReader`] (bulk observe, lookup) and [`provider::VendorWriter`] (execute one action), the six HTTP clients, the shared retry / rate-limit layer, and an in-memory vendor for tests |
 //! | [`sandbox`] | simulators of the six vendor APIs and their portals, a simulated operator and customers, fault injection |
 //! | [`engine`] | wiring: connect the vendors, desire, observe concurrently, plan |
 //! | [`apply`] | the executor: dependency order, per-vendor concurrency, crash-safe creates, portal-task delivery, rounds that follow what the vendors complete |
-//! | [`controller`] | `serve`'s schedule: when each customer and reseller is reconciled next (resync, backoff after failures, looks at what waits) |
 //! | [`cli`] | the `tenantry` commands |
 //!
 //! **Layers.** Imports between these modules point one way, down this order (a test,
@@ -25,11 +23,10 @@
 //!
 //! ```text
 //! cli
-//!  -> controller
 //!  -> apply
 //!  -> engine
 //!  -> provider, sandbox
-//!  -> secrets, manifest, metrics, state, plan      (none of these imports another)
+//!  -> secrets, manifest, state, plan      (none of these imports another)
 //!  -> core
 //!  -> model
 //! ```
@@ -59,11 +56,9 @@
 
 pub mod apply;
 pub mod cli;
-pub mod controller;
 pub mod core;
 pub mod engine;
 pub mod manifest;
-pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod provider;

@@ -109,7 +109,6 @@ async fn run_dir(
         first: Some(first),
         follow: follow(ws, args),
         skew: ws.skew,
-        hold: None,
     };
     let (rounds, stopped) = exec_mod::converge(&exec, &input, |_, _, _| {}).await;
     let stopped = lock_lost(&exec).unwrap_or(stopped);

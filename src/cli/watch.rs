@@ -127,7 +127,7 @@ pub async fn watch(args: WatchArgs, output: Output) -> CliResult {
 }
 
 /// The manifests, or `None` after printing their diagnostics.
-pub(super) fn load(dir: &Path, output: &Output) -> Option<(DesiredState, SourceMap)> {
+fn load(dir: &Path, output: &Output) -> Option<(DesiredState, SourceMap)> {
     match super::workspace::load_manifests(dir, output.stderr_terminal, output.stderr_color) {
         Ok(loaded) => Some(loaded),
         Err(e) => {
@@ -175,7 +175,7 @@ fn dir_of(ws: &Workspace) -> PathBuf {
 }
 
 /// Every customer and reseller of the manifests.
-pub(super) fn owners(desired: &DesiredState) -> Vec<ManifestRef> {
+fn owners(desired: &DesiredState) -> Vec<ManifestRef> {
     let resellers = desired.resellers.keys().map(ManifestRef::reseller);
     resellers.chain(desired.customers.keys().map(ManifestRef::customer)).collect()
 }
@@ -183,7 +183,7 @@ pub(super) fn owners(desired: &DesiredState) -> Vec<ManifestRef> {
 /// The customers and resellers whose declaration differs between `before` and `after` (added,
 /// changed, removed; a profile's change shows in every customer that uses it, since profiles
 /// are merged into the customers they name). A change of `tenantry.yaml` touches everyone.
-pub(super) fn affected(before: &DesiredState, after: &DesiredState) -> BTreeSet<ManifestRef> {
+fn affected(before: &DesiredState, after: &DesiredState) -> BTreeSet<ManifestRef> {
     if before.config != after.config {
         return owners(before).into_iter().chain(owners(after)).collect();
     }
@@ -208,7 +208,7 @@ fn changed_keys<T: PartialEq>(
 
 /// The manifest files among `paths`, relative to `dir`, in order; tenantry's own files
 /// (`.tenantry/`), hidden files and editors' swap files are not manifests.
-pub(super) fn relevant<'a>(dir: &Path, paths: impl Iterator<Item = &'a PathBuf>) -> Vec<String> {
+fn relevant<'a>(dir: &Path, paths: impl Iterator<Item = &'a PathBuf>) -> Vec<String> {
     let base = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut out = BTreeSet::new();
     for p in paths {

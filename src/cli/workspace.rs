@@ -112,27 +112,11 @@ impl Workspace {
     ) -> Result<Workspace, CliError> {
         let config = desired.config.clone();
         if connect.sandboxed() {
-            let running = match &connect.sandbox_url {
-                Some(url) => Some(sandbox_info(url).await?),
-                None => match serving_sandbox(dir) {
-                    Some((url, pid)) => match sandbox_info(&url).await {
-                        Ok(info) => {
-                            tracing::info!("using the sandbox of `tenantry serve` (pid {pid}) at {url}");
-                            Some(info)
-                        }
-                        Err(e) => {
-                            tracing::debug!(
-                                "the sandbox `tenantry serve` (pid {pid}) left at {url} does not answer: {}",
-                                e.message
-                            );
-                            None
-                        }
-                    },
-                    None => None,
-                },
-            };
-            let (sandbox, urls, options, sandbox_now) = match running {
-                Some((urls, options, now)) => (None, urls, options, now),
+            let (sandbox, urls, options, sandbox_now) = match &connect.sandbox_url {
+                Some(url) => {
+                    let (urls, options, now) = sandbox_info(url).await?;
+                    (None, urls, options, now)
+                }
                 None => {
                     let sandbox_dir = dir.join(".tenantry").join("sandbox");
                     let options = Options { state_file: Some(sandbox_dir.join("world.json")), ..Options::default() };
@@ -200,22 +184,6 @@ impl Workspace {
             s.stop().await;
         }
     }
-}
-
-/// The file `tenantry serve --sandbox` keeps in `DIR/.tenantry/sandbox/` while it runs: its
-/// sandbox's admin URL and pid. Other commands given `--sandbox` for that directory use that
-/// sandbox instead of starting a second one on the same saved world, whose saves would
-/// overwrite each other's.
-pub const SERVING_FILE: &str = "serving.json";
-
-/// The sandbox a live `tenantry serve` (not this process) runs for `dir`: its admin URL and pid.
-pub fn serving_sandbox(dir: &Path) -> Option<(String, u32)> {
-    let text = std::fs::read_to_string(dir.join(".tenantry").join("sandbox").join(SERVING_FILE)).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let url = v["admin"].as_str()?.to_string();
-    let pid = u32::try_from(v["pid"].as_u64()?).ok()?;
-    let gone = Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists();
-    (pid != std::process::id() && !gone).then_some((url, pid))
 }
 
 /// Open the state store at `url` (relative paths against the manifest directory).

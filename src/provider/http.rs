@@ -464,7 +464,6 @@ impl Http {
                 Some(d)
             })
             .notify(|a: &Attempt, d| {
-                crate::metrics::global().retry(self.vendor);
                 // A long wait is shown at the default verbosity: the run is waiting, not stalled.
                 if d >= VISIBLE_WAIT {
                     tracing::warn!(vendor = %self.vendor, "{}; retrying in {}s", a.error, d.as_secs());
@@ -544,7 +543,6 @@ impl Http {
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
-                crate::metrics::global().request(self.vendor, None, started.elapsed().as_secs_f64());
                 let text = describe_reqwest(&e);
                 tracing::debug!(vendor = %self.vendor, "{op}: {text}");
                 // Never connected: nothing reached the vendor, so trying again is safe. Say
@@ -593,7 +591,6 @@ impl Http {
                 });
             }
         };
-        crate::metrics::global().request(self.vendor, Some(status.as_u16()), started.elapsed().as_secs_f64());
         tracing::debug!(vendor = %self.vendor, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "{op}");
         let resp = Resp { status, headers, body, vendor: self.vendor, request: op.clone(), secret: req.secret_answer };
         if status == StatusCode::UNAUTHORIZED
@@ -611,7 +608,6 @@ impl Http {
             return Err(refused);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            crate::metrics::global().throttle(self.vendor);
             let wait = retry_after(&resp, self.max_retry_after).unwrap_or(self.penalty);
             *self.penalty_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
             // A throttled request was not processed: always safe to send again.

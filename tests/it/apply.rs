@@ -153,7 +153,6 @@ impl World {
             first: None,
             follow: [tenantry::provider::Party::Vendor].into(),
             skew: jiff::SignedDuration::ZERO,
-            hold: None,
         };
         converge(&self.executor(), &input, |_, _, _| {}).await
     }
@@ -516,7 +515,6 @@ async fn irreversible_changes_are_refused_without_the_flag() {
         first: None,
         follow: [tenantry::provider::Party::Vendor].into(),
         skew: jiff::SignedDuration::ZERO,
-        hold: None,
     };
     let (_, stopped) = converge(&w.executor(), &input, |_, _, _| {}).await;
     let Stopped::Refused(why) = stopped else { panic!("{stopped:?}") };

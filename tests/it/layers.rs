@@ -12,11 +12,10 @@ use crate::support::repo;
 const LAYERS: &[&[&str]] = &[
     &["model"],
     &["core"],
-    &["secrets", "manifest", "metrics", "state", "plan"],
+    &["secrets", "manifest", "state", "plan"],
     &["provider", "sandbox"],
     &["engine"],
     &["apply"],
-    &["controller"],
     &["cli"],
 ];
 

@@ -678,19 +678,23 @@ fn read_locks(conn: &Connection) -> rusqlite::Result<Vec<LockInfo>> {
     let mut stmt = conn.prepare(
         "SELECT id, owner, host, pid, command, started_at, expires_at, scope FROM locks ORDER BY started_at, id",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(LockInfo {
-            id: r.get(0)?,
-            owner: r.get(1)?,
-            host: r.get(2)?,
-            pid: r.get(3)?,
-            command: r.get(4)?,
-            started_at: ts(r.get(5)?),
-            expires_at: ts(r.get(6)?),
-            scope: parse_scope(&r.get::<_, String>(7)?),
-        })
-    })?;
+    let rows = stmt.query_map([], |r| lock_row(r, parse_scope(&r.get::<_, String>(7)?)))?;
     rows.collect()
+}
+
+/// A lock from a row whose first columns are `id, owner, host, pid, command, started_at,
+/// expires_at` (in `locks`, and in the singleton `lock` of before), holding `scope`.
+fn lock_row(r: &rusqlite::Row<'_>, scope: LockScope) -> rusqlite::Result<LockInfo> {
+    Ok(LockInfo {
+        id: r.get(0)?,
+        owner: r.get(1)?,
+        host: r.get(2)?,
+        pid: r.get(3)?,
+        command: r.get(4)?,
+        started_at: ts(r.get(5)?),
+        expires_at: ts(r.get(6)?),
+        scope,
+    })
 }
 
 /// The locks of a store at schema `version` (for a migration): none before the first; the
@@ -702,18 +706,7 @@ fn locks_at(conn: &Connection, version: usize) -> rusqlite::Result<Vec<LockInfo>
             .query_row(
                 "SELECT id, owner, host, pid, command, started_at, expires_at FROM lock WHERE singleton = 1",
                 [],
-                |r| {
-                    Ok(LockInfo {
-                        id: r.get(0)?,
-                        owner: r.get(1)?,
-                        host: r.get(2)?,
-                        pid: r.get(3)?,
-                        command: r.get(4)?,
-                        started_at: ts(r.get(5)?),
-                        expires_at: ts(r.get(6)?),
-                        scope: LockScope::All,
-                    })
-                },
+                |r| lock_row(r, LockScope::All),
             )
             .optional()
             .map(|l| l.into_iter().collect()),

@@ -1053,7 +1053,9 @@ impl<'a> Planner<'a> {
         let bound = binding.is_some();
         let base_version = o.version.clone();
 
-        // Adopt or sync through the API.
+        // Adopt or sync through the API. The portal steps below wait for an adoption: what a
+        // step enters is recorded on the binding, so the binding must exist when it is done.
+        let mut adoption = None;
         if !bound || !api.is_empty() {
             let (kind, reason) = if bound {
                 (ActionKind::Sync, describe_changes(&api))
@@ -1112,7 +1114,10 @@ impl<'a> Planner<'a> {
             } else if !refused.is_empty() && !api.is_empty() {
                 a.blocked = Some(refused.join("; "));
             }
-            self.push(a);
+            let id = self.push(a);
+            if !bound {
+                adoption = Some(id);
+            }
         }
 
         // The portal steps still to be done on this object: an open task of one of these kinds
@@ -1139,6 +1144,7 @@ impl<'a> Planner<'a> {
             a.id = format!("{}:task:{id_suffix}", d.key.id());
             a.vendor_id = Some(o.id.clone());
             a.changes = list.clone();
+            a.depends_on.extend(adoption.clone());
             if let Some((_, why, _)) = assessed_here {
                 a.reason = format!("{why} (no API; a portal step)");
             }

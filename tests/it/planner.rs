@@ -240,6 +240,46 @@ async fn an_object_carrying_the_owner_marker_is_adopted_and_aligned() {
 }
 
 #[tokio::test]
+async fn the_portal_steps_of_an_adopted_object_wait_for_its_binding() {
+    // A step's entered values are recorded on the binding: a step done (by a delivery command
+    // that does it at once) before the adoption wrote the binding would lose them, and the
+    // next plan would hand the step out again.
+    let (desired, sources) = example();
+    let m = Memory::new();
+    let k = key("Customer/stark", Vendor::Avepoint, "customer");
+    let mut o = observed(
+        Vendor::Avepoint,
+        "customer",
+        "ap-7",
+        &[("email", "m365-admin@stark-industries.example")],
+        as_created(&desired, &k),
+    );
+    m.vendor(Vendor::Avepoint).insert(o);
+    // An earlier run started the create and was stopped before it recorded the binding.
+    let mut state = StateSnapshot::default();
+    state.intents.insert(
+        k.clone(),
+        tenantry::state::Intent {
+            key: k.clone(),
+            action: format!("{}:create", k.id()),
+            natural_key: tenantry::provider::NaturalKey::new([(
+                "email",
+                "m365-admin@stark-industries.example".to_string(),
+            )]),
+            started_at: "2026-11-20T10:00:00Z".parse().unwrap(),
+            detail: None,
+        },
+    );
+    let p = plan_with(&desired, &sources, &m, &state, PlanOptions::default()).await;
+    let adopt = action(&p, "customer/stark/avepoint/customer:adopt");
+    let steps: Vec<_> = p.actions.iter().filter(|a| a.key == k && a.kind == ActionKind::PortalTask).collect();
+    assert!(steps.len() >= 2, "{:#?}", p.actions.iter().map(|a| &a.id).collect::<Vec<_>>());
+    for step in steps {
+        assert!(step.depends_on.contains(&adopt.id), "{} runs before the adoption: {:?}", step.id, step.depends_on);
+    }
+}
+
+#[tokio::test]
 async fn drift_on_a_bound_object_is_a_field_level_sync() {
     let (desired, sources) = example();
     let m = Memory::new();

@@ -247,7 +247,7 @@ async fn the_portal_steps_of_an_adopted_object_wait_for_its_binding() {
     let (desired, sources) = example();
     let m = Memory::new();
     let k = key("Customer/stark", Vendor::Avepoint, "customer");
-    let mut o = observed(
+    let o = observed(
         Vendor::Avepoint,
         "customer",
         "ap-7",

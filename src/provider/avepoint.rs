@@ -211,25 +211,19 @@ impl AvePoint {
     /// Every item of a batch list (`pageIndex` from 1, 100 a page), which must agree with the
     /// `totalCount` its pages name.
     async fn batch<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, VendorError> {
-        let mut pager = Pager::new(Vendor::Avepoint, format!("POST {BASE}{path}"));
-        let mut out = Vec::new();
-        let mut index = 1;
-        loop {
-            pager.page()?;
-            // A read sent as POST: safe to repeat.
-            let req = Req::post(format!("{BASE}{path}"))
-                .query("pageIndex", index)
-                .query("pageSize", PAGE)
-                .json(json!({}))
-                .idempotent();
-            let page: wire::Page<T> = self.ok(req).await?.decode()?;
-            let n = page.data.len();
-            out.extend(page.data);
-            if !pager.counted(out.len(), n, page.metadata.total_count, PAGE)? {
-                return Ok(out);
-            }
-            index += 1;
-        }
+        let pager = Pager::new(Vendor::Avepoint, format!("POST {BASE}{path}"));
+        self.http
+            .pages(pager, |page, _| async move {
+                // A read sent as POST: safe to repeat.
+                let req = Req::post(format!("{BASE}{path}"))
+                    .query("pageIndex", page + 1)
+                    .query("pageSize", PAGE)
+                    .json(json!({}))
+                    .idempotent();
+                let page: wire::Page<T> = self.ok(req).await?.decode()?;
+                Ok((page.data, page.metadata.total_count))
+            })
+            .await
     }
 }
 

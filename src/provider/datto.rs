@@ -214,13 +214,17 @@ impl VendorReader for Datto {
                 .filter(|d| d.key.kind == "seats")
                 .filter_map(|d| d.natural_key.values.get("domain").map(String::as_str))
                 .collect();
-            for d in &domains {
-                let authorized =
-                    d.seats_used > 0 || d.backup_stats.as_ref().is_some_and(|s| s.active_services_count > 0);
-                if authorized && wanted.iter().any(|w| w.eq_ignore_ascii_case(&d.domain)) {
-                    objects.push(self.seats(d).await?);
-                }
-            }
+            // Datto has no bulk seat read: the clients' seat lists are read side by side.
+            let read: Vec<&wire::Domain> = domains
+                .iter()
+                .filter(|d| {
+                    let authorized =
+                        d.seats_used > 0 || d.backup_stats.as_ref().is_some_and(|s| s.active_services_count > 0);
+                    authorized && wanted.iter().any(|w| w.eq_ignore_ascii_case(&d.domain))
+                })
+                .collect();
+            let read = &read;
+            objects.extend(self.http.each(0..read.len(), |i| async move { self.seats(read[i]).await }).await?);
             Ok(Observation { objects, work: BTreeMap::new(), unreadable: BTreeMap::new() })
         })
     }

@@ -380,7 +380,8 @@ impl Http {
     }
 
     /// Run `read` for every item, the connection's `concurrency` at a time; the first error
-    /// ends it. For the reads a vendor offers only one object at a time.
+    /// ends it. The answers come in the items' order. For the reads a vendor offers only one
+    /// object at a time.
     pub async fn each<I, T, F, Fut>(&self, items: I, read: F) -> Result<Vec<T>, VendorError>
     where
         I: IntoIterator,
@@ -388,7 +389,46 @@ impl Http {
         Fut: std::future::Future<Output = Result<T, VendorError>>,
     {
         use futures_util::{StreamExt, TryStreamExt};
-        futures_util::stream::iter(items).map(read).buffer_unordered(self.concurrency).try_collect().await
+        futures_util::stream::iter(items).map(read).buffered(self.concurrency).try_collect().await
+    }
+
+    /// Every record of an offset- or index-paged listing: the first page names the total, and
+    /// the pages after it are read the connection's `concurrency` at a time (they do not
+    /// depend on one another). `fetch(page, step)` reads page `page` (from 0) of `step`
+    /// records and answers its records and the total it names; `step` is the first page's
+    /// length, so a vendor that serves smaller pages than asked for is followed. Every page
+    /// must name the same total and hold a full page (the last one the rest): anything else
+    /// means the listing moved while it was read, an [`ErrorKind::Unreadable`] error.
+    pub async fn pages<T, F, Fut>(&self, mut pager: Pager, fetch: F) -> Result<Vec<T>, VendorError>
+    where
+        F: Fn(usize, usize) -> Fut,
+        Fut: std::future::Future<Output = Result<(Vec<T>, usize), VendorError>>,
+    {
+        pager.page()?;
+        let (mut out, total) = fetch(0, 0).await?;
+        let step = out.len();
+        if !pager.counted(step, step, total, step.max(1))? {
+            return Ok(out);
+        }
+        let pages = total.div_ceil(step);
+        for _ in 1..pages {
+            pager.page()?;
+        }
+        let fetch_page = |i| fetch(i, step);
+        let rest = self.each(1..pages, fetch_page).await?;
+        for (i, (items, total)) in (1..pages).zip(rest) {
+            let expected = if i + 1 == pages { total.saturating_sub(i * step) } else { step };
+            let count = items.len();
+            out.extend(items);
+            pager.counted(out.len(), count, total, step)?;
+            if count != expected {
+                return Err(pager.fail(format!(
+                    "page {} holds {count} records where {expected} were due (pages of {step}, a total of {total}): objects changed meanwhile, so it may be incomplete",
+                    i + 1
+                )));
+            }
+        }
+        Ok(out)
     }
 
     /// Treat 5xx answers that `refusal` recognises as the vendor's definitive answer.
@@ -892,6 +932,76 @@ mod tests {
         assert_eq!(e.vendor, Vendor::Acronis);
         assert_eq!(e.operation, "GET /tenants");
         assert!(e.message.contains("cursor repeats after 3 pages"), "{e}");
+    }
+
+    /// A listing of `total` records served in pages of at most `serve` (whatever was asked),
+    /// with `meddle` changing what page `i` answers.
+    async fn list_pages(
+        total: usize,
+        serve: usize,
+        meddle: impl Fn(usize, &mut Vec<usize>, &mut usize),
+    ) -> (Result<Vec<usize>, VendorError>, usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let http = Http::new(Vendor::Veeam, "http://127.0.0.1:9", &Limits::default()).unwrap();
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let records: Vec<usize> = (0..total).collect();
+        let got = http
+            .pages(Pager::new(Vendor::Veeam, "GET /x"), |page, step| {
+                let (now, most, records, meddle) = (&now, &most, &records, &meddle);
+                async move {
+                    most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    let from = (page * step).min(total);
+                    let mut items = records[from..(from + serve).min(total)].to_vec();
+                    let mut named = total;
+                    meddle(page, &mut items, &mut named);
+                    Ok((items, named))
+                }
+            })
+            .await;
+        (got, most.into_inner())
+    }
+
+    /// The pages after the first are read side by side and come back whole and in order; a
+    /// vendor serving smaller pages than asked is followed; a listing that moves while it is
+    /// read is unreadable, never short.
+    #[tokio::test]
+    async fn pages_are_read_side_by_side_and_must_add_up() {
+        let (got, most) = list_pages(1234, 100, |_, _, _| {}).await;
+        assert_eq!(got.unwrap(), (0..1234).collect::<Vec<_>>());
+        assert_eq!(most, Limits::default().concurrency as usize, "pages after the first are read concurrently");
+        let (got, most) = list_pages(60, 100, |_, _, _| {}).await;
+        assert_eq!((got.unwrap().len(), most), (60, 1));
+        let (got, _) = list_pages(0, 100, |_, _, _| {}).await;
+        assert!(got.unwrap().is_empty());
+
+        let (got, _) = list_pages(1234, 100, |page, _, named| {
+            if page == 7 {
+                *named = 1235;
+            }
+        })
+        .await;
+        let e = got.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unreadable);
+        assert!(e.message.contains("the total changed from 1234 to 1235"), "{e}");
+
+        let (got, _) = list_pages(1234, 100, |page, items, _| {
+            if page == 4 {
+                items.pop();
+            }
+        })
+        .await;
+        let e = got.unwrap_err();
+        assert!(e.message.contains("page 5 holds 99 records where 100 were due"), "{e}");
+
+        let (got, _) = list_pages(1234, 100, |page, items, _| {
+            if page == 12 {
+                items.clear();
+            }
+        })
+        .await;
+        assert_eq!(got.unwrap_err().kind, ErrorKind::Unreadable);
     }
 
     #[test]

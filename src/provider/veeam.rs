@@ -243,21 +243,17 @@ impl Veeam {
         path: &str,
         extra: &[(&str, String)],
     ) -> Result<Vec<T>, VendorError> {
-        let mut pager = Pager::new(Vendor::Veeam, format!("GET {path}"));
-        let mut out = Vec::new();
-        loop {
-            pager.page()?;
-            let mut req = Req::get(path).query("limit", PAGE).query("offset", out.len());
-            for (k, v) in extra {
-                req = req.query(k, v);
-            }
-            let page: wire::Page<T> = self.ok(req).await?.decode()?;
-            let count = page.data.len();
-            out.extend(page.data);
-            if !pager.counted(out.len(), count, page.meta.paging_info.total, PAGE)? {
-                return Ok(out);
-            }
-        }
+        let pager = Pager::new(Vendor::Veeam, format!("GET {path}"));
+        self.http
+            .pages(pager, |page, step| async move {
+                let mut req = Req::get(path).query("limit", PAGE).query("offset", page * step);
+                for (k, v) in extra {
+                    req = req.query(k, v);
+                }
+                let page: wire::Page<T> = self.ok(req).await?.decode()?;
+                Ok((page.data, page.meta.paging_info.total))
+            })
+            .await
     }
 
     async fn companies(&self, filter: Option<Json>) -> Result<Vec<ObservedObject>, VendorError> {

@@ -6,7 +6,7 @@
 //! simulated user activates), cursor paging with `paging.cursors.after`, and the documented
 //! `{error: {code, domain, message, details, context, data}}` body.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,11 +147,12 @@ impl State {
     }
 
     pub fn dump(&self) -> Json {
+        let parents = self.parents();
         let mut out: Vec<Json> = self
             .tenants
             .values()
             .filter(|t| t.id != credentials::ACRONIS_HOME)
-            .map(|t| json!({"type": "tenant", "tenant": self.tenant_json(t)}))
+            .map(|t| json!({"type": "tenant", "tenant": self.tenant_json_as(t, parents.contains(t.id.as_str()))}))
             .collect();
         out.extend(self.users.values().map(|u| {
             let sent: Vec<Json> = u.activation_emails.iter().map(|e| json!({"to": e.to, "at": e.at})).collect();
@@ -161,12 +162,21 @@ impl State {
     }
 
     fn tenant_json(&self, t: &Tenant) -> Json {
+        self.tenant_json_as(t, self.tenants.values().any(|c| c.parent_id == t.id))
+    }
+
+    /// Every tenant that has children: one pass, for the answers that list many tenants.
+    fn parents(&self) -> HashSet<&str> {
+        self.tenants.values().map(|t| t.parent_id.as_str()).collect()
+    }
+
+    fn tenant_json_as(&self, t: &Tenant, has_children: bool) -> Json {
         json!({
             "id": t.id, "version": t.version, "created_at": t.created_at, "updated_at": t.updated_at, "deleted_at": null,
             "production_start_date": null, "name": t.name, "customer_type": "default", "parent_id": t.parent_id, "kind": t.kind,
             "contact": contact_json(t), "contacts": [], "enabled": t.enabled, "customer_id": t.customer_id, "brand_id": 1,
             "brand_enabled": false, "internal_tag": t.internal_tag, "language": t.language, "owner_id": null,
-            "has_children": self.tenants.values().any(|c| c.parent_id == t.id), "default_idp_id": DEFAULT_IDP,
+            "has_children": has_children, "default_idp_id": DEFAULT_IDP,
             "update_lock": {"enabled": false, "owner_id": null}, "ancestral_access": true, "mfa_status": "disabled",
             "pricing_mode": "trial", "offering_items": [], "brand_uuid": BRAND_UUID, "barrier": 0,
         })
@@ -378,10 +388,20 @@ async fn token(
 }
 
 /// Cursor paging: the cursor carries the filters, the offset and the page size.
-fn paged(items: Vec<Json>, limit: usize, offset: usize, filters: &Json, now: Timestamp) -> Json {
-    let end = (offset + limit).min(items.len());
-    let slice: Vec<Json> = items[offset.min(items.len())..end].to_vec();
-    let after = (end < items.len()).then(|| {
+/// The page of `items` from `offset`, built as JSON only for the records on it (a list costs
+/// its page, not the whole estate).
+fn paged<T>(
+    items: Vec<T>,
+    limit: usize,
+    offset: usize,
+    filters: &Json,
+    now: Timestamp,
+    json: impl Fn(T) -> Json,
+) -> Json {
+    let len = items.len();
+    let end = offset.saturating_add(limit).min(len);
+    let slice: Vec<Json> = items.into_iter().take(end).skip(offset).map(json).collect();
+    let after = (end < len).then(|| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"o": end, "l": limit, "f": filters}).to_string())
     });
     // No `after` on the last page (the documented cursor is a string when present).
@@ -441,18 +461,21 @@ async fn list_tenants(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q):
     if filters.get("uuids").and_then(Json::as_str).is_some_and(|u| u.split(',').count() > 100) {
         return error(StatusCode::BAD_REQUEST, "ValidationError", "uuids takes at most 100 ids", None);
     }
-    let items = shared.read(|w, _| {
+    let now = shared.now();
+    let listed = shared.read(|w, _| {
         let s = &w.acronis;
-        s.tenants
+        let parents = s.parents();
+        let matching = s
+            .tenants
             .values()
             .filter(|t| t.id != credentials::ACRONIS_HOME)
             .filter(|t| filters.get("parent_id").and_then(Json::as_str).is_none_or(|p| t.parent_id == p))
             .filter(|t| filters.get("subtree_root_id").and_then(Json::as_str).is_none_or(|r| s.in_subtree(r, &t.id)))
             .filter(|t| filters.get("uuids").and_then(Json::as_str).is_none_or(|u| u.split(',').any(|x| x == t.id)))
-            .map(|t| s.tenant_json(t))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        paged(matching, limit, offset, &filters, now, |t| s.tenant_json_as(t, parents.contains(t.id.as_str())))
     });
-    axum::Json(paged(items, limit, offset, &filters, shared.now())).into_response()
+    axum::Json(listed).into_response()
 }
 
 fn kind_allowed(parent_kind: &str, kind: &str) -> bool {
@@ -730,7 +753,7 @@ async fn list_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): Q
             })
             .collect::<Vec<_>>()
     });
-    axum::Json(paged(items, limit, offset, &filters, shared.now())).into_response()
+    axum::Json(paged(items, limit, offset, &filters, shared.now(), |j| j)).into_response()
 }
 
 async fn create_user(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {

@@ -293,14 +293,22 @@ struct PageQuery {
     page_size: Option<usize>,
 }
 
-fn page(items: Vec<Json>, q: &PageQuery) -> Result<Json, Response> {
+/// The `pageIndex`/`pageSize` page of `items`, built as JSON only for the records on it (a
+/// list costs its page, not the whole estate), with the total of all of them.
+fn page<T>(items: impl Iterator<Item = T>, q: &PageQuery, json: impl Fn(T) -> Json) -> Result<Json, Response> {
     let size = q.page_size.unwrap_or(50);
     if size == 0 || size > 100 {
         return Err(error(StatusCode::BAD_REQUEST, "pageSize must be between 1 and 100."));
     }
     let index = q.page_index.unwrap_or(1).max(1);
-    let total = items.len();
-    let slice: Vec<Json> = items.into_iter().skip((index - 1) * size).take(size).collect();
+    let from = (index - 1).saturating_mul(size);
+    let (mut total, mut slice) = (0, Vec::new());
+    for item in items {
+        if total >= from && slice.len() < size {
+            slice.push(json(item));
+        }
+        total += 1;
+    }
     Ok(json!({"data": slice, "metadata": {"pageIndex": index, "pageSize": size, "totalCount": total}}))
 }
 
@@ -318,15 +326,11 @@ async fn list_customers(
         return r;
     }
     let only = filter_id(&body);
-    let items: Vec<Json> = shared.read(|w, _| {
-        w.avepoint
-            .customers
-            .values()
-            .filter(|c| only.as_ref().is_none_or(|id| &c.id == id))
-            .map(|c| customer_json(c, false))
-            .collect()
+    let listed = shared.read(|w, _| {
+        let matching = w.avepoint.customers.values().filter(|c| only.as_ref().is_none_or(|id| &c.id == id));
+        page(matching, &q, |c| customer_json(c, false))
     });
-    match page(items, &q) {
+    match listed {
         Ok(j) => axum::Json(j).into_response(),
         Err(r) => r,
     }
@@ -442,29 +446,25 @@ async fn list_services(
         return r;
     }
     let only = filter_id(&body);
-    let items: Vec<Json> = shared.read(|w, _| {
-        w.avepoint
-            .customers
-            .values()
-            .filter(|c| only.as_ref().is_none_or(|id| &c.id == id))
-            .map(|c| {
-                // `licenseType` is the sandbox's own bookkeeping: not part of the documented answer.
-                let products: Vec<Json> = c
-                    .services
-                    .iter()
-                    .map(|s| {
-                        let mut s = s.clone();
-                        if let Some(o) = s.as_object_mut() {
-                            o.remove("licenseType");
-                        }
-                        s
-                    })
-                    .collect();
-                json!({"customerId": c.id, "organization": c.organization, "customer": c.owner_email, "products": products})
-            })
-            .collect()
+    let listed = shared.read(|w, _| {
+        let matching = w.avepoint.customers.values().filter(|c| only.as_ref().is_none_or(|id| &c.id == id));
+        page(matching, &q, |c| {
+            // `licenseType` is the sandbox's own bookkeeping: not part of the documented answer.
+            let products: Vec<Json> = c
+                .services
+                .iter()
+                .map(|s| {
+                    let mut s = s.clone();
+                    if let Some(o) = s.as_object_mut() {
+                        o.remove("licenseType");
+                    }
+                    s
+                })
+                .collect();
+            json!({"customerId": c.id, "organization": c.organization, "customer": c.owner_email, "products": products})
+        })
     });
-    match page(items, &q) {
+    match listed {
         Ok(j) => axum::Json(j).into_response(),
         Err(r) => r,
     }

@@ -270,7 +270,9 @@ struct ListQuery {
     filter: Option<String>,
 }
 
-fn page(items: Vec<Json>, q: &ListQuery) -> Response {
+/// The `offset`/`limit` page of `items`, built as JSON only for the records on it (a list
+/// costs its page, not the whole estate), with the total of all of them.
+fn page<T>(items: impl Iterator<Item = T>, q: &ListQuery, json: impl Fn(T) -> Json) -> Response {
     let limit: usize = match q.limit.as_deref().map(str::parse::<usize>) {
         None => 100,
         Some(Ok(l)) if (1..=500).contains(&l) => l,
@@ -285,8 +287,13 @@ fn page(items: Vec<Json>, q: &ListQuery) -> Response {
             return error("logical", 400, "The value of parameter 'offset' is not a number.");
         }
     };
-    let total = items.len();
-    let slice: Vec<Json> = items.into_iter().skip(offset).take(limit).collect();
+    let (mut total, mut slice) = (0, Vec::new());
+    for item in items {
+        if total >= offset && slice.len() < limit {
+            slice.push(json(item));
+        }
+        total += 1;
+    }
     axum::Json(json!({"data": slice, "meta": {"pagingInfo": {"total": total, "count": slice.len(), "offset": offset}}, "errors": []})).into_response()
 }
 
@@ -327,9 +334,11 @@ async fn list_companies(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q
         Ok(f) => f,
         Err(r) => return r,
     };
-    let items: Vec<Json> = shared
-        .read(|w, _| w.veeam.companies.values().map(Company::to_json).filter(|c| filter_matches(c, &filter)).collect());
-    page(items, &q)
+    shared.read(|w, _| {
+        let matching =
+            w.veeam.companies.values().filter(|c| filter.is_empty() || filter_matches(&c.to_json(), &filter));
+        page(matching, &q, Company::to_json)
+    })
 }
 
 /// Go asynchronous when the client sent `X-Request-id` (a UUID, as the document says): answer 202
@@ -643,8 +652,7 @@ async fn list_tenants(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q):
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
-    let items: Vec<Json> = shared.read(|w, _| w.veeam.pulse_tenants.values().map(PulseTenant::to_json).collect());
-    page(items, &q)
+    shared.read(|w, _| page(w.veeam.pulse_tenants.values(), &q, PulseTenant::to_json))
 }
 
 async fn get_tenant(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Path(uid): Path<String>) -> Response {
@@ -822,7 +830,7 @@ async fn monthly_usages(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q
             .map(|(month, tenants)| json!({"month": month, "tenants": tenants}))
             .collect::<Vec<_>>()
     });
-    page(periods, &ListQuery { limit: q.limit, offset: q.offset, filter: None })
+    page(periods.into_iter(), &ListQuery { limit: q.limit, offset: q.offset, filter: None }, |p| p)
 }
 
 /// The VCSP Pulse portal's "Register your Customer for VDC", with its preconditions. Returns

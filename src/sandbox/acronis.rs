@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use super::{Options, Shared, World, after, basic, bearer, credentials, plain_time};
+use super::{Options, Shared, World, after, basic, bearer, credentials, plain_time, window};
 use crate::model::Vendor;
 
 /// Token lifetime: the guide says 2 hours (clients must use `expires_in`).
@@ -387,20 +387,18 @@ async fn token(
     .into_response()
 }
 
-/// Cursor paging: the cursor carries the filters, the offset and the page size.
-/// The page of `items` from `offset`, built as JSON only for the records on it (a list costs
-/// its page, not the whole estate).
+/// Cursor paging: the cursor carries the filters, the offset and the page size. Only the
+/// page's records are made into JSON (see [`window`]).
 fn paged<T>(
-    items: Vec<T>,
+    items: impl Iterator<Item = T>,
     limit: usize,
     offset: usize,
     filters: &Json,
     now: Timestamp,
     json: impl Fn(T) -> Json,
 ) -> Json {
-    let len = items.len();
-    let end = offset.saturating_add(limit).min(len);
-    let slice: Vec<Json> = items.into_iter().take(end).skip(offset).map(json).collect();
+    let (slice, len) = window(items, offset, limit, json);
+    let end = offset.saturating_add(slice.len());
     let after = (end < len).then(|| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"o": end, "l": limit, "f": filters}).to_string())
     });
@@ -471,8 +469,7 @@ async fn list_tenants(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q):
             .filter(|t| t.id != credentials::ACRONIS_HOME)
             .filter(|t| filters.get("parent_id").and_then(Json::as_str).is_none_or(|p| t.parent_id == p))
             .filter(|t| filters.get("subtree_root_id").and_then(Json::as_str).is_none_or(|r| s.in_subtree(r, &t.id)))
-            .filter(|t| filters.get("uuids").and_then(Json::as_str).is_none_or(|u| u.split(',').any(|x| x == t.id)))
-            .collect::<Vec<_>>();
+            .filter(|t| filters.get("uuids").and_then(Json::as_str).is_none_or(|u| u.split(',').any(|x| x == t.id)));
         paged(matching, limit, offset, &filters, now, |t| s.tenant_json_as(t, parents.contains(t.id.as_str())))
     });
     axum::Json(listed).into_response()
@@ -733,9 +730,11 @@ async fn list_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): Q
         Ok(s) => s,
         Err(r) => return r,
     };
-    let items = shared.read(|w, _| {
+    let now = shared.now();
+    let listed = shared.read(|w, _| {
         let s = &w.acronis;
-        s.users
+        let matching = s
+            .users
             .values()
             .filter(|u| filters.get("tenant_id").and_then(Json::as_str).is_none_or(|t| u.tenant_id == t))
             .filter(|u| {
@@ -743,17 +742,16 @@ async fn list_users(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, Query(q): Q
                     .get("subtree_root_tenant_id")
                     .and_then(Json::as_str)
                     .is_none_or(|r| s.in_subtree(r, &u.tenant_id))
-            })
-            .map(|u| {
-                let mut j = user_json(u);
-                if filters.get("with_access_policies").and_then(Json::as_bool) == Some(true) {
-                    j["access_policies"] = json!(u.access_policies);
-                }
-                j
-            })
-            .collect::<Vec<_>>()
+            });
+        paged(matching, limit, offset, &filters, now, |u| {
+            let mut j = user_json(u);
+            if filters.get("with_access_policies").and_then(Json::as_bool) == Some(true) {
+                j["access_policies"] = json!(u.access_policies);
+            }
+            j
+        })
     });
-    axum::Json(paged(items, limit, offset, &filters, shared.now(), |j| j)).into_response()
+    axum::Json(listed).into_response()
 }
 
 async fn create_user(Ax(shared): Ax<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {

@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use super::{Options, Shared, World, after, bearer, credentials};
+use super::{Options, Shared, World, after, bearer, credentials, window};
 use crate::model::Vendor;
 
 const BASE: &str = "/partner/external/v3/general";
@@ -293,22 +293,14 @@ struct PageQuery {
     page_size: Option<usize>,
 }
 
-/// The `pageIndex`/`pageSize` page of `items`, built as JSON only for the records on it (a
-/// list costs its page, not the whole estate), with the total of all of them.
+/// The `pageIndex`/`pageSize` page of `items` (see [`window`]), with the total of all of them.
 fn page<T>(items: impl Iterator<Item = T>, q: &PageQuery, json: impl Fn(T) -> Json) -> Result<Json, Response> {
     let size = q.page_size.unwrap_or(50);
     if size == 0 || size > 100 {
         return Err(error(StatusCode::BAD_REQUEST, "pageSize must be between 1 and 100."));
     }
     let index = q.page_index.unwrap_or(1).max(1);
-    let from = (index - 1).saturating_mul(size);
-    let (mut total, mut slice) = (0, Vec::new());
-    for item in items {
-        if total >= from && slice.len() < size {
-            slice.push(json(item));
-        }
-        total += 1;
-    }
+    let (slice, total) = window(items, (index - 1).saturating_mul(size), size, json);
     Ok(json!({"data": slice, "metadata": {"pageIndex": index, "pageSize": size, "totalCount": total}}))
 }
 

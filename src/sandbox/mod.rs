@@ -755,6 +755,25 @@ pub fn basic(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
 }
 
 /// Time plus a duration.
+/// One page of a listing: the records of `items` from `from`, at most `size` of them, made
+/// into JSON (only the page's records are, so a list costs its page, not the whole estate),
+/// and the number of records in the whole listing.
+pub fn window<T>(
+    items: impl Iterator<Item = T>,
+    from: usize,
+    size: usize,
+    json: impl Fn(T) -> Json,
+) -> (Vec<Json>, usize) {
+    let (mut total, mut page) = (0, Vec::new());
+    for item in items {
+        if total >= from && page.len() < size {
+            page.push(json(item));
+        }
+        total += 1;
+    }
+    (page, total)
+}
+
 pub fn after(t: Timestamp, d: Duration) -> Timestamp {
     t.checked_add(SignedDuration::try_from(d).unwrap_or_default()).unwrap_or(t)
 }

@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use super::{Options, Shared, World, after, bearer, credentials};
+use super::{Options, Shared, World, after, bearer, credentials, window};
 use crate::model::Vendor;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -270,8 +270,7 @@ struct ListQuery {
     filter: Option<String>,
 }
 
-/// The `offset`/`limit` page of `items`, built as JSON only for the records on it (a list
-/// costs its page, not the whole estate), with the total of all of them.
+/// The `offset`/`limit` page of `items` (see [`window`]), with the total of all of them.
 fn page<T>(items: impl Iterator<Item = T>, q: &ListQuery, json: impl Fn(T) -> Json) -> Response {
     let limit: usize = match q.limit.as_deref().map(str::parse::<usize>) {
         None => 100,
@@ -287,13 +286,7 @@ fn page<T>(items: impl Iterator<Item = T>, q: &ListQuery, json: impl Fn(T) -> Js
             return error("logical", 400, "The value of parameter 'offset' is not a number.");
         }
     };
-    let (mut total, mut slice) = (0, Vec::new());
-    for item in items {
-        if total >= offset && slice.len() < limit {
-            slice.push(json(item));
-        }
-        total += 1;
-    }
+    let (slice, total) = window(items, offset, limit, json);
     axum::Json(json!({"data": slice, "meta": {"pagingInfo": {"total": total, "count": slice.len(), "offset": offset}}, "errors": []})).into_response()
 }
 

@@ -234,6 +234,17 @@ impl Pager {
         Ok(())
     }
 
+    /// Refuse a listing of `pages` pages past the cap before any of them is requested.
+    pub fn fits(&self, pages: usize) -> Result<(), VendorError> {
+        if pages > self.cap {
+            return Err(self.fail(format!(
+                "the listing names {pages} pages, more than the {} read at most; stopped reading it",
+                self.cap
+            )));
+        }
+        Ok(())
+    }
+
     /// A next-page cursor to follow: an error when it was given before (following it would
     /// repeat pages forever).
     pub fn cursor(&mut self, after: &str) -> Result<(), VendorError> {
@@ -411,12 +422,12 @@ impl Http {
             return Ok(out);
         }
         let pages = total.div_ceil(step);
-        for _ in 1..pages {
-            pager.page()?;
-        }
+        // A total past the cap is refused before its pages are asked for.
+        pager.fits(pages)?;
         let fetch_page = |i| fetch(i, step);
         let rest = self.each(1..pages, fetch_page).await?;
         for (i, (items, total)) in (1..pages).zip(rest) {
+            pager.page()?;
             let expected = if i + 1 == pages { total.saturating_sub(i * step) } else { step };
             let count = items.len();
             out.extend(items);
@@ -984,7 +995,7 @@ mod tests {
         .await;
         let e = got.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unreadable);
-        assert!(e.message.contains("the total changed from 1234 to 1235"), "{e}");
+        assert!(e.message.contains("the total changed from 1234 to 1235 while the listing was read (page 8)"), "{e}");
 
         let (got, _) = list_pages(1234, 100, |page, items, _| {
             if page == 4 {
@@ -1001,7 +1012,15 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(got.unwrap_err().kind, ErrorKind::Unreadable);
+        let e = got.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unreadable);
+        assert!(e.message.contains("page 13 is empty"), "{e}");
+
+        // A total past the cap is refused before its pages are asked for.
+        let (got, most) = list_pages(100 * (PAGE_CAP + 1), 100, |_, _, _| {}).await;
+        let e = got.unwrap_err();
+        assert!(e.message.contains(&format!("names {} pages", PAGE_CAP + 1)), "{e}");
+        assert_eq!(most, 1, "only the first page was read");
     }
 
     #[test]

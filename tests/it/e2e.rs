@@ -1055,3 +1055,91 @@ async fn the_velocloud_initial_administrator_gets_its_declared_name_and_phones()
     assert_eq!(admin["mobilePhone"], "+44 7700 900002", "{admin}");
     assert!(admin.get("password").is_none(), "no password in the dump");
 }
+
+/// AvePoint's batch list longer than a page (250 customers onboarded by hand, 100 a page, the
+/// pages after the first read side by side) is read whole: tenantry's customers, wherever they
+/// fall, are found and not created twice, the next plan is empty, and a portal edit of one of
+/// them shows in the next plan and is put back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_of_several_pages_is_read_whole_and_drift_on_it_shows() {
+    use tenantry::sandbox::credentials::{AVEPOINT_CLIENT, AVEPOINT_SECRET};
+    let served = Served::start(&[]);
+    let identity = served.urls["avepoint_identity"].as_str().unwrap();
+    let base = format!("{}/partner/external/v3/general", served.urls["avepoint"].as_str().unwrap());
+    let http = crate::support::client();
+    let token: Json = http
+        .post(format!("{identity}/connect/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", AVEPOINT_CLIENT),
+            ("client_secret", AVEPOINT_SECRET),
+            ("scope", "elements.customers.readwrite.all"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    for i in 0..250 {
+        let customer = json!({"firstName": "Ada", "lastName": "Byron", "organizationName": format!("Walk-in {i}"),
+            "registrationAccount": format!("admin{i}@walk-in.example"), "password": "Sandbox-Passw0rd!",
+            "countryCode": "GB", "dataCenter": tenantry::sandbox::avepoint::DATA_CENTERS[0]});
+        let r: Json = http
+            .post(format!("{base}/customers"))
+            .bearer_auth(token)
+            .json(&customer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["status"], 1, "{r}");
+    }
+
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    converge(&served, &d, 3);
+    let customers = |dump: &Json| -> Vec<Json> {
+        dump["avepoint"].as_array().unwrap().iter().filter(|o| o["type"] == "customer").cloned().collect()
+    };
+    let dump = served.dump().await;
+    let all = customers(&dump);
+    // The 250 walk-ins and the six customers the example declares, each once.
+    let emails: std::collections::BTreeSet<&str> =
+        all.iter().filter_map(|c| c["customer"]["ownerEmail"].as_str()).collect();
+    assert_eq!((all.len(), emails.len()), (256, 256), "{} AvePoint customers", all.len());
+    let stark: Vec<&Json> =
+        all.iter().filter(|c| c["customer"]["ownerEmail"] == "m365-admin@stark-industries.example").collect();
+    assert_eq!(stark.len(), 1, "one customer for stark: {stark:?}");
+    assert_eq!(stark[0]["customer"]["organization"], "Stark Industries");
+
+    let edit = json!({"vendor": "avepoint", "kind": "customer", "name": "Stark Industries", "field": "organization", "value": "Stark Old"});
+    let answer = served.post("/_sandbox/edit", edit).await;
+    assert_eq!(answer["status"], "done", "{answer}");
+    let plan = served.run(&["plan", &d, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan}");
+    let plan: Json = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    // AvePoint sets an organization only at onboarding: the drift is shown, blocked, with the way out.
+    let drift: Vec<&Json> = plan["actions"].as_array().unwrap().iter().filter(|a| a["kind"] == "sync").collect();
+    assert_eq!(drift.len(), 1, "{plan}");
+    assert_eq!(drift[0]["id"], "customer/stark/avepoint/customer:create-only");
+    assert_eq!(
+        drift[0]["changes"],
+        json!([{"field": "organizationName", "before": "Stark Old", "after": "Stark Industries"}])
+    );
+    assert!(
+        drift[0]["blocked"].as_str().is_some_and(|b| b.contains("only be set when the object is created")),
+        "{plan}"
+    );
+    assert!(executable(&plan).is_empty(), "{plan}");
+
+    // Put back in the portal, the next plan is empty again.
+    let edit = json!({"vendor": "avepoint", "kind": "customer", "name": "Stark Old", "field": "organization", "value": "Stark Industries"});
+    let answer = served.post("/_sandbox/edit", edit).await;
+    assert_eq!(answer["status"], "done", "{answer}");
+    let again = served.run(&["plan", &d, "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{again}");
+}

@@ -223,6 +223,8 @@ impl VendorReader for Datto {
                     authorized && wanted.iter().any(|w| w.eq_ignore_ascii_case(&d.domain))
                 })
                 .collect();
+            // By index: a closure over `&Domain` trips the compiler's higher-ranked lifetime
+            // check on this boxed future (rust-lang/rust#64552).
             let read = &read;
             objects.extend(self.http.each(0..read.len(), |i| async move { self.seats(read[i]).await }).await?);
             Ok(Observation { objects, work: BTreeMap::new(), unreadable: BTreeMap::new() })

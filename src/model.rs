@@ -481,11 +481,37 @@ impl DesiredState {
     }
 
     /// Drop every manifest object not selected by `filter` (plan `--target` / `--exclude`).
-    /// A selected customer keeps its reseller, so dependencies stay plannable.
+    /// A selected customer keeps what it is planned against ([`DesiredState::needs`]), so
+    /// dependencies stay plannable.
     pub fn retain(&mut self, keep: impl Fn(&ManifestRef) -> bool) {
-        self.customers.retain(|name, _| keep(&ManifestRef::customer(name.clone())));
-        let needed: BTreeSet<String> = self.customers.values().filter_map(|c| c.reseller.clone()).collect();
-        self.resellers.retain(|name, _| keep(&ManifestRef::reseller(name.clone())) || needed.contains(name));
+        let selected: Vec<ManifestRef> = self.customers.keys().map(ManifestRef::customer).filter(|r| keep(r)).collect();
+        let needed: BTreeSet<ManifestRef> = selected.iter().flat_map(|c| self.needs(c)).collect();
+        self.customers.retain(|name, _| {
+            let r = ManifestRef::customer(name.clone());
+            keep(&r) || needed.contains(&r)
+        });
+        self.resellers.retain(|name, _| {
+            let r = ManifestRef::reseller(name.clone());
+            keep(&r) || needed.contains(&r)
+        });
+    }
+
+    /// What planning `owner` alone reads besides it: a customer's reseller (its objects sit
+    /// under the reseller's), and the customer its VeloCloud configuration is cloned from (the
+    /// clone's source must exist first, and is compared by its company name).
+    pub fn needs(&self, owner: &ManifestRef) -> Vec<ManifestRef> {
+        let Some(c) = (owner.kind == OwnerKind::Customer).then(|| self.customers.get(&owner.name)).flatten() else {
+            return Vec::new();
+        };
+        let mut out: Vec<ManifestRef> = c.reseller.iter().map(ManifestRef::reseller).collect();
+        if let Some(VeloCloudConfiguration::CloneFrom(source)) = c.services.velocloud.as_ref().map(|v| &v.configuration)
+            && self.customers.contains_key(source)
+        {
+            out.push(ManifestRef::customer(source));
+            // Its reseller too, or the source's own objects could not be planned.
+            out.extend(self.customers.get(source).and_then(|s| s.reseller.as_ref()).map(ManifestRef::reseller));
+        }
+        out
     }
 }
 

@@ -151,11 +151,7 @@ pub fn lock_scope(desired: &DesiredState, selected: &Resolved) -> LockScope {
     };
     let customers: Vec<ManifestRef> = desired.customers.keys().map(ManifestRef::customer).filter(|r| keep(r)).collect();
     let resellers = desired.resellers.keys().map(ManifestRef::reseller).filter(|r| keep(r));
-    let under: Vec<ManifestRef> = customers
-        .iter()
-        .filter_map(|c| desired.customers.get(&c.name).and_then(|c| c.reseller.clone()))
-        .map(ManifestRef::reseller)
-        .collect();
+    let under: Vec<ManifestRef> = customers.iter().flat_map(|c| desired.needs(c)).collect();
     LockScope::owners(customers.into_iter().chain(resellers), desired).with(under)
 }
 

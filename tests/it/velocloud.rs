@@ -574,3 +574,19 @@ async fn a_failed_per_customer_read_leaves_out_that_customer_and_names_it_and_th
     assert_eq!(answer["status"], "done", "{answer}");
     assert_empty_plan(&served, &d);
 }
+
+/// Planning one customer whose configuration is cloned from another (umbrella clones acme)
+/// plans it against the source, as planning everything does: no made-up "configuration
+/// differs" on a converged estate. Found by `serve`, which plans the customers that are due.
+#[test]
+fn a_clone_planned_alone_is_compared_with_its_source() {
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
+    converge(&served, &d, 4);
+    for target in ["umbrella", "acme"] {
+        let plan = served.run(&["plan", &d, "--target", target, "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "--target {target}: {plan}");
+        assert!(plan.stdout.contains("No changes."), "{plan}");
+    }
+}

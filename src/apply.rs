@@ -872,6 +872,9 @@ pub struct Converge<'a> {
     pub follow: BTreeSet<crate::provider::Party>,
     /// Added to this machine's clock for planning (a sandbox's moved clock; else zero).
     pub skew: jiff::SignedDuration,
+    /// Applied to every round's plan before it runs: how `serve` holds back what its drift
+    /// policy says to report rather than correct (see `controller::hold_drift`).
+    pub adjust: Option<&'a (dyn Fn(&mut Plan) + Sync)>,
 }
 
 /// Why converging stopped.
@@ -934,6 +937,9 @@ pub async fn converge(
                 .await
             }
         };
+        if let Some(adjust) = input.adjust {
+            adjust(&mut plan);
+        }
         close_verified(&*exec.store, &plan);
         if let Err(why) = check_guards(&plan, input.allow_irreversible) {
             on_round(n, &plan, None);

@@ -16,6 +16,7 @@
 //! | [`sandbox`] | simulators of the six vendor APIs and their portals, a simulated operator and customers, fault injection |
 //! | [`engine`] | wiring: connect the vendors, desire, observe concurrently, plan |
 //! | [`apply`] | the executor: dependency order, per-vendor concurrency, crash-safe creates, portal-task delivery, rounds that follow what the vendors complete |
+//! | [`controller`] | reconcile passes over the owners that are due, each owner's next look (resync, poll, backoff), drift held back or corrected by policy, metrics |
 //! | [`cli`] | the `tenantry` commands |
 //!
 //! **Layers.** Imports between these modules point one way, down this order (a test,
@@ -23,6 +24,7 @@
 //!
 //! ```text
 //! cli
+//!  -> controller
 //!  -> apply
 //!  -> engine
 //!  -> provider, sandbox
@@ -56,6 +58,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod controller;
 pub mod core;
 pub mod engine;
 pub mod manifest;

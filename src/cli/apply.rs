@@ -109,9 +109,15 @@ async fn run_dir(
         first: Some(first),
         follow: follow(ws, args),
         skew: ws.skew,
+        adjust: None,
     };
     let (rounds, stopped) = exec_mod::converge(&exec, &input, |_, _, _| {}).await;
     let stopped = lock_lost(&exec).unwrap_or(stopped);
+    if matches!(stopped, Stopped::Converged | Stopped::Waiting | Stopped::Failed) {
+        // What a later `serve` compares against to tell drift from a manifest change.
+        let owners = super::serve::owners(&ws.desired).into_iter().collect();
+        crate::controller::record(&*exec.store, &ws.desired, &crate::controller::summarize(&owners, &rounds));
+    }
     let reports: Vec<&RunReport> = rounds.iter().map(|r| &r.report).collect();
     let last = rounds.last().map(|r| &r.plan);
     finish(&reports, last, &stopped, names, output)
@@ -562,7 +568,7 @@ fn after_saved(plan: &Plan, report: &RunReport, store: &dyn crate::state::StateS
 }
 
 /// The manifests' git commit, for history (none outside a repository).
-fn git_commit(dir: &Path) -> Option<String> {
+pub(super) fn git_commit(dir: &Path) -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(dir)

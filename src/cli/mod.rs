@@ -6,6 +6,7 @@ mod plan;
 mod progress;
 mod sandbox;
 mod select;
+mod serve;
 mod state;
 mod status;
 mod validate;
@@ -127,6 +128,22 @@ pub enum Command {
         after_help = "Examples:\n  tenantry watch --sandbox manifests/\n  tenantry watch manifests/ --debounce 1s\n  TENANTRY_SANDBOX_URL=<admin url> tenantry watch manifests/   # against `tenantry sandbox serve`"
     )]
     Watch(watch::WatchArgs),
+
+    /// Keep the vendors converged: the controller.
+    ///
+    /// Applies what the manifests declare at start, on every manifest change (debounced), on a
+    /// resync interval (spread by jitter), and when something waiting is due for another look:
+    /// every customer and reseller on its own schedule (a short poll while a vendor completes
+    /// something, a longer one while a person must act, a growing backoff after a failure).
+    /// Drift found at a vendor while the manifest did not change is reported (default) or
+    /// corrected (--drift correct). Locks only the customers of a pass, for the pass, and skips
+    /// those another run (a CI `apply --target`) holds. Serves /healthz, /readyz, /metrics
+    /// (Prometheus text) and POST /hooks/reconcile (GitHub-signed). SIGTERM or Ctrl-C: the
+    /// actions in flight finish, none starts, the locks are released (exit 0).
+    #[command(
+        after_help = "Examples:\n  tenantry serve --sandbox manifests/\n  tenantry serve manifests/ --listen 0.0.0.0:9470 --resync 15m --drift correct\n  TENANTRY_HOOK_SECRET_REF=env:GITHUB_HOOK_SECRET tenantry serve manifests/\n  curl -s localhost:9470/metrics | grep tenantry_drifted_objects"
+    )]
+    Serve(serve::ServeArgs),
 
     /// Where each customer and reseller stands at each vendor: Ready, Drifted, Pending, Task,
     /// Failed, Blocked or Unknown, with what explains it.
@@ -359,6 +376,7 @@ pub fn main() -> ExitCode {
         }
         Command::Plan(args) => run_async(plan::plan(args, output)),
         Command::Watch(args) => run_async(watch::watch(args, output)),
+        Command::Serve(args) => run_async(serve::serve(args, output)),
         Command::Apply(args) => run_async(apply::apply(args, output)),
         Command::Sandbox(args) => run_async(sandbox::sandbox(args, output)),
     };

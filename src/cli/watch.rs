@@ -183,7 +183,7 @@ fn owners(desired: &DesiredState) -> Vec<ManifestRef> {
 /// The customers and resellers whose declaration differs between `before` and `after` (added,
 /// changed, removed; a profile's change shows in every customer that uses it, since profiles
 /// are merged into the customers they name). A change of `tenantry.yaml` touches everyone.
-fn affected(before: &DesiredState, after: &DesiredState) -> BTreeSet<ManifestRef> {
+pub(super) fn affected(before: &DesiredState, after: &DesiredState) -> BTreeSet<ManifestRef> {
     if before.config != after.config {
         return owners(before).into_iter().chain(owners(after)).collect();
     }
@@ -208,7 +208,7 @@ fn changed_keys<T: PartialEq>(
 
 /// The manifest files among `paths`, relative to `dir`, in order; tenantry's own files
 /// (`.tenantry/`), hidden files and editors' swap files are not manifests.
-fn relevant<'a>(dir: &Path, paths: impl Iterator<Item = &'a PathBuf>) -> Vec<String> {
+pub(super) fn relevant<'a>(dir: &Path, paths: impl Iterator<Item = &'a PathBuf>) -> Vec<String> {
     let base = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut out = BTreeSet::new();
     for p in paths {

@@ -515,6 +515,7 @@ impl Http {
                 Some(d)
             })
             .notify(|a: &Attempt, d| {
+                super::telemetry::retried(self.vendor);
                 // A long wait is shown at the default verbosity: the run is waiting, not stalled.
                 if d >= VISIBLE_WAIT {
                     tracing::warn!(vendor = %self.vendor, "{}; retrying in {}s", a.error, d.as_secs());
@@ -594,6 +595,7 @@ impl Http {
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
+                super::telemetry::answered(self.vendor, None, started.elapsed().as_secs_f64());
                 let text = describe_reqwest(&e);
                 tracing::debug!(vendor = %self.vendor, "{op}: {text}");
                 // Never connected: nothing reached the vendor, so trying again is safe. Say
@@ -625,6 +627,7 @@ impl Http {
             }
         };
         let status = response.status();
+        super::telemetry::answered(self.vendor, Some(status.as_u16()), started.elapsed().as_secs_f64());
         let headers = response.headers().clone();
         let body = match response.bytes().await {
             Ok(b) => b.to_vec(),
@@ -659,6 +662,7 @@ impl Http {
             return Err(refused);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
+            super::telemetry::throttled(self.vendor);
             let wait = retry_after(&resp, self.max_retry_after).unwrap_or(self.penalty);
             *self.penalty_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
             // A throttled request was not processed: always safe to send again.

@@ -17,6 +17,7 @@ pub mod http;
 pub mod memory;
 pub mod models;
 pub mod oauth;
+pub mod telemetry;
 pub mod veeam;
 pub mod velocloud;
 pub mod watchguard;

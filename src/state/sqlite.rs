@@ -16,6 +16,7 @@ use super::store::{
 };
 use super::{Binding, Intent, StateSnapshot, TaskRecord, TaskStatus, task_number};
 use crate::core::{NaturalKey, ObjectKey, Verify};
+use crate::model::ManifestRef;
 
 /// Schema migrations, applied in order; `user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -95,6 +96,13 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO locks (id, owner, host, pid, command, started_at, expires_at, scope)
         SELECT id, owner, host, pid, command, started_at, expires_at, '*' FROM lock;
     DROP TABLE lock;",
+    // 5: per owner, the declaration last reconciled in full (its fingerprint): what tells a
+    // manifest change (to apply) from drift at the vendor (reported or corrected, by policy).
+    "CREATE TABLE reconciled (
+        owner TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        at TEXT NOT NULL
+    );",
 ];
 
 /// The schema version from which locks live in `locks` (before, in the singleton `lock`).
@@ -582,6 +590,36 @@ impl StateStore for SqliteStore {
                     )?;
                 }
                 Ok(earlier)
+            },
+        )
+    }
+
+    fn reconciled(&self) -> StateResult<BTreeMap<ManifestRef, String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT owner, fingerprint FROM reconciled").map_err(|e| self.err(e))?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (owner, fingerprint) = row.map_err(|e| self.err(e))?;
+            // A row this version cannot name (none is written so) is left out, not guessed.
+            if let Some(o) = ManifestRef::parse(&owner) {
+                out.insert(o, fingerprint);
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_reconciled(&self, owner: &ManifestRef, fingerprint: &str, at: Timestamp) -> StateResult<()> {
+        self.write(
+            || format!("that {owner} is reconciled"),
+            |tx| {
+                tx.execute(
+                    "INSERT INTO reconciled (owner, fingerprint, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (owner) DO UPDATE SET fingerprint = excluded.fingerprint, at = excluded.at",
+                    params![owner.to_string(), fingerprint, at.to_string()],
+                )?;
+                Ok(())
             },
         )
     }

@@ -257,6 +257,12 @@ pub trait StateStore: Send + Sync {
     /// (and records nothing) when it was applied before.
     fn record_plan_applied(&self, plan: &AppliedPlan) -> StateResult<Option<AppliedPlan>>;
 
+    /// Per owner, the fingerprint of the declaration last reconciled in full (every action
+    /// done, nothing failed): see `controller::fingerprint`.
+    fn reconciled(&self) -> StateResult<BTreeMap<ManifestRef, String>>;
+    /// Record that `owner`'s declaration with this fingerprint is reconciled.
+    fn set_reconciled(&self, owner: &ManifestRef, fingerprint: &str, at: Timestamp) -> StateResult<()>;
+
     /// Take a lock on `me.scope` if no live run holds a conflicting one; conflicting locks of
     /// dead runs are taken over (removed) in the same step.
     fn acquire_lock(&self, me: &LockInfo, now: Timestamp) -> StateResult<Acquired>;

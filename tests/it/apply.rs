@@ -87,6 +87,17 @@ impl StateStore for Flaky {
     fn record_plan_applied(&self, plan: &AppliedPlan) -> StateResult<Option<AppliedPlan>> {
         self.inner.record_plan_applied(plan)
     }
+    fn reconciled(&self) -> StateResult<std::collections::BTreeMap<tenantry::model::ManifestRef, String>> {
+        self.inner.reconciled()
+    }
+    fn set_reconciled(
+        &self,
+        owner: &tenantry::model::ManifestRef,
+        fingerprint: &str,
+        at: jiff::Timestamp,
+    ) -> StateResult<()> {
+        self.inner.set_reconciled(owner, fingerprint, at)
+    }
     fn acquire_lock(&self, me: &LockInfo, now: jiff::Timestamp) -> StateResult<Acquired> {
         self.inner.acquire_lock(me, now)
     }
@@ -153,6 +164,7 @@ impl World {
             first: None,
             follow: [tenantry::provider::Party::Vendor].into(),
             skew: jiff::SignedDuration::ZERO,
+            adjust: None,
         };
         converge(&self.executor(), &input, |_, _, _| {}).await
     }
@@ -515,6 +527,7 @@ async fn irreversible_changes_are_refused_without_the_flag() {
         first: None,
         follow: [tenantry::provider::Party::Vendor].into(),
         skew: jiff::SignedDuration::ZERO,
+        adjust: None,
     };
     let (_, stopped) = converge(&w.executor(), &input, |_, _, _| {}).await;
     let Stopped::Refused(why) = stopped else { panic!("{stopped:?}") };

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["provider", "sandbox"],
     &["engine"],
     &["apply"],
+    &["controller"],
     &["cli"],
 ];
 

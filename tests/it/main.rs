@@ -17,6 +17,7 @@ mod parent;
 mod planner;
 mod rebuild;
 mod schemas;
+mod serve;
 mod specs;
 mod status;
 mod support;

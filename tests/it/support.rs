@@ -211,3 +211,108 @@ impl Drop for Served {
 pub fn client() -> reqwest::Client {
     tenantry::provider::http::client_builder().timeout(std::time::Duration::from_secs(30)).build().expect("client")
 }
+
+/// A running `tenantry` command (`watch`, `serve`), its stdout and stderr read line by line as
+/// they come; killed when dropped.
+pub struct Streaming {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<(bool, String)>,
+    /// Everything printed so far (stderr lines prefixed with `E: `).
+    pub seen: String,
+}
+
+impl Streaming {
+    pub fn spawn(mut c: std::process::Command) -> Streaming {
+        use std::io::BufRead;
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("start tenantry");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        for (is_err, stream) in [(false, Box::new(out) as Box<dyn std::io::Read + Send>), (true, Box::new(err))] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send((is_err, line)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Streaming { child, lines, seen: String::new() }
+    }
+
+    /// Read until a stdout line starts with `until`; what was printed since the last call. The
+    /// bound is generous (a shared machine); it only ends a hung test, it measures nothing.
+    pub fn next(&mut self, until: &str) -> String {
+        self.read_until(|is_err, line| !is_err && line.starts_with(until), until)
+    }
+
+    /// Read until a stdout line contains `needle`.
+    pub fn next_with(&mut self, needle: &str) -> String {
+        self.read_until(|is_err, line| !is_err && line.contains(needle), needle)
+    }
+
+    /// Read until a stderr line contains `needle` (stderr and stdout are read by two threads,
+    /// so a diagnostic may arrive after the stdout line that follows it).
+    pub fn next_err(&mut self, needle: &str) -> String {
+        self.read_until(|is_err, line| is_err && line.contains(needle), needle)
+    }
+
+    pub fn read_until(&mut self, done: impl Fn(bool, &str) -> bool, what: &str) -> String {
+        use std::sync::mpsc::RecvTimeoutError;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        let mut chunk = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((is_err, line)) => {
+                    let shown = if is_err { format!("E: {line}\n") } else { format!("{line}\n") };
+                    chunk.push_str(&shown);
+                    self.seen.push_str(&shown);
+                    if done(is_err, &line) {
+                        return chunk;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.kill();
+                    panic!("no line with {what:?}; the command printed:\n{}", self.seen)
+                }
+            }
+        }
+    }
+
+    /// Send `signal` (SIGINT as Ctrl-C does, SIGTERM as a service manager does), and wait for
+    /// the exit status; what it printed meanwhile is added to `seen`.
+    pub fn signal(&mut self, signal: libc::c_int) -> std::process::ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling a child process this test started and has not reaped.
+        unsafe { libc::kill(pid, signal) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            while let Ok((is_err, line)) = self.lines.try_recv() {
+                self.seen.push_str(&if is_err { format!("E: {line}\n") } else { format!("{line}\n") });
+            }
+            if let Some(status) = self.child.try_wait().expect("wait for tenantry") {
+                // What it printed last.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                while let Ok((is_err, line)) = self.lines.try_recv() {
+                    self.seen.push_str(&if is_err { format!("E: {line}\n") } else { format!("{line}\n") });
+                }
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("tenantry did not stop on signal {signal}:\n{}", self.seen);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,94 +1,7 @@
 //! `tenantry watch`: a manifest edit re-plans only what it touches, an invalid edit plans
 //! nothing and keeps the previous manifests, and nothing is ever applied.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
-
-use crate::support::{command, example_copy, run};
-
-/// A running `tenantry watch`, its stdout and stderr read line by line as they come.
-struct Watching {
-    child: Child,
-    lines: Receiver<(bool, String)>,
-    /// Everything printed so far (stderr lines prefixed with `E: `).
-    seen: String,
-}
-
-impl Watching {
-    fn start(dir: &str) -> Watching {
-        let mut c = command(&["watch", "--sandbox", dir, "--debounce", "200ms"]);
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = c.spawn().expect("start tenantry watch");
-        let (tx, lines) = std::sync::mpsc::channel();
-        let out = child.stdout.take().expect("stdout");
-        let err = child.stderr.take().expect("stderr");
-        for (is_err, stream) in [(false, Box::new(out) as Box<dyn std::io::Read + Send>), (true, Box::new(err))] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send((is_err, line)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Watching { child, lines, seen: String::new() }
-    }
-
-    /// Read until a stdout line starts with `until`; what was printed since the last call. The
-    /// bound is generous (a shared machine); it only ends a hung test, it measures nothing.
-    fn next(&mut self, until: &str) -> String {
-        self.read_until(|is_err, line| !is_err && line.starts_with(until), until)
-    }
-
-    /// Read until a stderr line contains `needle` (stderr and stdout are read by two threads,
-    /// so a diagnostic may arrive after the stdout line that follows it).
-    fn next_err(&mut self, needle: &str) -> String {
-        self.read_until(|is_err, line| is_err && line.contains(needle), needle)
-    }
-
-    fn read_until(&mut self, done: impl Fn(bool, &str) -> bool, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut chunk = String::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((is_err, line)) => {
-                    let shown = if is_err { format!("E: {line}\n") } else { format!("{line}\n") };
-                    chunk.push_str(&shown);
-                    self.seen.push_str(&shown);
-                    if done(is_err, &line) {
-                        return chunk;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    let _ = self.child.kill();
-                    panic!("no line with {what:?}; watch printed:\n{}", self.seen)
-                }
-            }
-        }
-    }
-
-    /// Ctrl-C, and its exit status.
-    fn interrupt(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: signalling a child process this test started and has not reaped.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for watch") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("watch did not stop on Ctrl-C:\n{}", self.seen);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
+use crate::support::{Streaming, command, example_copy, run};
 
 /// The owners whose plan a chunk of watch output shows (`Customer/acme  Acme Corp` headings).
 fn owners_planned(chunk: &str) -> Vec<&str> {
@@ -114,7 +27,7 @@ fn an_edit_replans_only_what_it_touches_and_an_invalid_one_keeps_the_previous_ma
     let dump = || run(&["sandbox", "dump", &d]).stdout;
     let world = dump();
 
-    let mut watch = Watching::start(&d);
+    let mut watch = Streaming::spawn(command(&["watch", "--sandbox", &d, "--debounce", "200ms"]));
     let start = watch.next("Plan:");
     assert!(start.contains("Plan for every customer and reseller:"), "{start}");
     assert!(start.contains("No changes."), "{start}");
@@ -171,7 +84,7 @@ fn an_edit_replans_only_what_it_touches_and_an_invalid_one_keeps_the_previous_ma
     planned.sort();
     assert_eq!(planned, users, "{chunk}");
 
-    let status = watch.interrupt();
+    let status = watch.signal(libc::SIGINT);
     assert!(status.success(), "Ctrl-C ends watch with 0: {status:?}");
     // watch never applies.
     assert_eq!(dump(), world, "the vendors hold what they held");

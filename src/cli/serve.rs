@@ -24,6 +24,7 @@ use super::workspace::{ConnectArgs, Workspace};
 use super::{CliError, CliResult, Output};
 use crate::apply::{ActionResult, Outcomed, Progress};
 use crate::controller::metrics::{self, Metrics};
+use crate::controller::notify::{self, Hook, Notifier};
 use crate::controller::{self as ctl, DriftPolicy, OwnerReport, Schedule, Timing, schedule::Why};
 use crate::manifest::SourceMap;
 use crate::model::{DesiredState, ManifestRef, SecretRef};
@@ -74,6 +75,12 @@ pub struct ServeArgs {
     /// manifest directory). Without it the hook refuses every request.
     #[arg(long, value_name = "REF", env = "TENANTRY_HOOK_SECRET_REF")]
     pub hook_secret: Option<String>,
+    /// A webhook to POST notifications to (a new portal task, a failure, drift found, a wait
+    /// past its usual time), as a reference to its URL, which is a secret: `env:NAME` or
+    /// `file:PATH`. Repeatable. Each event is JSON with a `text` line that Slack and Microsoft
+    /// Teams incoming webhooks show.
+    #[arg(long, value_name = "REF")]
+    pub notify: Vec<String>,
     /// In the sandbox: only record portal tasks instead of handing them to the simulated operator.
     #[arg(long)]
     pub no_operator: bool,
@@ -105,8 +112,12 @@ pub async fn serve(args: ServeArgs, output: Output) -> CliResult {
     }
     let hook_secret = match &args.hook_secret {
         None => None,
-        Some(text) => Some(hook_secret(text, &dir)?),
+        Some(text) => Some(secret(text, &dir, "--hook-secret")?),
     };
+    let mut webhooks = Vec::new();
+    for reference in &args.notify {
+        webhooks.push(Hook { url: secret(reference, &dir, "--notify")?, reference: reference.clone() });
+    }
     // File events first, so that no save between the first load and the first pass is missed.
     let (tx, mut files) = tokio::sync::mpsc::unbounded_channel();
     let mut debouncer = notify_debouncer_full::new_debouncer(args.debounce, None, move |result| {
@@ -179,6 +190,9 @@ pub async fn serve(args: ServeArgs, output: Output) -> CliResult {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let mut ctx = context(&ws, &args, stop.clone());
+    let notifier = Notifier::start(webhooks);
+    // Portal tasks already open are not news.
+    let mut open_tasks = ws.store.tasks().map(|t| notify::open_ids(&t)).unwrap_or_default();
     let mut schedule = Schedule::default();
     schedule.now(owners(&desired), Why::Start);
     let mut clean = true;
@@ -272,6 +286,15 @@ pub async fn serve(args: ServeArgs, output: Output) -> CliResult {
             }
         };
         *shared.pass_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        for event in notify::from_pass(&shared.metrics.reports(), &report) {
+            notifier.send(event);
+        }
+        if let Ok(tasks) = ctx.store.tasks() {
+            for event in notify::new_tasks(&open_tasks, &tasks) {
+                notifier.send(event);
+            }
+            open_tasks = notify::open_ids(&tasks);
+        }
         shared.metrics.pass(&report);
         shared.started.store(true, Ordering::SeqCst);
         print_report(&report, &mut schedule, &timing, &desired);
@@ -314,19 +337,20 @@ fn context(ws: &Workspace, args: &ServeArgs, stop: Arc<AtomicBool>) -> ctl::Cont
     }
 }
 
-/// The secret the hook's signatures are made with, from its reference.
-fn hook_secret(text: &str, dir: &Path) -> Result<SecretString, CliError> {
+/// A secret given by reference on the command line (`flag`): the hook secret, a webhook URL.
+fn secret(text: &str, dir: &Path, flag: &str) -> Result<SecretString, CliError> {
     let reference = match text.split_once(':') {
         Some(("env", name)) if !name.is_empty() => SecretRef::Env(name.to_string()),
         Some(("file", path)) if !path.is_empty() => SecretRef::File(path.to_string()),
+        // Never echo it: it may be the secret itself, given by mistake.
         _ => {
-            return Err(CliError::new(format!("--hook-secret `{text}` is not a secret reference"))
+            return Err(CliError::new(format!("{flag} takes a secret reference, not a value"))
                 .hint("write env:NAME (an environment variable) or file:PATH (relative to the manifest directory)"));
         }
     };
     crate::secrets::Secrets::new(dir, false)
         .resolve(&reference)
-        .map_err(|e| CliError::new(format!("cannot read the hook secret: {e}")))
+        .map_err(|e| CliError::new(format!("cannot read {flag}: {e}")))
 }
 
 fn reload(dir: &Path, output: &Output) -> Option<(DesiredState, SourceMap)> {
@@ -384,13 +408,11 @@ fn print_report(report: &ctl::PassReport, schedule: &mut Schedule, timing: &Timi
         schedule.at(o, wait, Why::Locked);
         println!("  {o}: locked by another run; looked at again in {}", crate::model::format_duration(round(wait)));
     }
-    let resync = ctl::schedule::jittered(timing.resync, timing.jitter);
     for (o, r) in &report.owners {
         if desired.company(o).is_none() {
             continue;
         }
-        let (wait, why) =
-            if report.interrupted { (Duration::ZERO, Why::Start) } else { schedule.after(o, r, timing, resync) };
+        let (wait, why) = if report.interrupted { (Duration::ZERO, Why::Start) } else { schedule.after(o, r, timing) };
         println!(
             "  {o}: {}; next look in {} ({})",
             describe(r),

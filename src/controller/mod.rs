@@ -17,6 +17,7 @@
 //! [`DriftPolicy::Correct`] they run. A changed declaration is always applied.
 
 pub mod metrics;
+pub mod notify;
 pub mod schedule;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,6 +127,8 @@ pub struct OwnerReport {
     pub drifted: Vec<String>,
     /// Blocked for another reason (a conflict, a vendor rule): needs a change.
     pub blocked: Vec<String>,
+    /// Waits that lasted longer than the vendor's usual time: `vendor title: reason`.
+    pub overdue: Vec<String>,
 }
 
 impl OwnerReport {
@@ -353,6 +356,10 @@ pub fn summarize(owners: &BTreeSet<ManifestRef>, rounds: &[Round]) -> BTreeMap<M
             },
             (Some(b), _) => o.blocked.push(format!("{what}: {b}")),
             (None, ActionKind::Conflict) => o.blocked.push(format!("{what}: {}", a.reason)),
+            (None, ActionKind::Await) if a.overdue => {
+                o.overdue.push(format!("{what}: {}", a.reason));
+                o.waiting_person += 1;
+            }
             (None, ActionKind::Await) => match a.waits_for {
                 Some(Party::Vendor) => o.waiting_vendor += 1,
                 _ => o.waiting_person += 1,

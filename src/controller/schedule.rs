@@ -74,6 +74,8 @@ pub struct Schedule {
     due: BTreeMap<ManifestRef, (Instant, Why)>,
     /// Failures in a row, per owner.
     failures: BTreeMap<ManifestRef, u32>,
+    /// The next resync, shared by every converged owner.
+    tick: Option<Instant>,
 }
 
 impl Schedule {
@@ -113,16 +115,12 @@ impl Schedule {
 
     /// After a pass: when `owner` is looked at next, from what the pass found. Returns the wait
     /// and why. An owner already due sooner (a change arrived during the pass) keeps that.
-    /// `resync`: the pass's resync wait, jittered once for the whole pass, so the owners that
-    /// converged in one pass are looked at again together, in one pass (each pass reads the
-    /// vendors' list pages once, however many owners it covers).
-    pub fn after(
-        &mut self,
-        owner: &ManifestRef,
-        report: &OwnerReport,
-        timing: &Timing,
-        resync: Duration,
-    ) -> (Duration, Why) {
+    ///
+    /// Converged owners share one resync tick (jittered once per interval), whenever they
+    /// converged: a resync is one pass over all of them, which reads the vendors' list pages
+    /// once, however many owners it covers. An owner that converges between ticks joins the
+    /// next one.
+    pub fn after(&mut self, owner: &ManifestRef, report: &OwnerReport, timing: &Timing) -> (Duration, Why) {
         let (base, why) = if report.failed() {
             let n = self.failures.entry(owner.clone()).or_insert(0);
             *n = n.saturating_add(1);
@@ -135,8 +133,17 @@ impl Schedule {
             } else if report.waiting_person > 0 {
                 (timing.await_person, Why::Await)
             } else {
-                self.at(owner, resync, Why::Resync);
-                return (resync, Why::Resync);
+                let now = Instant::now();
+                let tick = match self.tick {
+                    Some(t) if t > now => t,
+                    _ => {
+                        let t = now + jittered(timing.resync, timing.jitter);
+                        self.tick = Some(t);
+                        t
+                    }
+                };
+                self.at_instant(owner, tick, Why::Resync);
+                return (tick - now, Why::Resync);
             }
         };
         let wait = jittered(base, timing.jitter);
@@ -146,7 +153,10 @@ impl Schedule {
 
     /// Look at `owner` again after `wait`, unless it is due sooner already.
     pub fn at(&mut self, owner: &ManifestRef, wait: Duration, why: Why) {
-        let at = Instant::now() + wait;
+        self.at_instant(owner, Instant::now() + wait, why);
+    }
+
+    fn at_instant(&mut self, owner: &ManifestRef, at: Instant, why: Why) {
         match self.due.get(owner) {
             Some((sooner, _)) if *sooner <= at => {}
             _ => {
@@ -183,16 +193,16 @@ mod tests {
         let timing = Timing { jitter: 0.0, ..Timing::default() };
         let mut s = Schedule::default();
         let acme = ManifestRef::customer("acme");
-        let waits: Vec<Duration> = (0..8).map(|_| s.after(&acme, &failing(), &timing, timing.resync).0).collect();
+        let waits: Vec<Duration> = (0..8).map(|_| s.after(&acme, &failing(), &timing).0).collect();
         let secs: Vec<u64> = waits.iter().map(Duration::as_secs).collect();
         assert_eq!(secs, [10, 20, 40, 80, 160, 320, 600, 600]);
         assert_eq!(s.failures(&acme), 8);
-        let (wait, why) = s.after(&acme, &OwnerReport::default(), &timing, timing.resync);
+        let (wait, why) = s.after(&acme, &OwnerReport::default(), &timing);
         assert_eq!((wait, why), (timing.resync, Why::Resync));
         assert_eq!(s.failures(&acme), 0);
         // Another owner's failures are its own.
         let globex = ManifestRef::customer("globex");
-        assert_eq!(s.after(&globex, &failing(), &timing, timing.resync).0, timing.backoff);
+        assert_eq!(s.after(&globex, &failing(), &timing).0, timing.backoff);
     }
 
     #[tokio::test]
@@ -201,14 +211,34 @@ mod tests {
         let mut s = Schedule::default();
         let acme = ManifestRef::customer("acme");
         let vendor = OwnerReport { waiting_vendor: 1, waiting_person: 1, ..Default::default() };
-        assert_eq!(s.after(&acme, &vendor, &timing, timing.resync), (timing.poll, Why::Poll));
+        assert_eq!(s.after(&acme, &vendor, &timing), (timing.poll, Why::Poll));
         let person = OwnerReport { waiting_person: 1, ..Default::default() };
         let mut s = Schedule::default();
-        assert_eq!(s.after(&acme, &person, &timing, timing.resync), (timing.await_person, Why::Await));
+        assert_eq!(s.after(&acme, &person, &timing), (timing.await_person, Why::Await));
         // A change due now is not pushed back by the pass that ran meanwhile.
         s.now([acme.clone()], Why::Changed);
-        s.after(&acme, &OwnerReport::default(), &timing, timing.resync);
+        s.after(&acme, &OwnerReport::default(), &timing);
         assert_eq!(s.take_due(Instant::now()).get(&acme), Some(&Why::Changed));
+    }
+
+    #[tokio::test]
+    async fn converged_owners_share_one_resync_whenever_they_converged() {
+        let timing = Timing::default();
+        let mut s = Schedule::default();
+        let acme = ManifestRef::customer("acme");
+        let globex = ManifestRef::customer("globex");
+        let hooli = ManifestRef::customer("hooli");
+        s.after(&acme, &OwnerReport::default(), &timing);
+        // Globex failed first, then converged a moment later: it joins acme's resync.
+        s.after(&globex, &failing(), &timing);
+        s.due.remove(&globex); // its backoff passed, and it is looked at again
+        s.after(&globex, &OwnerReport::default(), &timing);
+        s.after(&hooli, &OwnerReport::default(), &timing);
+        let at: BTreeSet<Instant> = s.due.values().map(|(at, _)| *at).collect();
+        assert_eq!(at.len(), 1, "one resync for all: {:?}", s.due);
+        let due = s.take_due(*at.first().unwrap());
+        assert_eq!(due.len(), 3);
+        assert!(due.values().all(|w| *w == Why::Resync));
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub struct Action {
     /// For awaits: who completes it (the vendor's processing, or a person).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waits_for: Option<Party>,
+    /// For awaits: it has lasted longer than the vendor's usual time, so a person should look.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overdue: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskSpec>,
     /// The desired object, for the executor (secrets as references). Shared: a plan of 10,000

@@ -539,6 +539,7 @@ impl<'a> Planner<'a> {
             hint: None,
             since: None,
             waits_for: None,
+            overdue: false,
             task: None,
             object: Some(Arc::clone(d)),
             version: None,
@@ -1251,6 +1252,7 @@ impl<'a> Planner<'a> {
                 a.since = since;
                 // Past its usual time, nothing is gained by waiting: a person has to look.
                 a.waits_for = Some(if overdue { Party::Operator } else { p.by });
+                a.overdue = overdue;
                 a.object = None;
                 if overdue && let Some(rule) = rule {
                     let usual = expected;
@@ -1516,6 +1518,7 @@ impl<'a> Planner<'a> {
                         hint: None,
                         since: None,
                         waits_for: None,
+                        overdue: false,
                         task: None,
                         object: None,
                         version: o.version.clone(),
@@ -1541,6 +1544,7 @@ impl<'a> Planner<'a> {
                         hint: None,
                         since: None,
                         waits_for: None,
+                        overdue: false,
                         task: Some(TaskSpec {
                             form: form.clone(),
                             title: format!("{}: {title}", form.page),

@@ -110,6 +110,26 @@ fn sign(body: &[u8]) -> String {
     format!("sha256={}", mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
+/// A local webhook receiver: its URL, and the JSON bodies POSTed to it.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Json>>>) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook/{token}",
+        axum::routing::post(move |axum::Json(body): axum::Json<Json>| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook/T0KEN-9f2c7a"), got)
+}
+
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{} holds {from:?}", path.display());
@@ -137,6 +157,8 @@ async fn serve_converges_applies_edits_reports_or_corrects_drift_and_stops_clean
     // The example converges without any apply: the vendors hold one object per declaration.
     wait_in_sync(&served, &serve, &d).await;
     assert_one_of_each(dir.path(), &served.dump().await);
+    // Converged, every owner is looked at again in one resync pass (one set of list pages).
+    serve.next_with("reconciling 10 owners (resync)");
     let ready = client().get(format!("http://{addr}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
     let health = client().get(format!("http://{addr}/healthz")).send().await.unwrap();
@@ -212,7 +234,16 @@ async fn a_customer_whose_vendor_fails_backs_off_alone_and_sigterm_mid_pass_lose
     // WatchGuard fails every request: its customers back off; the others converge.
     let r = served.post("/_sandbox/faults", json!({"faults": "watchguard:5xx=1"})).await;
     assert!(r.to_string().contains("watchguard"), "{r}");
-    let (mut serve, _) = start(&served, &d, &["--resync", "2s", "--backoff", "1s", "--max-backoff", "4s"]);
+    let (url, received) = receiver().await;
+    let (mut serve, _) = {
+        let mut all = vec!["serve", d.as_str(), "--listen", "127.0.0.1:0", "--notify", "env:NOTIFY_URL"];
+        all.extend(["--resync", "2s", "--backoff", "1s", "--max-backoff", "4s", "--no-operator"]);
+        let mut c = served.command(&all);
+        c.env("NOTIFY_URL", &url);
+        let mut s = Streaming::spawn(c);
+        s.next_err("/metrics");
+        (s, ())
+    };
     // Globex uses WatchGuard; Hooli does not.
     let mut waits = Vec::new();
     let mut hooli_in_sync = false;
@@ -226,12 +257,27 @@ async fn a_customer_whose_vendor_fails_backs_off_alone_and_sigterm_mid_pass_lose
     // 1s, 2s, 4s (plus or minus 10%), then the cap.
     let secs: Vec<f64> = waits.iter().map(|w| w.trim_end_matches('s').parse::<f64>().unwrap()).collect();
     assert!(secs[1] > secs[0] && secs[2] > secs[1] && secs[3] <= 4.5, "{waits:?}\n{}", serve.seen);
+    // The failure was told once (not once per retry), as were the portal tasks opened, in a
+    // form chat webhooks show; the webhook's URL, a secret, is never printed.
+    let events = received.lock().unwrap().clone();
+    let globex: Vec<&Json> =
+        events.iter().filter(|e| e["event"] == "failure" && e["owner"] == "Customer/globex").collect();
+    assert_eq!(globex.len(), 1, "{events:#?}");
+    assert!(globex[0]["text"].as_str().unwrap().starts_with("tenantry: Customer/globex: failed: "), "{events:#?}");
+    assert!(globex[0]["message"].as_str().unwrap().contains("watchguard"), "{events:#?}");
+    let tasks: Vec<&Json> = events.iter().filter(|e| e["event"] == "portal-task").collect();
+    assert!(!tasks.is_empty(), "{events:#?}");
+    assert!(tasks.iter().all(|t| t["message"].as_str().unwrap().contains("tenantry tasks show T-")), "{events:#?}");
     assert!(serve.signal(libc::SIGTERM).success());
+    assert!(!serve.seen.contains(&url), "{}", serve.seen);
     nothing_left(dir.path());
 
-    // With WatchGuard back, a fresh serve is stopped in the middle of its first pass: the
-    // actions in flight finish, the next run completes the rest, nothing is duplicated.
-    served.post("/_sandbox/faults", json!({"faults": ""})).await;
+    // A serve on a fresh estate, stopped in the middle of its first pass: the actions in
+    // flight finish, the next run completes the rest, nothing is duplicated.
+    drop(served);
+    let served = Served::start(&[]);
+    let dir = example_copy();
+    let d = dir_arg(dir.path());
     let (mut serve, _) = start(&served, &d, &["--resync", "1h"]);
     serve.read_until(|is_err, l| !is_err && l.trim_start().starts_with("ok "), "a first action");
     let status = serve.signal(libc::SIGTERM);

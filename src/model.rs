@@ -335,10 +335,24 @@ impl Services {
     }
 }
 
+/// What `tenantry serve` does with drift: a vendor object changed at the vendor while its
+/// manifest did not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[serde(rename_all = "camelCase")]
+pub enum DriftPolicy {
+    /// Show it (log, `/metrics`, notifications) and leave the vendor as it is.
+    #[default]
+    Report,
+    /// Set the vendor back to the manifests.
+    Correct,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// `spec.drift`: overrides `serve --drift` and `policies.drift` for this customer.
+    pub drift: Option<DriftPolicy>,
     pub reseller: Option<String>,
     pub profiles: Vec<String>,
     pub company: Company,
@@ -351,6 +365,8 @@ pub struct Customer {
 pub struct Reseller {
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// `spec.drift`: overrides `serve --drift` and `policies.drift` for this reseller.
+    pub drift: Option<DriftPolicy>,
     pub company: Company,
     pub contacts: BTreeMap<String, Person>,
     /// Only `acronis` and `watchguard` are ever set.
@@ -420,6 +436,8 @@ impl Default for Limits {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policies {
+    /// What `serve` does with drift unless `--drift` or a customer's `spec.drift` says.
+    pub drift: Option<DriftPolicy>,
     pub prune: bool,
     pub allow_irreversible: bool,
     pub datto_authorization_expiry: Duration,
@@ -429,6 +447,7 @@ pub struct Policies {
 impl Default for Policies {
     fn default() -> Self {
         Policies {
+            drift: None,
             prune: false,
             allow_irreversible: false,
             datto_authorization_expiry: Duration::from_secs(72 * 3600),

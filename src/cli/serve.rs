@@ -43,8 +43,10 @@ pub struct ServeArgs {
     /// What to do with drift (a vendor object changed at the vendor while its manifest did
     /// not): `report` shows it in the log and /metrics and leaves the vendor as it is,
     /// `correct` sets it back to the manifests. A changed manifest is always applied.
-    #[arg(long, value_enum, default_value_t = DriftPolicy::Report)]
-    pub drift: DriftPolicy,
+    /// A customer's `spec.drift` overrides this; without either, `policies.drift` in
+    /// tenantry.yaml, else `report`.
+    #[arg(long, value_enum)]
+    pub drift: Option<DriftPolicy>,
     /// How often a converged customer is looked at again (spread by 10% either way), e.g. 10m.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::duration)]
     pub resync: Duration,
@@ -161,9 +163,9 @@ pub async fn serve(args: ServeArgs, output: Output) -> CliResult {
             .await;
     });
     output.note(format_args!(
-        "Serving {} (drift: {}; resync every {}): http://{local}/metrics, /healthz, /readyz, POST /hooks/reconcile. SIGTERM or Ctrl-C stops it.",
+        "Serving {} (drift: {} unless a manifest says otherwise; resync every {}): http://{local}/metrics, /healthz, /readyz, POST /hooks/reconcile. SIGTERM or Ctrl-C stops it.",
         dir.display(),
-        match args.drift {
+        match args.drift.or(desired.config.policies.drift).unwrap_or_default() {
             DriftPolicy::Report => "report",
             DriftPolicy::Correct => "correct",
         },
@@ -406,19 +408,14 @@ fn print_report(report: &ctl::PassReport, schedule: &mut Schedule, timing: &Timi
     for o in &report.locked {
         let wait = ctl::schedule::jittered(timing.poll.min(Duration::from_secs(10)), timing.jitter);
         schedule.at(o, wait, Why::Locked);
-        println!("  {o}: locked by another run; looked at again in {}", crate::model::format_duration(round(wait)));
+        println!("  {o}: locked by another run; looked at again in {}", human(wait));
     }
     for (o, r) in &report.owners {
         if desired.company(o).is_none() {
             continue;
         }
         let (wait, why) = if report.interrupted { (Duration::ZERO, Why::Start) } else { schedule.after(o, r, timing) };
-        println!(
-            "  {o}: {}; next look in {} ({})",
-            describe(r),
-            crate::model::format_duration(round(wait)),
-            why.word()
-        );
+        println!("  {o}: {}; next look in {} ({})", describe(r), human(wait), why.word());
         for f in &r.failed {
             println!("    x {f}");
         }
@@ -453,8 +450,14 @@ fn describe(r: &OwnerReport) -> String {
     if parts.is_empty() { "in sync".into() } else { parts.join(", ") }
 }
 
-fn round(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs().max(1))
+/// A wait as people read it: tenths of a second below a minute (backoffs and polls), else
+/// whole seconds.
+fn human(d: Duration) -> String {
+    if d < Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        crate::model::format_duration(Duration::from_secs(d.as_secs()))
+    }
 }
 
 /// Finished actions, one line each on stdout.

@@ -14,7 +14,8 @@
 //! fingerprint [`fingerprint`] recorded in the state store) but whose plan has `sync` actions
 //! has drifted at the vendor: someone changed it there. Under [`DriftPolicy::Report`] those
 //! actions are held back (blocked, with the reason) and reported; under
-//! [`DriftPolicy::Correct`] they run. A changed declaration is always applied.
+//! [`DriftPolicy::Correct`] they run, per owner ([`drift_policy`]). A changed declaration is
+//! always applied.
 
 pub mod metrics;
 pub mod notify;
@@ -38,14 +39,16 @@ use crate::state::{LockScope, StateStore};
 
 pub use schedule::{Schedule, Timing};
 
-/// What a pass does with drift found at the vendor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum DriftPolicy {
-    /// Show it (plan, log, `/metrics`), change nothing at the vendor.
-    #[default]
-    Report,
-    /// Set the vendor back to the manifests.
-    Correct,
+pub use crate::model::DriftPolicy;
+
+/// The drift policy in force for `owner`: its manifest's `spec.drift`, else the command line's
+/// (`serve --drift`), else `policies.drift` in tenantry.yaml, else `report`.
+pub fn drift_policy(desired: &DesiredState, owner: &ManifestRef, flag: Option<DriftPolicy>) -> DriftPolicy {
+    let own = match owner.kind {
+        OwnerKind::Customer => desired.customers.get(&owner.name).and_then(|c| c.drift),
+        OwnerKind::Reseller => desired.resellers.get(&owner.name).and_then(|r| r.drift),
+    };
+    own.or(flag).or(desired.config.policies.drift).unwrap_or_default()
 }
 
 /// The reason a held-back drift action carries (and how reports recognise it).
@@ -54,12 +57,20 @@ pub const DRIFT: &str = "drift at the vendor";
 /// The fingerprint of what `owner` declares (with `tenantry.yaml`, whose connections and
 /// policies shape its objects); `None` when the manifests no longer declare it.
 pub fn fingerprint(desired: &DesiredState, owner: &ManifestRef) -> Option<String> {
+    // The drift policy is how serve treats the vendors, not what they should hold: switching
+    // it is not a change to apply.
     let declared = match owner.kind {
-        OwnerKind::Customer => serde_json::to_vec(desired.customers.get(&owner.name)?),
-        OwnerKind::Reseller => serde_json::to_vec(desired.resellers.get(&owner.name)?),
+        OwnerKind::Customer => {
+            serde_json::to_vec(&crate::model::Customer { drift: None, ..desired.customers.get(&owner.name)?.clone() })
+        }
+        OwnerKind::Reseller => {
+            serde_json::to_vec(&crate::model::Reseller { drift: None, ..desired.resellers.get(&owner.name)?.clone() })
+        }
     }
     .ok()?;
-    let config = serde_json::to_vec(&desired.config).ok()?;
+    let mut config = desired.config.clone();
+    config.policies.drift = None;
+    let config = serde_json::to_vec(&config).ok()?;
     let mut h = Sha256::new();
     h.update(&config);
     h.update([0]);
@@ -74,18 +85,19 @@ pub fn hold_drift(
     plan: &mut Plan,
     reconciled: &BTreeMap<ManifestRef, String>,
     current: &BTreeMap<ManifestRef, String>,
+    report: impl Fn(&ManifestRef) -> bool,
 ) -> usize {
     let mut held = 0;
     for a in plan.actions.iter_mut().filter(|a| a.kind == ActionKind::Sync && a.is_executable()) {
         let owner = &a.key.owner;
-        if reconciled.get(owner).is_some_and(|r| current.get(owner) == Some(r)) {
+        if report(owner) && reconciled.get(owner).is_some_and(|r| current.get(owner) == Some(r)) {
             let fields: Vec<&str> = a.changes.iter().map(|c| c.field.as_str()).collect();
             a.blocked = Some(format!(
-                "{DRIFT}: {} changed there since it was last applied, and the manifests did not change; drift policy `report` leaves it",
+                "{DRIFT}: {} changed there since it was last applied, and the manifests did not change; drift policy `report` leaves it as it is",
                 fields.join(", ")
             ));
             a.hint = Some(
-                "put it back at the vendor, declare the vendor's value in the manifest, or run with --drift correct (or `tenantry apply --target`)".into(),
+                "put it back at the vendor, declare the vendor's value in the manifest, or set the drift policy to correct (`spec.drift`, `serve --drift`, `policies.drift`), or run `tenantry apply --target`".into(),
             );
             held += 1;
         }
@@ -157,7 +169,7 @@ pub async fn pass(
     desired: &DesiredState,
     sources: &SourceMap,
     due: &BTreeSet<ManifestRef>,
-    policy: DriftPolicy,
+    policy: Option<DriftPolicy>,
 ) -> PassReport {
     let mut report = PassReport::default();
     // What another run holds is left alone (a CI `apply --target` goes ahead, serve takes the
@@ -207,8 +219,10 @@ pub async fn pass(
     };
     let current: BTreeMap<ManifestRef, String> =
         run.iter().filter_map(|o| Some((o.clone(), fingerprint(desired, o)?))).collect();
+    let report_only: BTreeSet<ManifestRef> =
+        run.iter().filter(|o| drift_policy(desired, o, policy) == DriftPolicy::Report).cloned().collect();
     let hold = |plan: &mut Plan| {
-        hold_drift(plan, &reconciled, &current);
+        hold_drift(plan, &reconciled, &current, |o| report_only.contains(o));
     };
 
     let mut exec = Executor::new(ctx.vendors.clone(), lock.store(), ctx.secrets.clone());
@@ -239,7 +253,7 @@ pub async fn pass(
         first: None,
         follow: ctx.follow.clone(),
         skew: ctx.skew,
-        adjust: (policy == DriftPolicy::Report).then_some(&hold as &(dyn Fn(&mut Plan) + Sync)),
+        adjust: Some(&hold),
     };
     let (rounds, stopped) = crate::apply::converge(&exec, &input, |_, _, _| {}).await;
     report.interrupted = matches!(stopped, Stopped::Interrupted);

@@ -96,6 +96,10 @@ pub struct CustomerSpec {
     pub contacts: BTreeMap<String, Contact>,
     #[serde(default)]
     pub services: CustomerServices,
+    /// What `tenantry serve` does when this one drifts (changed at a vendor while its manifest
+    /// did not): `report` or `correct`. Overrides `serve --drift` and `policies.drift`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::model::DriftPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -118,6 +122,10 @@ pub struct ResellerDocument {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ResellerSpec {
+    /// What `tenantry serve` does when this one drifts (changed at a vendor while its manifest
+    /// did not): `report` or `correct`. Overrides `serve --drift` and `policies.drift`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::model::DriftPolicy>,
     pub company: Company,
     #[serde(default)]
     pub contacts: BTreeMap<String, Contact>,
@@ -601,6 +609,11 @@ pub struct StateConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Policies {
+    /// What `tenantry serve` does with drift (a vendor object changed at the vendor while its
+    /// manifest did not): `report` (default) or `correct`. `serve --drift` and a customer's
+    /// `spec.drift` override it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::model::DriftPolicy>,
     /// Delete vendor objects tenantry owns when their manifest is removed (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<bool>,

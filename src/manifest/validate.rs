@@ -471,6 +471,7 @@ impl<'a> Checker<'a> {
         (self.out.len() == before).then(|| Reseller {
             name: name.to_string(),
             labels: raw.metadata.labels.clone(),
+            drift: raw.spec.drift,
             company,
             contacts,
             services,
@@ -496,6 +497,7 @@ impl<'a> Checker<'a> {
         (self.out.len() == before).then(|| Customer {
             name: name.to_string(),
             labels: raw.metadata.labels.clone(),
+            drift: raw.spec.drift,
             reseller: raw.spec.reseller.clone(),
             profiles: raw.spec.profiles.clone(),
             company,
@@ -1229,6 +1231,7 @@ impl<'a> Checker<'a> {
 
         let mut policies = Policies::default();
         if let Some(p) = &s.policies {
+            policies.drift = p.drift;
             policies.prune = p.prune.unwrap_or(false);
             policies.allow_irreversible = p.allow_irreversible.unwrap_or(false);
             if let Some(text) = &p.datto_authorization_expiry {

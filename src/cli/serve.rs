@@ -62,6 +62,7 @@ pub struct ServeArgs {
     /// to --max-backoff, and a success resets it. The other customers are not held up.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::duration)]
     pub backoff: Duration,
+    /// The longest wait after failures in a row (the backoff stops doubling there).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::duration)]
     pub max_backoff: Duration,
     /// How long the manifests must stay unchanged before a change is applied (an editor's save

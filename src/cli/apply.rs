@@ -115,7 +115,7 @@ async fn run_dir(
     let stopped = lock_lost(&exec).unwrap_or(stopped);
     if matches!(stopped, Stopped::Converged | Stopped::Waiting | Stopped::Failed) {
         // What a later `serve` compares against to tell drift from a manifest change.
-        let owners = super::serve::owners(&ws.desired).into_iter().collect();
+        let owners = super::watch::owners(&ws.desired).into_iter().collect();
         crate::controller::record(&*exec.store, &ws.desired, &crate::controller::summarize(&owners, &rounds));
     }
     let reports: Vec<&RunReport> = rounds.iter().map(|r| &r.report).collect();
@@ -663,18 +663,23 @@ impl Progress for Display {
         if self.quiet {
             return;
         }
-        let (mark, text) = match &r.outcome {
-            Outcomed::Done(m) => ("ok", m.clone()),
-            Outcomed::Pending(m) => ("..", m.clone()),
-            Outcomed::Failed { message, .. } => ("FAILED", message.clone()),
-            Outcomed::Skipped(m) => ("skipped", m.clone()),
-        };
-        let id = r.vendor_id.as_deref().map(|i| format!(" (id {i})")).unwrap_or_default();
-        self.line(format!("  {mark:>7}  {} {} {} {}{id}: {text}", r.key.owner, r.key.vendor, r.kind.word(), r.title));
+        self.line(result_line(r));
         if let Some(bar) = &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
             bar.inc(1);
         }
     }
+}
+
+/// A finished action in one line: `       ok  Customer/acme veeam create company "Acme Corp" (id 7): done`.
+pub(super) fn result_line(r: &ActionResult) -> String {
+    let (mark, text) = match &r.outcome {
+        Outcomed::Done(m) => ("ok", m),
+        Outcomed::Pending(m) => ("..", m),
+        Outcomed::Failed { message, .. } => ("FAILED", message),
+        Outcomed::Skipped(m) => ("skipped", m),
+    };
+    let id = r.vendor_id.as_deref().map(|i| format!(" (id {i})")).unwrap_or_default();
+    format!("  {mark:>7}  {} {} {} {}{id}: {text}", r.key.owner, r.key.vendor, r.kind.word(), r.title)
 }
 
 impl Drop for Display {

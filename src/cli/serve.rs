@@ -16,17 +16,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use clap::Args;
 use hmac::{Hmac, Mac};
-use notify_debouncer_full::notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::notify::RecursiveMode;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::workspace::{ConnectArgs, Workspace};
 use super::{CliError, CliResult, Output};
-use crate::apply::{ActionResult, Outcomed, Progress};
+use crate::apply::{ActionResult, Progress};
 use crate::controller::metrics::{self, Metrics};
 use crate::controller::notify::{self, Hook, Notifier};
 use crate::controller::{self as ctl, DriftPolicy, OwnerReport, Schedule, Timing, schedule::Why};
-use crate::manifest::SourceMap;
 use crate::model::{DesiredState, ManifestRef, SecretRef};
 use crate::provider::Party;
 use crate::state::StateStore;
@@ -197,7 +196,7 @@ pub async fn serve(args: ServeArgs, output: Output) -> CliResult {
     // Portal tasks already open are not news.
     let mut open_tasks = ws.store.tasks().map(|t| notify::open_ids(&t)).unwrap_or_default();
     let mut schedule = Schedule::default();
-    schedule.now(owners(&desired), Why::Start);
+    schedule.now(super::watch::owners(&desired), Why::Start);
     let mut clean = true;
     loop {
         let next = schedule.next();
@@ -205,23 +204,12 @@ pub async fn serve(args: ServeArgs, output: Output) -> CliResult {
             _ = shutdown.changed() => break,
             batch = files.recv() => {
                 let Some(batch) = batch else { break };
-                let changed = match batch {
-                    Ok(batch) => super::watch::relevant(
-                        &dir,
-                        batch.iter().filter(|e| !matches!(e.kind, EventKind::Access(_))).flat_map(|e| e.paths.iter()),
-                    ),
-                    Err(errors) => {
-                        for e in errors {
-                            tracing::warn!("watching {}: {e}", dir.display());
-                        }
-                        continue;
-                    }
-                };
+                let changed = super::watch::changed_files(&dir, batch);
                 if changed.is_empty() {
                     continue;
                 }
                 println!("{} {} changed", stamp(), changed.join(", "));
-                let Some((after, after_sources)) = reload(&dir, &output) else {
+                let Some((after, after_sources)) = super::watch::load(&dir, &output) else {
                     shared.manifests_valid.store(false, Ordering::SeqCst);
                     println!("{} The manifests have errors (above): the previous ones stay in force.", stamp());
                     continue;
@@ -259,7 +247,7 @@ pub async fn serve(args: ServeArgs, output: Output) -> CliResult {
             hook = hooks.recv() => {
                 if hook.is_none() { break }
                 println!("{} reconcile requested by the webhook", stamp());
-                schedule.now(owners(&desired), Why::Hook);
+                schedule.now(super::watch::owners(&desired), Why::Hook);
                 continue;
             }
             // Owners due within the next second join this pass.
@@ -354,21 +342,6 @@ fn secret(text: &str, dir: &Path, flag: &str) -> Result<SecretString, CliError> 
     crate::secrets::Secrets::new(dir, false)
         .resolve(&reference)
         .map_err(|e| CliError::new(format!("cannot read {flag}: {e}")))
-}
-
-fn reload(dir: &Path, output: &Output) -> Option<(DesiredState, SourceMap)> {
-    match super::workspace::load_manifests(dir, output.stderr_terminal, output.stderr_color) {
-        Ok(loaded) => Some(loaded),
-        Err(e) => {
-            eprintln!("{}", super::error_text(&e, *output));
-            None
-        }
-    }
-}
-
-pub(super) fn owners(desired: &DesiredState) -> Vec<ManifestRef> {
-    let resellers = desired.resellers.keys().map(ManifestRef::reseller);
-    resellers.chain(desired.customers.keys().map(ManifestRef::customer)).collect()
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {
@@ -466,14 +439,7 @@ struct Lines;
 
 impl Progress for Lines {
     fn finished(&self, r: &ActionResult) {
-        let (mark, text) = match &r.outcome {
-            Outcomed::Done(m) => ("ok", m.as_str()),
-            Outcomed::Pending(m) => ("..", m.as_str()),
-            Outcomed::Failed { message, .. } => ("FAILED", message.as_str()),
-            Outcomed::Skipped(m) => ("skipped", m.as_str()),
-        };
-        let id = r.vendor_id.as_deref().map(|i| format!(" (id {i})")).unwrap_or_default();
-        println!("  {mark:>7}  {} {} {} {}{id}: {text}", r.key.owner, r.key.vendor, r.kind.word(), r.title);
+        println!("{}", super::apply::result_line(r));
     }
 }
 

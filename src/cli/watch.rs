@@ -66,18 +66,7 @@ pub async fn watch(args: WatchArgs, output: Output) -> CliResult {
                 None => break,
             },
         };
-        let changed = match batch {
-            Ok(batch) => relevant(
-                &dir,
-                batch.iter().filter(|e| !matches!(e.kind, EventKind::Access(_))).flat_map(|e| e.paths.iter()),
-            ),
-            Err(errors) => {
-                for e in errors {
-                    tracing::warn!("watching {}: {e}", dir.display());
-                }
-                continue;
-            }
-        };
+        let changed = changed_files(&dir, batch);
         if changed.is_empty() {
             continue;
         }
@@ -126,8 +115,24 @@ pub async fn watch(args: WatchArgs, output: Output) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The manifest files a batch of debounced file events touched (see [`relevant`]); errors of
+/// the watcher are logged, and touch nothing.
+pub(super) fn changed_files(dir: &Path, batch: notify_debouncer_full::DebounceEventResult) -> Vec<String> {
+    match batch {
+        Ok(batch) => {
+            relevant(dir, batch.iter().filter(|e| !matches!(e.kind, EventKind::Access(_))).flat_map(|e| e.paths.iter()))
+        }
+        Err(errors) => {
+            for e in errors {
+                tracing::warn!("watching {}: {e}", dir.display());
+            }
+            Vec::new()
+        }
+    }
+}
+
 /// The manifests, or `None` after printing their diagnostics.
-fn load(dir: &Path, output: &Output) -> Option<(DesiredState, SourceMap)> {
+pub(super) fn load(dir: &Path, output: &Output) -> Option<(DesiredState, SourceMap)> {
     match super::workspace::load_manifests(dir, output.stderr_terminal, output.stderr_color) {
         Ok(loaded) => Some(loaded),
         Err(e) => {
@@ -175,7 +180,7 @@ fn dir_of(ws: &Workspace) -> PathBuf {
 }
 
 /// Every customer and reseller of the manifests.
-fn owners(desired: &DesiredState) -> Vec<ManifestRef> {
+pub(super) fn owners(desired: &DesiredState) -> Vec<ManifestRef> {
     let resellers = desired.resellers.keys().map(ManifestRef::reseller);
     resellers.chain(desired.customers.keys().map(ManifestRef::customer)).collect()
 }

@@ -321,15 +321,8 @@ fn uses_any<'a>(desired: &DesiredState, owner: &ManifestRef, mut vendors: impl I
         OwnerKind::Customer => desired.customers.get(&owner.name).map(|c| &c.services),
         OwnerKind::Reseller => desired.resellers.get(&owner.name).map(|r| &r.services),
     };
-    let Some(s) = services else { return false };
-    vendors.any(|v| match v {
-        Vendor::Veeam => s.veeam.is_some(),
-        Vendor::Datto => s.datto.is_some(),
-        Vendor::Velocloud => s.velocloud.is_some(),
-        Vendor::Acronis => s.acronis.is_some(),
-        Vendor::Watchguard => s.watchguard.is_some(),
-        Vendor::Avepoint => s.avepoint.is_some(),
-    })
+    let declared = services.map(crate::model::Services::vendors).unwrap_or_default();
+    vendors.any(|v| declared.contains(v))
 }
 
 fn result_word(o: &Outcomed) -> &'static str {

@@ -16,7 +16,8 @@ use super::duration;
 use super::plan::make;
 use super::workspace::{self, ConnectArgs, TargetArgs, Workspace};
 use super::{CliError, CliResult, Output};
-use crate::apply::{self as exec_mod, ActionResult, Converge, Executor, Outcomed, Progress, RunReport, Stopped};
+use crate::apply::{self as exec_mod, ActionResult, Executor, Outcomed, Progress, RunReport};
+use crate::controller::{Converge, Stopped};
 use crate::model::ManifestRef;
 use crate::plan::{Action, ActionKind, Plan, json, render};
 use crate::provider::Party;
@@ -111,13 +112,11 @@ async fn run_dir(
         skew: ws.skew,
         adjust: None,
     };
-    let (rounds, stopped) = exec_mod::converge(&exec, &input, |_, _, _| {}).await;
-    let stopped = lock_lost(&exec).unwrap_or(stopped);
-    if matches!(stopped, Stopped::Converged | Stopped::Waiting | Stopped::Failed) {
-        // What a later `serve` compares against to tell drift from a manifest change.
-        let owners = super::watch::owners(&ws.desired).into_iter().collect();
-        crate::controller::record(&*exec.store, &ws.desired, &crate::controller::summarize(&owners, &rounds));
-    }
+    // The same core as each `serve` pass: it also records the owners reconciled in full, which
+    // a later `serve` compares against to tell drift from a manifest change.
+    let owners = super::watch::owners(&ws.desired).into_iter().collect();
+    let done = crate::controller::reconcile(&exec, &input, &owners).await;
+    let (rounds, stopped) = (done.rounds, lock_lost(&exec).unwrap_or(done.stopped));
     let reports: Vec<&RunReport> = rounds.iter().map(|r| &r.report).collect();
     let last = rounds.last().map(|r| &r.plan);
     finish(&reports, last, &stopped, names, output)
@@ -423,7 +422,7 @@ fn finish(
     }
     if let Some(plan) = last {
         for a in &plan.actions {
-            if a.blocked.as_deref().is_some_and(|b| b.starts_with(exec_mod::FAILED_EARLIER)) {
+            if a.blocked.as_deref().is_some_and(|b| b.starts_with(crate::controller::FAILED_EARLIER)) {
                 continue; // already reported as failed
             }
             if a.is_deferred() {

@@ -3,8 +3,8 @@
 //!
 //! A *pass* takes the owners that are due, locks them (skipping those another run holds),
 //! observes the vendors once for all of them (their list pages, never one read per customer
-//! beyond what a plan needs anyway), plans, executes in rounds as `apply` does, and returns a
-//! report per owner. [`Schedule`] turns each report into the owner's next look: the resync
+//! beyond what a plan needs anyway), plans and executes in rounds, and returns a report per
+//! owner. That core is [`reconcile`]; `apply` is one run of it over the owners it selects. [`Schedule`] turns each report into the owner's next look: the resync
 //! interval when it converged, a short poll while a vendor completes something, a longer one
 //! while a person must act (a consent, a portal task), and a growing, jittered backoff after a
 //! failure, reset by the next success. A failing owner never holds up the others: they are
@@ -19,6 +19,7 @@
 
 pub mod metrics;
 pub mod notify;
+pub mod rounds;
 pub mod schedule;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::apply::{Converge, Executor, Outcomed, Progress, Round, Stopped};
+use crate::apply::{Executor, Outcomed, Progress};
 use crate::core::{ActionKind, Party};
 use crate::engine::Vendors;
 use crate::manifest::SourceMap;
@@ -37,6 +38,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::secrets::Secrets;
 use crate::state::{LockScope, StateStore};
 
+pub use rounds::{Converge, FAILED_EARLIER, Round, Stopped, converge};
 pub use schedule::{Schedule, Timing};
 
 pub use crate::model::DriftPolicy;
@@ -255,40 +257,62 @@ pub async fn pass(
         skew: ctx.skew,
         adjust: Some(&hold),
     };
-    let (rounds, stopped) = crate::apply::converge(&exec, &input, |_, _, _| {}).await;
-    report.interrupted = matches!(stopped, Stopped::Interrupted);
-    for r in rounds.iter().flat_map(|r| r.report.results.iter()) {
+    let done = reconcile(&exec, &input, &run).await;
+    report.interrupted = matches!(done.stopped, Stopped::Interrupted);
+    for r in done.rounds.iter().flat_map(|r| r.report.results.iter()) {
         report.actions.push((r.key.vendor, r.kind, result_word(&r.outcome)));
     }
-    let mut owners = summarize(&run, &rounds);
-    let stopped_why = match &stopped {
+    report.error = done.error;
+    report.owners = done.owners;
+    drop(lock);
+    report
+}
+
+/// What [`reconcile`] did: every round, why it stopped, and per owner what it found (from which
+/// its next look follows: [`Schedule::after`]).
+pub struct Reconciled {
+    pub rounds: Vec<Round>,
+    pub stopped: Stopped,
+    pub owners: BTreeMap<ManifestRef, OwnerReport>,
+    /// Why the run as a whole stopped short (a refused guard, vendors that did not keep what was
+    /// applied, a vendor that could not be observed); the owners it touches count as failed.
+    pub error: Option<String>,
+}
+
+/// The reconciler core, which `apply` runs once over the owners it selects and `serve` runs in
+/// every pass over the owners that are due: plan and execute `owners` in rounds ([`converge`]),
+/// say per owner what was done and what is left (waiting, drifted, blocked, failed), and record
+/// the owners reconciled in full, so that a later `sync` planned for them while their manifests
+/// stay as they are is known as drift. `exec` writes through the lock its caller holds on
+/// `owners` (and what they are planned against).
+pub async fn reconcile(exec: &Arc<Executor>, input: &Converge<'_>, owners: &BTreeSet<ManifestRef>) -> Reconciled {
+    let (rounds, stopped) = converge(exec, input, |_, _, _| {}).await;
+    let mut found = summarize(owners, &rounds);
+    let mut error = match &stopped {
         Stopped::Refused(why) => Some(why.clone()),
         Stopped::NotConverging(ids) => Some(format!("the vendors did not keep what was applied: {}", ids.join(", "))),
         _ => None,
     };
-    if let Some(why) = stopped_why {
-        for o in owners.values_mut() {
+    if let Some(why) = &error {
+        for o in found.values_mut() {
             o.failed.push(why.clone());
         }
-        report.error = Some(why);
     }
     if let Some(plan) = rounds.last().map(|r| &r.plan)
         && !plan.unavailable.is_empty()
     {
         let why: Vec<String> = plan.unavailable.iter().map(|(v, w)| format!("{v}: {w}")).collect();
-        report.error = Some(format!("could not observe {}", why.join("; ")));
-        for (o, r) in owners.iter_mut() {
-            if uses_any(desired, o, plan.unavailable.keys()) {
+        error = Some(format!("could not observe {}", why.join("; ")));
+        for (o, r) in found.iter_mut() {
+            if uses_any(input.desired, o, plan.unavailable.keys()) {
                 r.failed.push(format!("could not be observed: {}", why.join("; ")));
             }
         }
     }
-    if !report.interrupted {
-        record(&*lock.store(), desired, &owners);
+    if stopped != Stopped::Interrupted {
+        record(&*exec.store, input.desired, &found);
     }
-    report.owners = std::mem::take(&mut owners);
-    drop(lock);
-    report
+    Reconciled { rounds, stopped, owners: found, error }
 }
 
 /// Record, for each owner whose report shows nothing failed or blocked, that its declaration is
@@ -356,7 +380,7 @@ pub fn summarize(owners: &BTreeSet<ManifestRef>, rounds: &[Round]) -> BTreeMap<M
                 let fields: Vec<&str> = a.changes.iter().map(|c| c.field.as_str()).collect();
                 o.drifted.push(format!("{what}: {}", fields.join(", ")));
             }
-            (Some(b), _) if b.starts_with(crate::apply::FAILED_EARLIER) => {}
+            (Some(b), _) if b.starts_with(FAILED_EARLIER) => {}
             (Some(_), _) if a.deferred => match a.waits_for {
                 Some(Party::Vendor) | None => o.waiting_vendor += 1,
                 Some(_) => o.waiting_person += 1,

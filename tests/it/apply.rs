@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tenantry::apply::{Converge, Executor, Outcomed, Stopped, converge};
+use tenantry::apply::{Executor, Outcomed};
+use tenantry::controller::{Converge, Round, Stopped, converge};
 use tenantry::model::{DesiredState, Vendor};
 use tenantry::plan::{ActionKind, PlanOptions};
 use tenantry::provider::memory::Fault;
@@ -142,7 +143,7 @@ impl World {
         Arc::new(Executor::new(self.memory.vendors.clone(), self.store.clone(), secrets))
     }
 
-    async fn apply(&self, desired: &DesiredState, options: PlanOptions) -> (Vec<tenantry::apply::Round>, Stopped) {
+    async fn apply(&self, desired: &DesiredState, options: PlanOptions) -> (Vec<Round>, Stopped) {
         self.apply_rounds(desired, options, 10).await
     }
 
@@ -152,7 +153,7 @@ impl World {
         desired: &DesiredState,
         options: PlanOptions,
         max_rounds: usize,
-    ) -> (Vec<tenantry::apply::Round>, Stopped) {
+    ) -> (Vec<Round>, Stopped) {
         let (_, sources) = example();
         let input = Converge {
             desired,
@@ -195,7 +196,7 @@ impl World {
     }
 }
 
-fn executed(rounds: &[tenantry::apply::Round]) -> usize {
+fn executed(rounds: &[Round]) -> usize {
     rounds.iter().map(|r| r.report.results.len()).sum()
 }
 

@@ -318,12 +318,15 @@ pub async fn reconcile(exec: &Arc<Executor>, input: &Converge<'_>, owners: &BTre
 /// Record, for each owner whose report shows nothing failed or blocked, that its declaration is
 /// reconciled: from now on a `sync` planned for it while its manifest stays as it is, is drift.
 /// `apply` records it too, so a `serve` after a CI apply tells drift from the applied change.
+/// An owner already recorded with the same fingerprint is not written again.
 pub fn record(store: &dyn StateStore, desired: &DesiredState, owners: &BTreeMap<ManifestRef, OwnerReport>) {
+    let recorded = store.reconciled().unwrap_or_default();
     for (o, r) in owners {
         if r.failed() || !r.blocked.is_empty() {
             continue;
         }
         if let Some(fp) = fingerprint(desired, o)
+            && recorded.get(o) != Some(&fp)
             && let Err(e) = store.set_reconciled(o, &fp, jiff::Timestamp::now())
         {
             tracing::warn!("could not record that {o} is reconciled: {e}");

@@ -260,7 +260,8 @@ pub trait StateStore: Send + Sync {
     /// Per owner, the fingerprint of the declaration last reconciled in full (every action
     /// done, nothing failed): see `controller::fingerprint`.
     fn reconciled(&self) -> StateResult<BTreeMap<ManifestRef, String>>;
-    /// Record that `owner`'s declaration with this fingerprint is reconciled.
+    /// Record that `owner`'s declaration with this fingerprint is reconciled (`at`: when it
+    /// first was; `controller::record` does not write an owner again while it stays the same).
     fn set_reconciled(&self, owner: &ManifestRef, fingerprint: &str, at: Timestamp) -> StateResult<()>;
 
     /// Take a lock on `me.scope` if no live run holds a conflicting one; conflicting locks of

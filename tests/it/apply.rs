@@ -657,3 +657,52 @@ fn values_recorded_at_once_on_one_object_are_all_kept() {
     assert_eq!((b.vendor_id.as_str(), b.created_at), ("c-2", later));
     assert_eq!(b.applied.len(), 17);
 }
+
+/// What `controller::record` writes: every owner reconciled in full, once per declaration. An
+/// idle `serve` resync finds every owner as it was recorded and writes nothing; a changed
+/// declaration, and an owner that failed, are told apart.
+#[test]
+fn record_writes_an_owner_once_per_declaration() {
+    use tenantry::controller::{OwnerReport, fingerprint, record};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let (desired, _) = example();
+    use tenantry::model::ManifestRef;
+    let resellers = desired.resellers.keys().map(ManifestRef::reseller);
+    let owners: Vec<ManifestRef> = resellers.chain(desired.customers.keys().map(ManifestRef::customer)).collect();
+    assert!(owners.len() > 2, "{owners:?}");
+    let reports: BTreeMap<_, _> =
+        owners.iter().map(|o| (o.clone(), OwnerReport { done: 1, ..Default::default() })).collect();
+    let stamps = || -> BTreeMap<String, String> {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        let mut q = db.prepare("SELECT owner, at FROM reconciled").unwrap();
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+
+    record(&store, &desired, &reports);
+    let first = stamps();
+    assert_eq!(first.len(), owners.len(), "{first:?}");
+    for o in &owners {
+        assert_eq!(store.reconciled().unwrap().get(o), fingerprint(&desired, o).as_ref(), "{o}");
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    record(&store, &desired, &reports);
+    assert_eq!(stamps(), first, "the same declarations are not written again");
+
+    // One owner recorded with an older declaration is written again; one that failed is not.
+    let (stale, failing) = (&owners[0], &owners[1]);
+    store.set_reconciled(stale, "older", jiff::Timestamp::UNIX_EPOCH).unwrap();
+    store.set_reconciled(failing, "older", jiff::Timestamp::UNIX_EPOCH).unwrap();
+    let mut reports = reports;
+    reports.get_mut(failing).unwrap().failed.push("a failure".into());
+    record(&store, &desired, &reports);
+    let now = store.reconciled().unwrap();
+    assert_eq!(now.get(stale), fingerprint(&desired, stale).as_ref());
+    assert_eq!(now.get(failing).map(String::as_str), Some("older"));
+    let after = stamps();
+    assert_ne!(after[&stale.to_string()], first[&stale.to_string()]);
+    for o in &owners[2..] {
+        assert_eq!(after[&o.to_string()], first[&o.to_string()], "{o}");
+    }
+}

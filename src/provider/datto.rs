@@ -208,11 +208,13 @@ impl VendorReader for Datto {
             // Seats only where licensing is managed and the client is authorized: one call per
             // such client, never for strangers. Google clients too: their seats cannot be
             // licensed by API, but `seats` lists them with their state (providers.md 2.2).
-            let wanted: Vec<&str> = scope
+            // Domains are matched without case, through a set: a list scanned for every client
+            // made this quadratic (100 million comparisons an observe at 10,000 customers).
+            let wanted: std::collections::HashSet<String> = scope
                 .desired
                 .iter()
                 .filter(|d| d.key.kind == "seats")
-                .filter_map(|d| d.natural_key.values.get("domain").map(String::as_str))
+                .filter_map(|d| d.natural_key.values.get("domain").map(|s| s.to_ascii_lowercase()))
                 .collect();
             // Datto has no bulk seat read: the clients' seat lists are read side by side.
             let read: Vec<&wire::Domain> = domains
@@ -220,7 +222,7 @@ impl VendorReader for Datto {
                 .filter(|d| {
                     let authorized =
                         d.seats_used > 0 || d.backup_stats.as_ref().is_some_and(|s| s.active_services_count > 0);
-                    authorized && wanted.iter().any(|w| w.eq_ignore_ascii_case(&d.domain))
+                    authorized && wanted.contains(&d.domain.to_ascii_lowercase())
                 })
                 .collect();
             // By index: a closure over `&Domain` trips the compiler's higher-ranked lifetime
